@@ -1,0 +1,3 @@
+//! The `imagegate` binary: boots the CLI, nothing else.
+
+fn main() {}

@@ -1,0 +1,180 @@
+//! The verdict types: [`Reason`] codes, [`Mode`], [`Decision`], [`Warning`].
+//!
+//! These are the closed sets that metrics labels and logs rely on; they must
+//! not carry request strings.
+
+use std::fmt;
+
+/// Whether deny verdicts are enforced or only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Deny verdicts deny the review.
+    #[default]
+    Enforce,
+    /// Deny verdicts are reported; the review is allowed.
+    Audit,
+}
+
+impl Mode {
+    /// The label value: `enforce` or `audit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        }
+    }
+}
+
+/// The machine-readable reason code of a verdict.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Every rule passed.
+    Allowed,
+    /// The namespace is exempt from the policy.
+    Exempt,
+    /// A deny verdict was overridden by the break-glass annotation.
+    BreakGlass,
+    /// The image string is not a valid reference.
+    InvalidReference,
+    /// A `registries.deny` pattern matched.
+    RegistryDenied,
+    /// `registries.allow` is non-empty and no pattern matched.
+    RegistryNotAllowed,
+    /// Neither tag nor digest: the image would be pulled as `latest`.
+    TagMissing,
+    /// The tag is listed in `tags.forbid` and there is no digest.
+    TagForbidden,
+    /// `tags.requireDigest` is set and the image has no digest.
+    DigestRequired,
+    /// `tags.semver` is set and the tag is not a semantic version.
+    TagNotSemver,
+}
+
+impl Reason {
+    /// Every reason code, in a stable order.
+    pub const ALL: &'static [Reason] = &[
+        Reason::Allowed,
+        Reason::Exempt,
+        Reason::BreakGlass,
+        Reason::InvalidReference,
+        Reason::RegistryDenied,
+        Reason::RegistryNotAllowed,
+        Reason::TagMissing,
+        Reason::TagForbidden,
+        Reason::DigestRequired,
+        Reason::TagNotSemver,
+    ];
+
+    /// The code used in metrics labels, logs and JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Allowed => "allowed",
+            Reason::Exempt => "exempt",
+            Reason::BreakGlass => "break_glass",
+            Reason::InvalidReference => "invalid_reference",
+            Reason::RegistryDenied => "registry_denied",
+            Reason::RegistryNotAllowed => "registry_not_allowed",
+            Reason::TagMissing => "tag_missing",
+            Reason::TagForbidden => "tag_forbidden",
+            Reason::DigestRequired => "digest_required",
+            Reason::TagNotSemver => "tag_not_semver",
+        }
+    }
+
+    /// Whether this code admits the image (`allowed`, `exempt`, `break_glass`).
+    pub fn is_allow(self) -> bool {
+        matches!(self, Reason::Allowed | Reason::Exempt | Reason::BreakGlass)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something an allowed image does that the policy would otherwise deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warning {
+    _private: (),
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("forbidden tag ignored: the image is pinned by digest")
+    }
+}
+
+/// The verdict for one image; borrows rule text from the snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'s> {
+    reason: Reason,
+    mode: Mode,
+    rule: Option<&'s str>,
+    warning: Option<Warning>,
+}
+
+impl<'s> Decision<'s> {
+    pub(crate) fn new(reason: Reason, mode: Mode) -> Decision<'s> {
+        Decision {
+            reason,
+            mode,
+            rule: None,
+            warning: None,
+        }
+    }
+
+    /// The verdict's reason code (a deny code even in audit mode).
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// What the policy says, before audit mode.
+    pub fn verdict_allowed(&self) -> bool {
+        self.reason.is_allow()
+    }
+
+    /// The effective result: the verdict, or true in audit mode.
+    pub fn allowed(&self) -> bool {
+        self.verdict_allowed() || self.mode == Mode::Audit
+    }
+
+    /// The mode in force for this image's namespace.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// A warning to report even though the image is allowed.
+    pub fn warning(&self) -> Option<Warning> {
+        self.warning
+    }
+
+    /// One human sentence naming the image and the rule.
+    pub fn explain<'d>(&'d self, image: &'d str) -> impl fmt::Display + 'd {
+        Explain {
+            decision: self,
+            image,
+        }
+    }
+}
+
+struct Explain<'d, 's> {
+    decision: &'d Decision<'s>,
+    image: &'d str,
+}
+
+impl fmt::Display for Explain<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "image {:?}: {}",
+            self.image,
+            self.decision.reason.as_str()
+        )?;
+        if let Some(rule) = self.decision.rule {
+            write!(f, " ({rule:?})")?;
+        }
+        Ok(())
+    }
+}
