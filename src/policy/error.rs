@@ -2,9 +2,31 @@
 
 use std::fmt;
 
+/// What kind of problem a [`CompileError`] is (a closed set, for logs and
+/// metrics).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompileErrorKind {
+    /// Not YAML, or not the shape of an `ImagePolicy`: a syntax error, an
+    /// unknown field, a value of the wrong type, a parse budget exceeded.
+    Syntax,
+    /// A wrong `apiVersion` or `kind`.
+    Header,
+    /// A field value that is not allowed (mode, tag, annotation key...).
+    Value,
+    /// A registry pattern that does not parse.
+    Pattern,
+    /// A namespace name or glob that is not valid.
+    Namespace,
+    /// A contract field that this version does not implement.
+    Unsupported,
+}
+
 /// One problem in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileError {
+    /// What kind of problem it is.
+    pub kind: CompileErrorKind,
     /// 1-based line (0 when the location is unknown).
     pub line: u32,
     /// 1-based column (0 when the location is unknown).
@@ -24,6 +46,17 @@ impl fmt::Display for CompileError {
 }
 
 impl std::error::Error for CompileError {}
+
+impl CompileError {
+    pub(crate) fn new(kind: CompileErrorKind, line: u32, column: u32, message: String) -> CompileError {
+        CompileError {
+            kind,
+            line,
+            column,
+            message,
+        }
+    }
+}
 
 /// Every problem found in a policy file (never empty).
 #[derive(Debug, Clone, PartialEq, Eq)]

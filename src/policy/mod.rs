@@ -1,44 +1,100 @@
 //! The policy engine: a YAML `ImagePolicy` compiled into an immutable
 //! [`Snapshot`] that judges image references.
 //!
-//! Data flows one way: [`source`](self) (serde types of the YAML) →
-//! compile (patterns checked, errors with line and column) → trie →
-//! [`Snapshot`]. A review resolves its namespace once with
-//! [`Snapshot::scope`], then calls [`Scope::evaluate`] per image; the hot
-//! path does not allocate.
+//! Data flows one way: `source` (serde types of the YAML) → `compile`
+//! (values checked, every error with its line and column) → pattern tries
+//! → [`Snapshot`]. A review resolves its namespace once with
+//! [`Snapshot::scope`] and then calls [`Scope::evaluate`] per image; that
+//! path borrows from the snapshot and does not allocate.
 //!
 //! This module does no I/O and no async: reading the file and swapping the
-//! snapshot are the server's job.
+//! snapshot in are the server's job.
 
+mod compile;
 mod decision;
 mod error;
+mod evaluate;
+mod namespace;
+mod pattern;
+mod set;
+mod source;
+mod trie;
 
+#[cfg(test)]
+mod tests;
+
+pub use compile::{API_VERSION, DEFAULT_BREAK_GLASS_ANNOTATION, KIND, MAX_POLICY_BYTES};
 pub use decision::{Decision, Mode, Reason, Warning};
-pub use error::{CompileError, CompileErrors};
+pub use error::{CompileError, CompileErrorKind, CompileErrors};
+pub use pattern::PatternError;
+pub use set::{MatchStrategy, PatternSet, PatternSetBuilder};
 
 use std::fmt;
 
-/// The built-in default policy (the text of `examples/policy.yaml`).
+use evaluate::{Resolved, Rules};
+use namespace::NamespaceSet;
+
+/// The built-in default policy: the text of `examples/policy.yaml`.
 pub const BUILTIN_POLICY: &str = include_str!("../../examples/policy.yaml");
 
-/// A compiled, immutable policy; cheap to share across threads.
+/// A compiled, immutable policy; `Send + Sync`, shared behind one `ArcSwap`.
 #[derive(Debug)]
 pub struct Snapshot {
     generation: u64,
-    mode: Mode,
+    name: Option<Box<str>>,
+    base: Rules,
+    overrides: Vec<Override>,
+    exemptions: NamespaceSet,
+    break_glass: Option<BreakGlass>,
+}
+
+/// `spec.overrides[i]`, compiled.
+#[derive(Debug)]
+struct Override {
+    namespaces: NamespaceSet,
+    rules: Rules,
+}
+
+/// `spec.breakGlass`, compiled; present only when enabled.
+#[derive(Debug)]
+struct BreakGlass {
+    annotation: Box<str>,
+    /// `None`: every namespace.
+    namespaces: Option<NamespaceSet>,
 }
 
 impl Snapshot {
-    /// Parses and compiles a policy; every error carries its line and column.
-    pub fn from_yaml(text: &str) -> Result<Snapshot, CompileErrors> {
-        let _ = text;
-        Ok(Snapshot {
+    fn new(
+        name: Option<Box<str>>,
+        base: Rules,
+        overrides: Vec<Override>,
+        exemptions: NamespaceSet,
+        break_glass: Option<BreakGlass>,
+    ) -> Snapshot {
+        Snapshot {
             generation: 0,
-            mode: Mode::Enforce,
-        })
+            name,
+            base,
+            overrides,
+            exemptions,
+            break_glass,
+        }
     }
 
-    /// The built-in default policy ([`BUILTIN_POLICY`]).
+    /// Parses and compiles a policy; every error carries its line and
+    /// column, and all semantic errors are reported, not just the first.
+    pub fn from_yaml(text: &str) -> Result<Snapshot, CompileErrors> {
+        compile::compile(text, MatchStrategy::Trie)
+    }
+
+    /// As [`Snapshot::from_yaml`], with registry patterns matched by the
+    /// given strategy (the linear scan exists for tests and benchmarks).
+    pub fn from_yaml_with(text: &str, strategy: MatchStrategy) -> Result<Snapshot, CompileErrors> {
+        compile::compile(text, strategy)
+    }
+
+    /// The built-in default policy ([`BUILTIN_POLICY`]): any registry, a
+    /// tag or digest required, `latest` forbidden.
     pub fn builtin() -> Snapshot {
         Snapshot::from_yaml(BUILTIN_POLICY).expect("the built-in policy compiles (tested)")
     }
@@ -54,38 +110,72 @@ impl Snapshot {
         self
     }
 
-    /// The policy's base mode (an override may change it per namespace).
+    /// `metadata.name` of the policy, when given.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The policy's base mode (an override may set another per namespace).
     pub fn mode(&self) -> Mode {
-        self.mode
+        self.base.mode
     }
 
     /// Resolves exemption, override and break-glass for one review.
     pub fn scope<'s>(&'s self, ctx: &Context<'_>) -> Scope<'s> {
-        let _ = ctx;
-        Scope { snapshot: self }
+        let ns = ctx.namespace;
+        let rules = self
+            .overrides
+            .iter()
+            .find(|o| o.namespaces.find(ns).is_some())
+            .map_or(&self.base, |o| &o.rules);
+        let break_glass = self.break_glass.as_ref().and_then(|b| {
+            let in_scope = b.namespaces.as_ref().is_none_or(|set| set.find(ns).is_some());
+            let requested = ctx
+                .annotations
+                .iter()
+                .any(|(k, v)| *k == &*b.annotation && !v.trim().is_empty());
+            (in_scope && requested).then_some(&*b.annotation)
+        });
+        Scope {
+            resolved: Resolved {
+                rules,
+                exempt: self.exemptions.find(ns),
+                break_glass,
+            },
+        }
     }
 }
 
 /// What a review tells the engine besides the images.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
-    /// The namespace of the pod ("" when unknown).
+    /// The namespace of the pod ("" when unknown: nothing matches it).
     pub namespace: &'a str,
-    /// Pod annotations forwarded with the review (key, value).
+    /// Pod annotations forwarded with the review, as (key, value).
     pub annotations: &'a [(&'a str, &'a str)],
 }
 
-/// The rules that apply to one review, resolved once per namespace.
+/// The rules in force for one review, resolved once from its namespace and
+/// annotations.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'s> {
-    snapshot: &'s Snapshot,
+    resolved: Resolved<'s>,
 }
 
 impl<'s> Scope<'s> {
-    /// Judges one image string.
+    /// Judges one image string (no allocation).
     pub fn evaluate(&self, image: &str) -> Decision<'s> {
-        let _ = image;
-        Decision::new(Reason::Allowed, self.snapshot.mode)
+        self.resolved.evaluate(image)
+    }
+
+    /// The mode in force for this namespace.
+    pub fn mode(&self) -> Mode {
+        self.resolved.rules.mode
+    }
+
+    /// Whether the break-glass annotation is in force for this review.
+    pub fn break_glass(&self) -> bool {
+        self.resolved.break_glass.is_some()
     }
 }
 

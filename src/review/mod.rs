@@ -1,1 +1,101 @@
-//! Placeholder, filled by its owner.
+//! The wire side of a review: ImageReview and AdmissionReview bodies in,
+//! response bodies out.
+//!
+//! decode → apply → encode, in one allocation-light pass: the body is parsed
+//! in place by simd-json into narrow borrowed views (image strings,
+//! namespace, annotations, uid...), each image is judged by a
+//! [`Scope`](crate::policy::Scope) of the given [`Snapshot`], and the answer
+//! is written straight to bytes. Owned strings are made only for denied
+//! images (the deny log).
+//!
+//! This module decides nothing itself: a body that is a review always gets
+//! a verdict from the policy (bad images included, which the policy
+//! denies); a body that is not one gets a [`DecodeError`].
+
+mod admission;
+mod error;
+mod extract;
+mod imagereview;
+mod json;
+mod respond;
+mod verdict;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{DecodeError, DecodeErrorKind};
+pub use respond::{
+    AUDIT_BREAK_GLASS, AUDIT_POLICY_GENERATION, AUDIT_WARNINGS, AUDIT_WOULD_DENY, MAX_WARNING_CHARS,
+};
+pub use wire::MAX_DEPTH;
+
+use crate::policy::{Mode, Reason, Snapshot};
+
+/// Decides an ImageReview (`imagepolicy.k8s.io/v1alpha1`) body.
+///
+/// `body` is parsed in place (its bytes are rewritten). A body that is not
+/// an ImageReview is a [`DecodeError`]; any review, however bad its images,
+/// gets an answer.
+pub fn image_review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
+    imagereview::review(body, snapshot)
+}
+
+/// Decides an AdmissionReview (`admission.k8s.io/v1` or `v1beta1`) body,
+/// answering in the version asked.
+///
+/// `DELETE` and `CONNECT`, subresources other than a Pod's
+/// `ephemeralcontainers`, and kinds without pod templates are allowed
+/// without looking. `body` is parsed in place.
+pub fn admission_review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
+    admission::review(body, snapshot)
+}
+
+/// A decided review: the response body and a summary for logs and metrics.
+#[derive(Debug, Clone)]
+pub struct Reviewed {
+    /// The JSON response body (`Content-Type: application/json`).
+    pub body: Vec<u8>,
+    /// What was decided.
+    pub outcome: Outcome,
+}
+
+/// The summary of a decided review, with bounded-set fields for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Which protocol the review came in.
+    pub api: Api,
+    /// Whether the review was allowed (always true in audit mode).
+    pub allowed: bool,
+    /// The mode in force for the review's namespace.
+    pub mode: Mode,
+    /// One verdict reason per image, in image order (a deny reason even in
+    /// audit mode).
+    pub reasons: Vec<Reason>,
+    /// The namespace of the pods ("" when unknown).
+    pub namespace: String,
+    /// Every image whose verdict is a deny, with its reason, for the deny
+    /// log: empty when every verdict allows. In audit mode these are the
+    /// images that would have been denied (`allowed` is still true).
+    /// Images longer than 512 bytes are cut and end in `…`.
+    pub denied: Vec<(String, Reason)>,
+}
+
+/// Which review protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// ImageReview `imagepolicy.k8s.io/v1alpha1` (`POST /imagepolicy`).
+    ImageReview,
+    /// AdmissionReview `admission.k8s.io/v1`/`v1beta1` (`POST /validate`).
+    AdmissionReview,
+}
+
+impl Api {
+    /// The label value: `imagereview` or `admissionreview`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::ImageReview => "imagereview",
+            Api::AdmissionReview => "admissionreview",
+        }
+    }
+}

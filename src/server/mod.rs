@@ -1,1 +1,268 @@
-//! Placeholder, filled by its owner.
+//! The webhook server: hyper on tokio, rustls, routing, limits, hot reload
+//! and graceful drain. It carries bytes between the kube-apiserver and
+//! [`review`](crate::review), and never decides anything itself.
+//!
+//! Layout, one job per file: [`config`](ServeArgs) (flags → [`Config`]),
+//! `listener` (accept, TLS handshake, HTTP/1.1 + HTTP/2, connection
+//! limits), `tls` (certificates and their hot swap), `routes` ([`App`]:
+//! routing and handlers, callable without sockets), `limits` (body size and
+//! time, panic isolation), `reload` and `watch` (policy and certificate
+//! reload), `drain` (signals and [`ShutdownHandle`]).
+//!
+//! The binary calls [`run`]; embedders and tests use [`Server::bind`] to
+//! learn the bound addresses before [`Server::serve`].
+
+mod config;
+mod drain;
+mod limits;
+mod listener;
+mod reload;
+mod routes;
+mod tls;
+mod watch;
+
+pub use config::{
+    Config, ConfigError, Limits, LogConfig, LogFormat, PolicySource, ServeArgs, Signals, TlsFiles,
+    parse_duration, parse_size,
+};
+pub use drain::ShutdownHandle;
+pub use reload::PolicyError;
+pub use routes::App;
+pub use tls::TlsError;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use drain::ShutdownSignal;
+use listener::{Shared, accept_loop};
+use reload::Reloader;
+use routes::Routes;
+use tls::TlsState;
+
+/// Why the server could not start (a clean shutdown is `Ok`).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The policy file could not be read or compiled.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A TLS file could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The signal handlers could not be installed.
+    #[error("cannot install signal handlers")]
+    Signals(#[source] std::io::Error),
+}
+
+/// Installs the process-wide `tracing` subscriber (text or JSON lines on
+/// stderr, filtered by `log.filter`). Does nothing if one is already set.
+pub fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::builder().parse_lossy(&log.filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // An error only means a subscriber is already installed (tests, an
+    // embedding program); theirs stays.
+    let _ = match log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Runs `imagegate serve` until SIGTERM or SIGINT, then drains; returns
+/// `Ok` after a clean shutdown. Installs logging first ([`init_logging`]).
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    init_logging(&config.log);
+    Server::bind(config).await?.serve().await
+}
+
+/// A bound, not yet serving server.
+pub struct Server {
+    app: Arc<App>,
+    config: Config,
+    main: TcpListener,
+    main_addr: SocketAddr,
+    metrics: Option<(TcpListener, SocketAddr)>,
+    tls: Option<Arc<TlsState>>,
+    reloader: Reloader,
+    shutdown: ShutdownSignal,
+    handle: ShutdownHandle,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("main_addr", &self.main_addr)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServeError> {
+    let bind_error = |source| ServeError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+impl Server {
+    /// Loads the policy and TLS files, binds the listeners and installs the
+    /// signal handlers; every failure here is a start-up error.
+    pub async fn bind(config: Config) -> Result<Server, ServeError> {
+        let (snapshot, text) = reload::load_initial(&config.policy).await?;
+        let tls = match &config.tls {
+            Some(files) => Some(Arc::new(TlsState::load(files.clone())?)),
+            None => None,
+        };
+        let (main, main_addr) = bind(config.listen).await?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let (shutdown, handle) = ShutdownSignal::new(config.signals).map_err(ServeError::Signals)?;
+        let app = Arc::new(App::new(snapshot, config.limits.clone()));
+        let reloader = Reloader::new(
+            app.clone(),
+            &config.policy,
+            text,
+            tls.clone(),
+            config.signals,
+            config.file_poll_interval,
+            config.reload_debounce,
+        )
+        .map_err(ServeError::Signals)?;
+        Ok(Server {
+            app,
+            config,
+            main,
+            main_addr,
+            metrics,
+            tls,
+            reloader,
+            shutdown,
+            handle,
+        })
+    }
+
+    /// The webhook listener's address (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.main_addr
+    }
+
+    /// The metrics listener's address, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The shared state (policy, readiness, metrics).
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone()
+    }
+
+    /// A handle that starts the drain, like SIGTERM.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.handle.clone()
+    }
+
+    /// Serves until a shutdown trigger, then drains: readiness off at once,
+    /// serving on for the shutdown delay, listeners closed, in-flight
+    /// requests given the grace period. Returns `Ok` when done.
+    pub async fn serve(self) -> Result<(), ServeError> {
+        let Server {
+            app,
+            config,
+            main,
+            main_addr,
+            metrics,
+            tls,
+            reloader,
+            mut shutdown,
+            handle: _handle,
+        } = self;
+        let shared = Arc::new(Shared::new(
+            &config.limits,
+            app.metrics().connections_open().clone(),
+            app.metrics().connections_rejected().clone(),
+        ));
+        tracing::info!(
+            policy = %config.policy,
+            generation = app.policy().generation(),
+            listen = %main_addr,
+            tls = tls.is_some(),
+            mtls = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+            metrics_listen = %metrics.as_ref().map(|(_, a)| a.to_string()).unwrap_or_default(),
+            "imagegate serving"
+        );
+
+        let graceful = GracefulShutdown::new();
+        let handler = |routes: Routes| {
+            let app = app.clone();
+            move |request| {
+                let app = app.clone();
+                async move { app.serve(request, routes).await }
+            }
+        };
+        let main_loop = accept_loop(
+            main,
+            tls,
+            shared.clone(),
+            &graceful,
+            handler(Routes::Webhook),
+        );
+        let metrics_loop = async {
+            match metrics {
+                Some((listener, _)) => {
+                    accept_loop(
+                        listener,
+                        None,
+                        shared.clone(),
+                        &graceful,
+                        handler(Routes::Observability),
+                    )
+                    .await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let background = async { tokio::join!(main_loop, metrics_loop, reloader.run()) };
+        let drain = async {
+            let trigger = shutdown.recv().await;
+            app.start_draining();
+            tracing::info!(
+                trigger = trigger.as_str(),
+                shutdown_delay = ?config.shutdown_delay,
+                "draining: readiness off, still serving until the shutdown delay ends"
+            );
+            tokio::time::sleep(config.shutdown_delay).await;
+        };
+        tokio::select! {
+            _ = background => {}
+            () = drain => {}
+        }
+
+        tracing::info!(
+            grace_period = ?config.grace_period,
+            connections = graceful.count(),
+            "listeners closed, waiting for in-flight requests"
+        );
+        let finished = tokio::time::timeout(config.grace_period, graceful.shutdown()).await;
+        if finished.is_err() {
+            shared.abort_all();
+            tracing::warn!("grace period over, remaining connections closed");
+        }
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}

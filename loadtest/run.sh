@@ -1,0 +1,397 @@
+#!/usr/bin/env bash
+# Load test: imagegate against a bare hyper + rustls server (the limit), same
+# run, same load, over TLS, HTTP/1.1 and HTTP/2. Writes loadtest/RESULTS.md.
+#
+# Usage: loadtest/run.sh            (from anywhere inside the repository)
+#
+# Environment (all optional):
+#   DURATION=12        seconds per measured run
+#   WARMUP=3           seconds of unrecorded warm-up per server and protocol
+#   ROUNDS=2           measured rounds per server and protocol (1..10)
+#   APISERVERS=3       simulated apiservers
+#   CONNS=21           HTTP/1.1 keep-alive connections per apiserver
+#   STREAMS=21         HTTP/2 concurrent streams per apiserver (one connection each)
+#   PIN=1              1: servers on CPU 1, load generator on CPU 0; 0: no pinning
+#   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
+#   OUT=path           results file (default loadtest/RESULTS.md)
+#   PORT_GATE, PORT_BARE   ports on 127.0.0.1 (default 18443, 18444)
+#
+# Installs what it needs when missing: oha (cargo install), h2load (Debian's
+# nghttp2-client), jq, openssl. Installing Debian packages needs root.
+#
+# Only 127.0.0.1 is used. Every loop and every load run is bounded.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DURATION=${DURATION:-12}
+WARMUP=${WARMUP:-3}
+ROUNDS=${ROUNDS:-2}
+APISERVERS=${APISERVERS:-3}
+CONNS=${CONNS:-21}
+STREAMS=${STREAMS:-21}
+PIN=${PIN:-1}
+ONLY_BARE=${ONLY_BARE:-0}
+OUT=${OUT:-$ROOT/loadtest/RESULTS.md}
+PORT_GATE=${PORT_GATE:-18443}
+PORT_BARE=${PORT_BARE:-18444}
+PATH_QUERY='/imagepolicy?timeout=30s'
+
+# Targets from the issue.
+TARGET_RPS_RATIO=0.90
+TARGET_P99_RATIO=1.5
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+log() { echo "==> $*" >&2; }
+
+for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE; do
+    [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number"
+done
+((ROUNDS >= 1 && ROUNDS <= 10)) || die "ROUNDS must be 1..10"
+((DURATION >= 1 && DURATION <= 300)) || die "DURATION must be 1..300 seconds"
+((APISERVERS >= 1 && CONNS >= 1 && STREAMS >= 1)) || die "APISERVERS, CONNS, STREAMS must be positive"
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# ---------------------------------------------------------------- tools
+apt_updated=0
+apt_install() {
+    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install $*"
+    if ((apt_updated == 0)); then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v openssl >/dev/null || apt_install openssl
+command -v jq >/dev/null || apt_install jq
+command -v h2load >/dev/null || apt_install nghttp2-client
+command -v taskset >/dev/null || apt_install util-linux
+if ! command -v oha >/dev/null; then
+    log "installing oha (cargo install oha --locked)"
+    cargo install oha --locked
+fi
+
+# ---------------------------------------------------------------- workspace
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/imagegate-loadtest.XXXXXX")
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A throwaway CA and a server certificate for 127.0.0.1 / localhost.
+log "making a throwaway CA and server certificate in $WORK"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=imagegate loadtest CA" -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=localhost" -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$WORK/ext.cnf"
+openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" \
+    -CAcreateserial -days 2 -extfile "$WORK/ext.cnf" -out "$WORK/server.crt" 2>/dev/null
+cat "$WORK/server.crt" "$WORK/ca.crt" >"$WORK/chain.crt"
+
+# The request: what an apiserver sends for a 3-container pod that the built-in
+# default policy allows (tags, no `latest`).
+BODY="$ROOT/loadtest/bodies/imagereview-3.json"   # also used by benches/pipeline.rs
+[[ -s $BODY ]] || die "missing $BODY"
+
+# ---------------------------------------------------------------- build
+if ((ONLY_BARE)); then
+    log "building bare_server (release); ONLY_BARE=1 skips imagegate"
+    cargo build --release --example bare_server
+else
+    log "building imagegate and bare_server (release)"
+    cargo build --release --bin imagegate --example bare_server
+fi
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+BARE_BIN="$TARGET_DIR/release/examples/bare_server"
+GATE_BIN="$TARGET_DIR/release/imagegate"
+
+# ---------------------------------------------------------------- servers
+if ((PIN)); then
+    SERVER_CPU=1
+    LOADGEN_CPU=0
+    SERVER_PIN=(taskset -c "$SERVER_CPU")
+    LOADGEN_PIN=(taskset -c "$LOADGEN_CPU")
+else
+    SERVER_PIN=()
+    LOADGEN_PIN=()
+fi
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+declare -A SERVER_PID SERVER_PORT
+start_server() { # name port command...
+    local name=$1 port=$2
+    shift 2
+    port_free "$port" || die "port 127.0.0.1:$port is already in use"
+    "${SERVER_PIN[@]}" "$@" >"$WORK/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    SERVER_PID[$name]=$pid
+    SERVER_PORT[$name]=$port
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if curl -sf --cacert "$WORK/ca.crt" -o /dev/null "https://127.0.0.1:$port/healthz"; then
+            log "$name ready on 127.0.0.1:$port (pid $pid)"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.log" >&2; die "$name exited at start-up"; }
+        sleep 0.1
+    done
+    cat "$WORK/$name.log" >&2
+    die "$name not ready after 10 s"
+}
+
+SERVERS=(bare)
+start_server bare "$PORT_BARE" "$BARE_BIN" --listen "127.0.0.1:$PORT_BARE" \
+    --tls-cert "$WORK/chain.crt" --tls-key "$WORK/server.key"
+if ((ONLY_BARE == 0)); then
+    SERVERS+=(imagegate)
+    start_server imagegate "$PORT_GATE" "$GATE_BIN" serve --listen "127.0.0.1:$PORT_GATE" \
+        --tls-cert "$WORK/chain.crt" --tls-key "$WORK/server.key"
+fi
+
+
+# Sanity: each server answers the request with an allowed review over both
+# protocols, so the load measures the allow path and not an error path.
+declare -A SAMPLE_ANSWER
+for s in "${SERVERS[@]}"; do
+    for proto in --http1.1 --http2; do
+        answer=$(curl -sS --cacert "$WORK/ca.crt" "$proto" -X POST \
+            -H 'content-type: application/json' --data-binary "@$BODY" \
+            -w '\n%{http_code} %{http_version}' "https://127.0.0.1:${SERVER_PORT[$s]}$PATH_QUERY")
+        status=$(tail -n 1 <<<"$answer")
+        body=$(head -n -1 <<<"$answer")
+        [[ $status == "200 "* ]] || die "$s answered '$status' over $proto: $body"
+        [[ $(jq -r .status.allowed <<<"$body") == true ]] || die "$s did not allow the review: $body"
+        if [[ $proto == --http2 && $status != "200 2" ]]; then
+            die "$s did not negotiate h2: $status"
+        fi
+        SAMPLE_ANSWER[$s]=$body
+    done
+done
+
+# ---------------------------------------------------------------- load
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+H1_CONNS=$((APISERVERS * CONNS))
+LOADGEN_THREADS=$(( PIN ? 1 : $(nproc) ))
+RAW="$WORK/raw.tsv"   # scenario tool server round rps p50_ms p99_ms max_ms ok errors server_cpu loadgen_cpu
+: >"$RAW"
+TIMEFORMAT='%3R %3U %3S'
+
+# One measured (or warm-up) run. $1 scenario, $2 server, $3 round ("warmup" is not recorded), $4 seconds.
+load_run() {
+    local scenario=$1 server=$2 round=$3 secs=$4
+    local url="https://127.0.0.1:${SERVER_PORT[$server]}$PATH_QUERY"
+    local pid=${SERVER_PID[$server]}
+    local tag="$scenario-$server-$round"
+    local out="$WORK/$tag.out" timing="$WORK/$tag.time"
+    local before after
+    kill -0 "$pid" 2>/dev/null || die "$server is no longer running"
+    before=$(cpu_ticks "$pid")
+    case $scenario in
+        h1-oha | h2-oha)
+            local shape=(-c "$H1_CONNS")
+            [[ $scenario == h2-oha ]] && shape=(--http2 -c "$APISERVERS" -p "$STREAMS")
+            { time timeout $((secs + 60)) "${LOADGEN_PIN[@]}" oha --no-tui -z "${secs}s" -w \
+                "${shape[@]}" --worker-threads "$LOADGEN_THREADS" \
+                -m POST -T application/json -H 'accept: application/json, */*' -D "$BODY" \
+                --cacert "$WORK/ca.crt" --output-format json -o "$out" "$url" \
+                2>"$WORK/$tag.err"; } 2>"$timing" || die "oha failed ($tag): $(cat "$WORK/$tag.err")"
+            ;;
+        h2-h2load)
+            { time timeout $((secs + 60)) "${LOADGEN_PIN[@]}" h2load -D "$secs" \
+                -c "$APISERVERS" -m "$STREAMS" -t "$LOADGEN_THREADS" -d "$BODY" \
+                -H 'content-type: application/json' -H 'accept: application/json, */*' \
+                --log-file "$out.log" "$url" >"$out" 2>"$WORK/$tag.err"; } 2>"$timing" \
+                || die "h2load failed ($tag): $(cat "$WORK/$tag.err")"
+            ;;
+        *) die "unknown scenario $scenario" ;;
+    esac
+    after=$(cpu_ticks "$pid")
+    [[ $round == warmup ]] && return 0
+
+    local rps p50 p99 max ok errors wall
+    if [[ $scenario == h2-h2load ]]; then
+        grep -q '^requests:' "$out" || die "no h2load summary ($tag): $(cat "$out" "$WORK/$tag.err")"
+        # requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout
+        local failed errored timeouts non2xx
+        read -r failed errored timeouts < <(awk '/^requests:/ {print $10, $12, $14}' "$out")
+        non2xx=$(awk '/^status codes:/ {print $5 + $7 + $9}' "$out")
+        ok=$(awk -F'\t' '$2 == 200' "$out.log" | wc -l)
+        errors=$((failed + errored + timeouts + non2xx))
+        wall=$(awk '/^finished in/ {sub(/s,$/, "", $3); print $3}' "$out")
+        rps=$(awk -v n="$ok" -v t="$wall" 'BEGIN {printf "%.1f", n / t}')
+        read -r p50 p99 max < <(awk -F'\t' '$2 == 200 {print $3}' "$out.log" | sort -n | awk '
+            {v[NR] = $1}
+            END {
+                if (NR == 0) {print "nan nan nan"; exit}
+                i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+                i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+                printf "%.3f %.3f %.3f\n", v[i50] / 1000, v[i99] / 1000, v[NR] / 1000
+            }')
+    else
+        jq -e .summary "$out" >/dev/null || die "no oha summary ($tag)"
+        ok=$(jq '[.statusCodeDistribution | to_entries[] | select(.key | startswith("2")) | .value] | add // 0' "$out")
+        errors=$(jq '([.errorDistribution[]] | add // 0) + ([.statusCodeDistribution | to_entries[] | select(.key | startswith("2") | not) | .value] | add // 0)' "$out")
+        wall=$(jq .summary.total "$out")
+        rps=$(awk -v n="$ok" -v t="$wall" 'BEGIN {printf "%.1f", n / t}')
+        read -r p50 p99 max < <(jq -r '[.latencyPercentiles.p50, .latencyPercentiles.p99, .summary.slowest] | map(if . == null then "nan" else (. * 1000000 | round) / 1000 end) | @tsv' "$out")
+    fi
+    local server_cpu loadgen_cpu
+    server_cpu=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v t="$wall" 'BEGIN {printf "%.0f", 100 * d / hz / t}')
+    loadgen_cpu=$(awk -v t="$wall" '{printf "%.0f", 100 * ($2 + $3) / t}' "$timing")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$server" "$round" \
+        "$rps" "$p50" "$p99" "$max" "$ok" "$errors" "$server_cpu" "$loadgen_cpu" >>"$RAW"
+    log "$(printf '%-10s %-9s round %s: %8s req/s  p50 %7s ms  p99 %7s ms  errors %s  cpu server %s%% loadgen %s%%' \
+        "$scenario" "$server" "$round" "$rps" "$p50" "$p99" "$errors" "$server_cpu" "$loadgen_cpu")"
+}
+
+SCENARIOS=(h1-oha h2-h2load h2-oha)
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for scenario in "${SCENARIOS[@]}"; do
+    for s in "${SERVERS[@]}"; do
+        load_run "$scenario" "$s" warmup "$WARMUP"
+    done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for s in "${SERVERS[@]}"; do
+            load_run "$scenario" "$s" "$round" "$DURATION"
+        done
+    done
+done
+
+# ---------------------------------------------------------------- report
+for s in "${SERVERS[@]}"; do
+    kill -0 "${SERVER_PID[$s]}" 2>/dev/null || die "$s died during the load"
+done
+declare -A HWM
+for s in "${SERVERS[@]}"; do
+    HWM[$s]=$(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/${SERVER_PID[$s]}/status")
+done
+
+# Means per scenario and server: rps p50 p99 errors cpu_us_per_request.
+mean_of() { # scenario server -> "rps p50 p99 errors server_cpu"
+    awk -F'\t' -v sc="$1" -v sv="$2" '$1 == sc && $2 == sv {
+            n++; rps += $4; p50 += $5; p99 += $6; err += $9; cpu += $10
+        }
+        END {if (n) printf "%.1f %.3f %.3f %d %.0f\n", rps / n, p50 / n, p99 / n, err, cpu / n; else print "nan nan nan 0 nan"}' "$RAW"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 > 0) printf "%.3f", a / b; else print "nan"}'; }
+verdict() { # value op target
+    awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+        if (v == "nan") {print "n/a"; exit}
+        ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0)
+        print ok ? "PASS" : "FAIL"
+    }'
+}
+
+GIT_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || GIT_COMMIT="$GIT_COMMIT (with uncommitted changes)"
+CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
+{
+    echo "# Load test results"
+    echo
+    echo "Written by \`loadtest/run.sh\` on $STARTED; do not edit by hand, re-run the script."
+    echo
+    echo "imagegate (\`imagegate serve\`, built-in default policy) against \`loadtest/bare_server.rs\`,"
+    echo "a hyper + rustls server on the same stack that reads the body and answers a fixed"
+    echo "allowed ImageReview: the ratio is the cost of everything imagegate adds"
+    echo "(routing, decoding, policy, encoding, metrics, logging)."
+    echo
+    echo "## Machine and tools"
+    echo
+    echo "| | |"
+    echo "| --- | --- |"
+    echo "| CPU | $CPU_MODEL, $(nproc) CPUs ($(lscpu | awk -F: '/^Hypervisor vendor/ {gsub(/^ +/, "", $2); print $2 " guest"}')) |"
+    echo "| kernel | $(uname -sr) |"
+    echo "| memory | $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) |"
+    echo "| commit | $GIT_COMMIT |"
+    echo "| rustc | $(rustc -V) |"
+    echo "| oha | $(oha --version) |"
+    echo "| h2load | $(h2load --version | head -n 1) |"
+    echo "| build | \`cargo build --release\` (profile.release: fat LTO, 1 codegen unit) |"
+    echo
+    echo "## Load"
+    echo
+    echo "- Every request: \`POST $PATH_QUERY\` over TLS 1.3 (rustls/ring, throwaway P-256 cert),"
+    echo "  \`content-type: application/json\`, a $(wc -c <"$BODY")-byte ImageReview of 3 tagged"
+    echo "  containers that the default policy allows (checked before the load for both"
+    echo "  servers over both protocols; imagegate answered \`${SAMPLE_ANSWER[imagegate]:-skipped}\`)."
+    echo "- $APISERVERS simulated apiservers, closed loop (each client sends its next request when"
+    echo "  the previous answer arrives), keep-alive, no rate limit:"
+    echo "  - \`h1-oha\`: HTTP/1.1, $APISERVERS × $CONNS = $H1_CONNS connections, one request in flight on each (oha)."
+    echo "  - \`h2-h2load\`: HTTP/2, $APISERVERS connections × $STREAMS concurrent streams = $((APISERVERS * STREAMS)) in flight (h2load), as Go's"
+    echo "    transport multiplexes an apiserver's requests over one connection."
+    echo "  - \`h2-oha\`: the same HTTP/2 shape driven by oha, as a cross-check of the other tool."
+    echo "- Order: per scenario a ${WARMUP} s unrecorded warm-up of each server, then"
+    echo "  $ROUNDS rounds alternating bare, imagegate, each ${DURATION} s. Both servers run the whole time."
+    if ((PIN)); then
+        echo "- **CPU sharing**: this machine has $(nproc) CPUs for the servers and the load generator."
+        echo "  The servers are pinned to CPU $SERVER_CPU (\`taskset\`; tokio then starts one worker),"
+        echo "  the load generator to CPU $LOADGEN_CPU (one thread). Without pinning the generator's"
+        echo "  TLS and HTTP work competes with the server for the same cores, so whichever server"
+        echo "  is cheaper also leaves less CPU to its own load; pinning gives each side a fixed core."
+        echo "  \`server CPU\` below near 100% means the server core was the bottleneck (the"
+        echo "  comparison measures the server); \`loadgen CPU\` near 100% would mean the generator was."
+    else
+        echo "- **CPU sharing**: not pinned (PIN=0): the servers and the load generator share all"
+        echo "  $(nproc) CPUs, so the generator's own TLS and HTTP work competes with the server."
+    fi
+    echo "- Latency: p50/p99 as measured by the generator (oha's JSON percentiles; h2load's"
+    echo "  per-request log, sorted). Throughput counts 2xx answers only. Errors are transport"
+    echo "  errors, failed or timed-out streams, and non-2xx answers."
+    echo
+    echo "## Verdict against the targets"
+    echo
+    echo "Targets: throughput ≥ ${TARGET_RPS_RATIO}× bare, p99 ≤ ${TARGET_P99_RATIO}× bare p99, zero errors (means over rounds)."
+    echo
+    if ((ONLY_BARE)); then
+        echo "Not judged: this run measured the bare server alone (ONLY_BARE=1)."
+    else
+        echo "| scenario | bare req/s | imagegate req/s | ratio | bare p99 ms | imagegate p99 ms | p99 ratio | errors (imagegate) | throughput | p99 | errors |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
+        for scenario in "${SCENARIOS[@]}"; do
+            read -r b_rps _ b_p99 b_err _ < <(mean_of "$scenario" bare)
+            read -r g_rps _ g_p99 g_err _ < <(mean_of "$scenario" imagegate)
+            r_rps=$(ratio "$g_rps" "$b_rps")
+            r_p99=$(ratio "$g_p99" "$b_p99")
+            err_verdict=$([[ $g_err -eq 0 ]] && echo PASS || echo FAIL)
+            echo "| $scenario | $b_rps | $g_rps | $r_rps | $b_p99 | $g_p99 | $r_p99 | $g_err | $(verdict "$r_rps" ">=" "$TARGET_RPS_RATIO") | $(verdict "$r_p99" "<=" "$TARGET_P99_RATIO") | $err_verdict |"
+        done
+        echo
+        echo "The bare server had $(awk -F'\t' '$2 == "bare" {e += $9} END {print e + 0}' "$RAW") errors in all its runs."
+    fi
+    echo
+    echo "## Every run"
+    echo
+    echo "CPU is the share of one CPU used during the run (100% = one core busy); µs CPU/req is server CPU time per answered request."
+    echo
+    echo "| scenario | server | round | req/s | p50 ms | p99 ms | max ms | 2xx | errors | server CPU | µs CPU/req | loadgen CPU |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    awk -F'\t' '{
+        us = ($4 > 0) ? sprintf("%.1f", $10 / 100 * 1000000 / $4) : "nan"
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%% | %s | %s%% |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, us, $11
+    }' "$RAW"
+    echo
+    echo "## Servers"
+    echo
+    for s in "${SERVERS[@]}"; do
+        echo "- $s: peak RSS ${HWM[$s]}, $(wc -l <"$WORK/$s.log") log lines written during the whole run."
+    done
+    echo
+    echo "Re-run: \`loadtest/run.sh\` (see its header for DURATION, ROUNDS, APISERVERS, CONNS, STREAMS, PIN)."
+} >"$OUT"
+log "wrote $OUT"

@@ -1,0 +1,415 @@
+//! Source → compiled [`Snapshot`]: checks every value, reports every
+//! problem it finds with its line and column, and builds the pattern tries.
+//!
+//! The YAML parser stops at the first syntax or shape error (unknown field,
+//! wrong type); once the file has the right shape, every semantic error is
+//! collected, so one run of `policy validate` lists them all.
+
+use std::sync::Arc;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::decision::Mode;
+use super::error::{CompileError, CompileErrorKind as Kind, CompileErrors};
+use super::evaluate::{Rules, TagRules};
+use super::namespace::NamespaceSet;
+use super::set::{MatchStrategy, PatternSet, PatternSetBuilder};
+use super::source::{self, PolicyFile, Text, Unsupported};
+use super::{BreakGlass, Override, Snapshot};
+
+/// The `apiVersion` of a policy file.
+pub const API_VERSION: &str = "imagegate.dev/v1alpha1";
+/// The `kind` of a policy file.
+pub const KIND: &str = "ImagePolicy";
+/// The break-glass annotation when `spec.breakGlass.annotation` is not set.
+pub const DEFAULT_BREAK_GLASS_ANNOTATION: &str = "break-glass.image-policy.k8s.io/reason";
+/// Largest policy file accepted, in bytes.
+pub const MAX_POLICY_BYTES: usize = 16 << 20;
+/// The annotation prefix the apiserver forwards to an ImageReview webhook.
+const FORWARDED_SUFFIX: &str = ".image-policy.k8s.io";
+
+pub(crate) fn compile(text: &str, strategy: MatchStrategy) -> Result<Snapshot, CompileErrors> {
+    let file = parse(text).map_err(|e| CompileErrors::new(vec![e]))?;
+    let mut c = Compiler {
+        errors: Vec::new(),
+        strategy,
+    };
+    c.header(&file);
+    let snapshot = c.spec(&file);
+    if c.errors.is_empty() {
+        return Ok(snapshot);
+    }
+    c.errors.sort_by_key(|e| (e.line, e.column));
+    Err(CompileErrors::new(c.errors))
+}
+
+fn parse(text: &str) -> Result<PolicyFile, CompileError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(CompileError::new(
+            Kind::Syntax,
+            1,
+            1,
+            format!("policy is larger than {} MiB", MAX_POLICY_BYTES >> 20),
+        ));
+    }
+    let budget = serde_saphyr::budget! {
+        max_depth: 32,
+        max_nodes: 1_000_000,
+        max_events: 4_000_000,
+        max_aliases: 1_000,
+        max_anchors: 1_000,
+        max_recorded_anchor_events: 100_000,
+        max_documents: 1,
+        max_total_scalar_bytes: MAX_POLICY_BYTES,
+    };
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    alias_limits.max_total_replayed_events = 100_000;
+    let options = serde_saphyr::options! {
+        budget: budget,
+        alias_limits: alias_limits,
+        strict_booleans: true,
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options::<PolicyFile>(text, options).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map_or((1, 1), |l| (clamp(l.line()), clamp(l.column())));
+        let rendered = e.render_with_formatter(&serde_saphyr::UserMessageFormatter);
+        let suffix = format!(" at line {line}, column {column}");
+        let message = rendered
+            .strip_suffix(&suffix)
+            .unwrap_or(&rendered)
+            .to_owned();
+        let blank = text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+        let message = if blank {
+            "policy is empty: it needs at least apiVersion and kind".to_owned()
+        } else {
+            message
+        };
+        CompileError::new(Kind::Syntax, line, column, message)
+    })
+}
+
+fn clamp(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+struct Compiler {
+    errors: Vec<CompileError>,
+    strategy: MatchStrategy,
+}
+
+impl Compiler {
+    fn error(&mut self, kind: Kind, at: &Location, message: String) {
+        self.errors.push(CompileError::new(
+            kind,
+            clamp(at.line()),
+            clamp(at.column()),
+            message,
+        ));
+    }
+
+    fn header(&mut self, file: &PolicyFile) {
+        if file.api_version.value != API_VERSION {
+            self.error(
+                Kind::Header,
+                &file.api_version.referenced,
+                format!(
+                    "unsupported apiVersion {:?}: expected {API_VERSION:?}",
+                    file.api_version.value
+                ),
+            );
+        }
+        if file.kind.value != KIND {
+            self.error(
+                Kind::Header,
+                &file.kind.referenced,
+                format!("unsupported kind {:?}: expected {KIND:?}", file.kind.value),
+            );
+        }
+    }
+
+    fn spec(&mut self, file: &PolicyFile) -> Snapshot {
+        let name = file
+            .metadata
+            .as_ref()
+            .and_then(|m| m.name.as_deref())
+            .map(Into::into);
+        let Some(spec) = &file.spec else {
+            return Snapshot::new(name, everything_allowed(), Vec::new(), NamespaceSet::default(), None);
+        };
+        self.unsupported(&spec.verify, "spec.verify");
+        self.unsupported(&spec.verification, "spec.verification");
+        self.unsupported(&spec.mutate, "spec.mutate");
+
+        let mode = self.mode(spec.mode.as_ref(), "spec.mode").unwrap_or_default();
+        let (allow, deny) = self.registries(spec.registries.as_ref(), "spec.registries");
+        let base = Rules {
+            mode,
+            allow: allow.flatten(),
+            deny: deny.flatten(),
+            tags: self.tags(spec.tags.as_ref(), "spec.tags", TagRules::default()),
+        };
+        let exemptions = self.namespaces(
+            spec.exemptions.as_ref().and_then(|e| e.namespaces.as_deref()),
+            "spec.exemptions.namespaces",
+        );
+        let mut overrides = Vec::new();
+        for (i, o) in spec.overrides.iter().flatten().enumerate() {
+            overrides.push(self.override_rule(o, i, &base));
+        }
+        let break_glass = spec.break_glass.as_ref().and_then(|b| self.break_glass(b));
+        Snapshot::new(name, base, overrides, exemptions, break_glass)
+    }
+
+    fn unsupported(&mut self, field: &Unsupported, name: &str) {
+        if let Some(value) = field {
+            self.error(
+                Kind::Unsupported,
+                &value.referenced,
+                format!("{name} is not supported by this version of imagegate; remove it (it would not be enforced)"),
+            );
+        }
+    }
+
+    fn mode(&mut self, mode: Option<&Text>, field: &str) -> Option<Mode> {
+        let mode = mode?;
+        match mode.value.as_str() {
+            "enforce" => Some(Mode::Enforce),
+            "audit" => Some(Mode::Audit),
+            other => {
+                self.error(
+                    Kind::Value,
+                    &mode.referenced,
+                    format!("{field}: unknown mode {other:?}: expected \"enforce\" or \"audit\""),
+                );
+                None
+            }
+        }
+    }
+
+    /// Each list is `None` when absent, `Some(None)` when given but empty.
+    #[allow(clippy::type_complexity, reason = "absent vs. empty vs. patterns")]
+    fn registries(
+        &mut self,
+        registries: Option<&source::Registries>,
+        field: &str,
+    ) -> (Option<Option<Arc<PatternSet>>>, Option<Option<Arc<PatternSet>>>) {
+        let Some(r) = registries else {
+            return (None, None);
+        };
+        self.unsupported(&r.insecure, &format!("{field}.insecure"));
+        self.unsupported(&r.auth, &format!("{field}.auth"));
+        let allow = r.allow.as_deref().map(|l| self.patterns(l, &format!("{field}.allow")));
+        let deny = r.deny.as_deref().map(|l| self.patterns(l, &format!("{field}.deny")));
+        (allow, deny)
+    }
+
+    fn patterns(&mut self, list: &[Text], field: &str) -> Option<Arc<PatternSet>> {
+        let mut builder = PatternSetBuilder::new();
+        for (i, item) in list.iter().enumerate() {
+            if let Err(e) = builder.add(&item.value) {
+                self.error(Kind::Pattern, &item.referenced, format!("{field}[{i}]: {e}"));
+            }
+        }
+        if builder.is_empty() {
+            return None;
+        }
+        Some(Arc::new(builder.build_with(self.strategy)))
+    }
+
+    /// `spec.tags` over `base`: each field given replaces the base's.
+    fn tags(&mut self, tags: Option<&source::Tags>, field: &str, base: TagRules) -> TagRules {
+        let Some(t) = tags else {
+            return base;
+        };
+        let forbid = match &t.forbid {
+            None => base.forbid,
+            Some(list) => {
+                let mut forbid = Vec::with_capacity(list.len());
+                for (i, tag) in list.iter().enumerate() {
+                    if is_tag(&tag.value) {
+                        forbid.push(tag.value.as_str().into());
+                    } else {
+                        self.error(
+                            Kind::Value,
+                            &tag.referenced,
+                            format!(
+                                "{field}.forbid[{i}]: {:?} is not a valid tag (1 to 128 letters, digits, '_', '.', '-'; not starting with '.' or '-')",
+                                tag.value
+                            ),
+                        );
+                    }
+                }
+                forbid
+            }
+        };
+        TagRules {
+            require_tag_or_digest: t.require_tag_or_digest.unwrap_or(base.require_tag_or_digest),
+            forbid,
+            require_digest: t.require_digest.unwrap_or(base.require_digest),
+            semver: t.semver.unwrap_or(base.semver),
+        }
+    }
+
+    fn namespaces(&mut self, list: Option<&[Text]>, field: &str) -> NamespaceSet {
+        let mut set = NamespaceSet::default();
+        for (i, ns) in list.into_iter().flatten().enumerate() {
+            if let Err(e) = set.add(&ns.value) {
+                self.error(Kind::Namespace, &ns.referenced, format!("{field}[{i}]: {e}"));
+            }
+        }
+        set
+    }
+
+    fn non_empty_namespaces(&mut self, list: &Spanned<Vec<Text>>, field: &str) -> NamespaceSet {
+        if list.value.is_empty() {
+            self.error(
+                Kind::Namespace,
+                &list.referenced,
+                format!("{field} is empty: list at least one namespace or glob"),
+            );
+        }
+        self.namespaces(Some(&list.value), field)
+    }
+
+    fn override_rule(&mut self, o: &source::Override, i: usize, base: &Rules) -> Override {
+        let field = format!("spec.overrides[{i}]");
+        let namespaces = self.non_empty_namespaces(&o.namespaces, &format!("{field}.namespaces"));
+        let mode = self
+            .mode(o.mode.as_ref(), &format!("{field}.mode"))
+            .unwrap_or(base.mode);
+        let (allow, deny) = self.registries(o.registries.as_ref(), &format!("{field}.registries"));
+        let rules = Rules {
+            mode,
+            allow: allow.unwrap_or_else(|| base.allow.clone()),
+            deny: deny.unwrap_or_else(|| base.deny.clone()),
+            tags: self.tags(o.tags.as_ref(), &format!("{field}.tags"), base.tags.clone()),
+        };
+        Override { namespaces, rules }
+    }
+
+    fn break_glass(&mut self, b: &source::BreakGlass) -> Option<BreakGlass> {
+        let annotation = match &b.annotation {
+            None => DEFAULT_BREAK_GLASS_ANNOTATION.into(),
+            Some(key) => {
+                if let Err(e) = check_annotation_key(&key.value) {
+                    self.error(
+                        Kind::Value,
+                        &key.referenced,
+                        format!("spec.breakGlass.annotation: {e}"),
+                    );
+                }
+                key.value.as_str().into()
+            }
+        };
+        let namespaces = b
+            .namespaces
+            .as_ref()
+            .map(|l| self.non_empty_namespaces(l, "spec.breakGlass.namespaces"));
+        b.enabled.unwrap_or(false).then_some(BreakGlass {
+            annotation,
+            namespaces,
+        })
+    }
+}
+
+fn everything_allowed() -> Rules {
+    Rules {
+        mode: Mode::Enforce,
+        allow: None,
+        deny: None,
+        tags: TagRules::default(),
+    }
+}
+
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
+fn is_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    let ok = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
+    (1..=128).contains(&b.len())
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter().all(ok)
+}
+
+/// A Kubernetes annotation key whose prefix ends in `.image-policy.k8s.io`,
+/// the only keys the apiserver forwards to an ImageReview webhook.
+fn check_annotation_key(key: &str) -> Result<(), String> {
+    let Some((prefix, name)) = key.split_once('/') else {
+        return Err(format!(
+            "annotation key {key:?} has no prefix: it must look like \"break-glass{FORWARDED_SUFFIX}/reason\" (the apiserver forwards only *{FORWARDED_SUFFIX}/* annotations)"
+        ));
+    };
+    let name_ok = (1..=63).contains(&name.len())
+        && name.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.bytes().last().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    if !name_ok {
+        return Err(format!(
+            "annotation key {key:?}: the name after '/' must be 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        ));
+    }
+    let prefix_ok = prefix.len() <= 253
+        && prefix.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        });
+    if !prefix_ok {
+        return Err(format!(
+            "annotation key {key:?}: the prefix before '/' must be a lower-case DNS subdomain"
+        ));
+    }
+    match prefix.strip_suffix(FORWARDED_SUFFIX) {
+        Some(head) if !head.is_empty() => Ok(()),
+        _ => Err(format!(
+            "annotation key {key:?} must have a prefix ending in {FORWARDED_SUFFIX:?}, as \"break-glass{FORWARDED_SUFFIX}/reason\": the apiserver forwards only such annotations to the webhook"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags() {
+        for ok in ["latest", "LATEST", "_x", "1.0", "a-b.c_d", &"a".repeat(128)] {
+            assert!(is_tag(ok), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a b", "a:b", "ä", &"a".repeat(129)] {
+            assert!(!is_tag(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn annotation_keys() {
+        for ok in [
+            DEFAULT_BREAK_GLASS_ANNOTATION,
+            "x.image-policy.k8s.io/y",
+            "a.b.image-policy.k8s.io/Reason.1",
+        ] {
+            assert!(check_annotation_key(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "reason",
+            "image-policy.k8s.io/reason",
+            ".image-policy.k8s.io/reason",
+            "break-glass.example.com/reason",
+            "break-glass.image-policy.k8s.io/",
+            "break-glass.image-policy.k8s.io/-x",
+            "Break-Glass.image-policy.k8s.io/x",
+            "break-glass.image-policy.k8s.io.evil/x",
+            "break-glass.image-policy.k8s.io/a/b",
+        ] {
+            assert!(check_annotation_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! AdmissionReview `admission.k8s.io/v1` and `v1beta1`, as the apiserver's
+//! validating webhook dispatcher sends it (spec/admissionreview.md).
+//!
+//! Read: `apiVersion`, `kind`, and from `request`: `uid`, `kind`,
+//! `subResource`, `namespace`, `operation` and the images of `object`
+//! (shape chosen by `request.kind`). `oldObject`, `userInfo`, `options` and
+//! the rest are skipped. The apiserver writes `request.kind` before
+//! `object`, so the object is decoded in the same pass; should a body list
+//! them the other way round, the object is skipped and read in a second
+//! walk over the already-parsed tape.
+
+use std::fmt;
+
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::policy::Snapshot;
+
+use super::error::DecodeError;
+use super::extract::{Extracted, Shape, ShapeSeed};
+use super::verdict::Verdicts;
+use super::wire::{self, Str, at_key, first, skip, wire_object};
+use super::{Api, Reviewed, respond};
+
+const V1: &str = "admission.k8s.io/v1";
+const V1BETA1: &str = "admission.k8s.io/v1beta1";
+const KIND: &str = "AdmissionReview";
+
+wire_object! {
+    struct Envelope<'a> {
+        api_version: Str<'a> = "apiVersion",
+        kind: Str<'a> = "kind",
+        request: Request<'a> = "request",
+    }
+}
+
+wire_object! {
+    struct GroupVersionKind<'a> {
+        group: Str<'a> = "group",
+        kind: Str<'a> = "kind",
+    }
+}
+
+/// The fields of `request` a decision needs.
+#[derive(Debug, Default)]
+pub(super) struct Request<'a> {
+    uid: Option<&'a str>,
+    kind: Option<GroupVersionKind<'a>>,
+    sub_resource: Option<&'a str>,
+    namespace: Option<&'a str>,
+    operation: Option<&'a str>,
+    object: Object<'a>,
+}
+
+#[derive(Debug, Default)]
+enum Object<'a> {
+    /// Absent or `null`.
+    #[default]
+    Absent,
+    /// Present but not decoded (not needed, or its kind was not known yet).
+    Skipped,
+    Decoded(Extracted<'a>),
+}
+
+/// Operations whose object is never judged.
+fn skips_object(operation: &str) -> bool {
+    matches!(operation, "DELETE" | "CONNECT")
+}
+
+/// The shape to read for this request, or `None` when it has no pods to
+/// judge: a kind without pods, or a subresource other than a Pod's
+/// `ephemeralcontainers` (`status` updates must never be refused for images).
+fn shape(kind: &GroupVersionKind<'_>, sub_resource: Option<&str>) -> Option<Shape> {
+    let shape = Shape::of(
+        kind.group.map_or("", |s| s.0),
+        kind.kind.map_or("", |s| s.0),
+    )?;
+    match sub_resource.unwrap_or("") {
+        "" => Some(shape),
+        "ephemeralcontainers" if shape == Shape::Pod => Some(shape),
+        _ => None,
+    }
+}
+
+impl<'de> Deserialize<'de> for Request<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Request<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request<'de>, A::Error> {
+                let mut out = Request::default();
+                let mut seen = [false; 6];
+                let text = |map: &mut A, key: &'static str| -> Result<Option<&'de str>, A::Error> {
+                    let value = map.next_value::<Option<Str<'de>>>().map_err(at_key(key))?;
+                    Ok(value.map(|s| s.0))
+                };
+                while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
+                    match key {
+                        "uid" => {
+                            first::<A::Error>(&mut seen[0], "uid")?;
+                            out.uid = text(&mut map, "uid")?;
+                        }
+                        "kind" => {
+                            first::<A::Error>(&mut seen[1], "kind")?;
+                            out.kind = map.next_value().map_err(at_key("kind"))?;
+                        }
+                        "subResource" => {
+                            first::<A::Error>(&mut seen[2], "subResource")?;
+                            out.sub_resource = text(&mut map, "subResource")?;
+                        }
+                        "namespace" => {
+                            first::<A::Error>(&mut seen[3], "namespace")?;
+                            out.namespace = text(&mut map, "namespace")?;
+                        }
+                        "operation" => {
+                            first::<A::Error>(&mut seen[4], "operation")?;
+                            out.operation = text(&mut map, "operation")?;
+                        }
+                        "object" => {
+                            first::<A::Error>(&mut seen[5], "object")?;
+                            out.object = object(&mut map, &out)?;
+                        }
+                        _ => skip(&mut map)?,
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Reads `request.object` when what came before says how.
+fn object<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    so_far: &Request<'de>,
+) -> Result<Object<'de>, A::Error> {
+    let wanted = match (so_far.operation, &so_far.kind) {
+        (Some(op), _) if skips_object(op) => None,
+        (_, Some(kind)) => shape(kind, so_far.sub_resource),
+        // Kind not seen yet: skip now, read later if needed.
+        (_, None) => {
+            let present = map.next_value::<Option<IgnoredAny>>()?.is_some();
+            return Ok(if present {
+                Object::Skipped
+            } else {
+                Object::Absent
+            });
+        }
+    };
+    match wanted {
+        Some(shape) => {
+            let object = map
+                .next_value_seed(ShapeSeed(shape))
+                .map_err(at_key("object"))?;
+            Ok(object.map_or(Object::Absent, Object::Decoded))
+        }
+        None => {
+            skip(map)?;
+            Ok(Object::Skipped)
+        }
+    }
+}
+
+/// The second walk: `request.object` only, with a known shape.
+struct Deferred(Shape);
+
+impl<'de> DeserializeSeed<'de> for Deferred {
+    type Value = Option<Extracted<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        /// Finds `key` in an object and reads it with `seed`; skips the rest.
+        struct Find<S>(&'static str, S);
+        impl<'de, S: DeserializeSeed<'de, Value = Option<Extracted<'de>>> + Copy> Visitor<'de> for Find<S> {
+            type Value = Option<Extracted<'de>>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut found = None;
+                while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
+                    if key == self.0 {
+                        found = map.next_value_seed(self.1).map_err(at_key(self.0))?;
+                    } else {
+                        skip(&mut map)?;
+                    }
+                }
+                Ok(found)
+            }
+        }
+        impl<'de, S: DeserializeSeed<'de, Value = Option<Extracted<'de>>> + Copy>
+            DeserializeSeed<'de> for Find<S>
+        {
+            type Value = Option<Extracted<'de>>;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+        impl<S: Copy> Clone for Find<S> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+        impl<S: Copy> Copy for Find<S> {}
+
+        d.deserialize_any(Find("request", Find("object", ShapeSeed(self.0))))
+    }
+}
+
+pub(super) fn review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
+    let mut de = wire::tape(body)?;
+    let envelope: Envelope<'_> = wire::decode(&mut de)?;
+    let api_version = match envelope.api_version {
+        Some(Str(v @ (V1 | V1BETA1))) => v,
+        Some(Str(other)) => {
+            return Err(DecodeError::wrong_api_version(
+                other,
+                "\"admission.k8s.io/v1\" or \"admission.k8s.io/v1beta1\"",
+            ));
+        }
+        None => return Err(DecodeError::missing("apiVersion")),
+    };
+    match envelope.kind {
+        Some(Str(KIND)) => {}
+        Some(Str(other)) => return Err(DecodeError::wrong_kind(other, "\"AdmissionReview\"")),
+        None => return Err(DecodeError::missing("kind")),
+    }
+    let request = envelope
+        .request
+        .ok_or_else(|| DecodeError::missing("request"))?;
+    let uid = request
+        .uid
+        .ok_or_else(|| DecodeError::missing("request.uid"))?;
+    let namespace = request.namespace.unwrap_or("");
+    let nothing = |namespace: &str| {
+        let verdicts = Verdicts::nothing(snapshot);
+        Ok(Reviewed {
+            body: respond::admission_review(api_version, uid, &verdicts),
+            outcome: verdicts.outcome(Api::AdmissionReview, namespace),
+        })
+    };
+    if request.operation.is_some_and(skips_object) {
+        return nothing(namespace);
+    }
+    let kind = request
+        .kind
+        .as_ref()
+        .ok_or_else(|| DecodeError::missing("request.kind"))?;
+    let Some(shape) = shape(kind, request.sub_resource) else {
+        return nothing(namespace);
+    };
+    let object = match request.object {
+        Object::Decoded(object) => object,
+        Object::Absent => return Err(DecodeError::missing("request.object")),
+        Object::Skipped => {
+            de.restart();
+            wire::decode_seed(&mut de, Deferred(shape))?
+                .ok_or_else(|| DecodeError::missing("request.object"))?
+        }
+    };
+    let namespace = if namespace.is_empty() {
+        object.namespace
+    } else {
+        namespace
+    };
+    let verdicts = Verdicts::judge(
+        snapshot,
+        namespace,
+        &object.annotations,
+        object.spec.images(),
+    );
+    Ok(Reviewed {
+        body: respond::admission_review(api_version, uid, &verdicts),
+        outcome: verdicts.outcome(Api::AdmissionReview, namespace),
+    })
+}

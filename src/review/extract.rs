@@ -1,0 +1,206 @@
+//! Where the images are: narrow views of Pods and of the pod templates of
+//! every workload kind, decoded straight from the tape.
+//!
+//! Each view keeps only the container image strings (containers, init
+//! containers, ephemeral containers), the namespace and the annotations that
+//! apply to the pods; the rest of the object is skipped. Knows nothing of
+//! policy.
+
+use serde::de::{Deserialize, DeserializeSeed, Deserializer};
+
+use super::wire::{Annotations, List, Str, wire_object};
+
+/// The image of one container (`""` when absent, `null`, or the container
+/// itself is `null`, as Go reads them; the policy denies an empty image).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ImageOf<'a>(pub(super) &'a str);
+
+wire_object! {
+    struct Container<'a> {
+        image: Str<'a> = "image",
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageOf<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let container = Option::<Container<'de>>::deserialize(d)?;
+        Ok(ImageOf(container.and_then(|c| c.image).map_or("", |s| s.0)))
+    }
+}
+
+wire_object! {
+    /// The container lists of a pod spec.
+    struct PodSpec<'a> {
+        containers: List<ImageOf<'a>> = "containers",
+        init_containers: List<ImageOf<'a>> = "initContainers",
+        ephemeral_containers: List<ImageOf<'a>> = "ephemeralContainers",
+    }
+}
+
+impl<'a> PodSpec<'a> {
+    /// Every image: containers, then init containers, then ephemeral ones,
+    /// whatever order the keys came in.
+    pub(super) fn images(&self) -> impl Iterator<Item = &'a str> + Clone + '_ {
+        [
+            &self.containers,
+            &self.init_containers,
+            &self.ephemeral_containers,
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|list| list.0.iter().map(|image| image.0))
+    }
+}
+
+wire_object! {
+    /// The parts of `metadata` a decision uses.
+    struct Meta<'a> {
+        namespace: Str<'a> = "namespace",
+        annotations: Annotations<'a> = "annotations",
+    }
+}
+
+wire_object! {
+    /// A Pod, or a `PodTemplateSpec` (same shape: metadata and a pod spec).
+    struct PodLike<'a> {
+        metadata: Meta<'a> = "metadata",
+        spec: PodSpec<'a> = "spec",
+    }
+}
+
+wire_object! {
+    /// `spec` of a Deployment, ReplicaSet, StatefulSet, DaemonSet, Job,
+    /// ReplicationController; also `jobTemplate.spec` of a CronJob.
+    struct TemplateSpec<'a> {
+        template: PodLike<'a> = "template",
+    }
+}
+
+wire_object! {
+    struct Workload<'a> {
+        metadata: Meta<'a> = "metadata",
+        spec: TemplateSpec<'a> = "spec",
+    }
+}
+
+wire_object! {
+    struct JobTemplate<'a> {
+        spec: TemplateSpec<'a> = "spec",
+    }
+}
+
+wire_object! {
+    struct CronJobSpec<'a> {
+        job_template: JobTemplate<'a> = "jobTemplate",
+    }
+}
+
+wire_object! {
+    struct CronJob<'a> {
+        metadata: Meta<'a> = "metadata",
+        spec: CronJobSpec<'a> = "spec",
+    }
+}
+
+wire_object! {
+    /// A core `PodTemplate` (its template sits at the top, not in `spec`).
+    struct PodTemplate<'a> {
+        metadata: Meta<'a> = "metadata",
+        template: PodLike<'a> = "template",
+    }
+}
+
+/// Where an object kind keeps its pod spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// `Pod`: `.spec`.
+    Pod,
+    /// `.spec.template.spec` (apps workloads, Job, ReplicationController).
+    Template,
+    /// `CronJob`: `.spec.jobTemplate.spec.template.spec`.
+    CronJob,
+    /// `PodTemplate`: `.template.spec`.
+    PodTemplate,
+}
+
+impl Shape {
+    /// The shape of a `request.kind`, or `None` for kinds without pods
+    /// (and for same-named kinds of other API groups).
+    pub(super) fn of(group: &str, kind: &str) -> Option<Shape> {
+        match (group, kind) {
+            ("", "Pod") => Some(Shape::Pod),
+            ("", "PodTemplate") => Some(Shape::PodTemplate),
+            ("", "ReplicationController")
+            | ("apps" | "extensions", "Deployment" | "ReplicaSet" | "DaemonSet")
+            | ("apps", "StatefulSet")
+            | ("batch", "Job") => Some(Shape::Template),
+            ("batch", "CronJob") => Some(Shape::CronJob),
+            _ => None,
+        }
+    }
+}
+
+/// What a decision needs from one object.
+#[derive(Debug, Default)]
+pub(super) struct Extracted<'a> {
+    /// `metadata.namespace` of the object ("" when absent).
+    pub(super) namespace: &'a str,
+    /// The pods' annotations: the object's own for a Pod, the pod template's
+    /// for a workload (none when the template has none).
+    pub(super) annotations: Vec<(&'a str, &'a str)>,
+    /// The pod spec holding the images.
+    pub(super) spec: PodSpec<'a>,
+}
+
+impl<'a> Extracted<'a> {
+    /// A Pod: its own namespace and annotations.
+    fn pod(pod: PodLike<'a>) -> Extracted<'a> {
+        let (namespace, annotations) = split(pod.metadata);
+        Extracted {
+            namespace,
+            annotations,
+            spec: pod.spec.unwrap_or_default(),
+        }
+    }
+
+    /// A workload: the object's namespace, the pod template's annotations.
+    fn workload(meta: Option<Meta<'a>>, template: Option<PodLike<'a>>) -> Extracted<'a> {
+        let mut out = Extracted::pod(template.unwrap_or_default());
+        out.namespace = split(meta).0;
+        out
+    }
+}
+
+fn split(meta: Option<Meta<'_>>) -> (&str, Vec<(&str, &str)>) {
+    let meta = meta.unwrap_or_default();
+    (
+        meta.namespace.map_or("", |s| s.0),
+        meta.annotations.map(|a| a.0).unwrap_or_default(),
+    )
+}
+
+/// Decodes an object of a known [`Shape`]; `None` for `null`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ShapeSeed(pub(super) Shape);
+
+impl<'de> DeserializeSeed<'de> for ShapeSeed {
+    type Value = Option<Extracted<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Ok(match self.0 {
+            Shape::Pod => Option::<PodLike<'de>>::deserialize(d)?.map(Extracted::pod),
+            Shape::Template => Option::<Workload<'de>>::deserialize(d)?
+                .map(|w| Extracted::workload(w.metadata, w.spec.and_then(|s| s.template))),
+            Shape::CronJob => Option::<CronJob<'de>>::deserialize(d)?.map(|c| {
+                let template = c
+                    .spec
+                    .and_then(|s| s.job_template)
+                    .and_then(|j| j.spec)
+                    .and_then(|s| s.template);
+                Extracted::workload(c.metadata, template)
+            }),
+            Shape::PodTemplate => Option::<PodTemplate<'de>>::deserialize(d)?
+                .map(|t| Extracted::workload(t.metadata, t.template)),
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! Applies a policy scope to the images of one review and words the result.
+//!
+//! The decisions themselves come from [`crate::policy`]; this module only
+//! combines them (a review is allowed iff every image is) and writes the
+//! human texts: the denial reason, audit-mode would-denies, break-glass
+//! admissions and warnings. Echoed images are escaped by the policy's
+//! `explain` (debug quoting) or here, and every list is bounded.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::policy::{Context, Decision, Mode, Reason, Snapshot};
+
+use super::error::floor_char_boundary;
+use super::json::join;
+use super::{Api, Outcome};
+
+/// Longest image echoed in a text; a valid reference is never longer
+/// (name ≤ 255, tag ≤ 128, digest ≤ 135), so only invalid ones are cut.
+const MAX_IMAGE_SHOWN: usize = 1024;
+/// Most distinct images named in one list; the rest are counted.
+pub(super) const MAX_LISTED: usize = 64;
+
+/// The decisions for one review, in image order.
+#[derive(Debug)]
+pub(super) struct Verdicts<'a, 's> {
+    pub(super) items: Vec<(&'a str, Decision<'s>)>,
+    pub(super) mode: Mode,
+    pub(super) allowed: bool,
+    pub(super) generation: u64,
+}
+
+impl<'a, 's> Verdicts<'a, 's> {
+    /// Judges `images` in `namespace` with the pods' `annotations`.
+    pub(super) fn judge(
+        snapshot: &'s Snapshot,
+        namespace: &str,
+        annotations: &[(&str, &str)],
+        images: impl Iterator<Item = &'a str>,
+    ) -> Verdicts<'a, 's> {
+        let scope = snapshot.scope(&Context {
+            namespace,
+            annotations,
+        });
+        let items: Vec<_> = images.map(|image| (image, scope.evaluate(image))).collect();
+        let allowed = items.iter().all(|(_, d)| d.allowed());
+        Verdicts {
+            items,
+            mode: scope.mode(),
+            allowed,
+            generation: snapshot.generation(),
+        }
+    }
+
+    /// A review with nothing to judge (no images, a kind without pods,
+    /// DELETE): allowed.
+    pub(super) fn nothing(snapshot: &Snapshot) -> Verdicts<'a, 's> {
+        Verdicts {
+            items: Vec::new(),
+            mode: snapshot.mode(),
+            allowed: true,
+            generation: snapshot.generation(),
+        }
+    }
+
+    /// The summary the server logs and counts.
+    pub(super) fn outcome(&self, api: Api, namespace: &str) -> Outcome {
+        Outcome {
+            api,
+            allowed: self.allowed,
+            mode: self.mode,
+            reasons: self.items.iter().map(|(_, d)| d.reason()).collect(),
+            namespace: namespace.to_owned(),
+            denied: self
+                .items
+                .iter()
+                .filter(|(_, d)| !d.verdict_allowed())
+                .map(|(image, d)| (shown(image).into_owned(), d.reason()))
+                .collect(),
+        }
+    }
+
+    /// Images the review is denied for (empty in audit mode).
+    fn denied(&self) -> impl Iterator<Item = &(&'a str, Decision<'s>)> {
+        self.items.iter().filter(|(_, d)| !d.allowed())
+    }
+
+    /// Images denied by the policy but admitted because of audit mode.
+    fn would_deny(&self) -> impl Iterator<Item = &(&'a str, Decision<'s>)> {
+        self.items
+            .iter()
+            .filter(|(_, d)| d.allowed() && !d.verdict_allowed())
+    }
+
+    fn break_glass(&self) -> impl Iterator<Item = &(&'a str, Decision<'s>)> {
+        self.items
+            .iter()
+            .filter(|(_, d)| d.reason() == Reason::BreakGlass)
+    }
+
+    fn warned(&self) -> impl Iterator<Item = &(&'a str, Decision<'s>)> {
+        self.items.iter().filter(|(_, d)| d.warning().is_some())
+    }
+
+    pub(super) fn has_denied(&self) -> bool {
+        self.denied().next().is_some()
+    }
+
+    pub(super) fn has_would_deny(&self) -> bool {
+        self.would_deny().next().is_some()
+    }
+
+    pub(super) fn has_break_glass(&self) -> bool {
+        self.break_glass().next().is_some()
+    }
+
+    pub(super) fn has_warnings(&self) -> bool {
+        self.warned().next().is_some()
+    }
+
+    /// Every denied image and why, one per `; ` (CONTRACT §3 rule 8).
+    pub(super) fn write_denied(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        write_explained(out, self.denied())
+    }
+
+    /// What audit mode let through, worded like a denial.
+    pub(super) fn write_would_deny(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        write_explained(out, self.would_deny())
+    }
+
+    /// The images a break-glass annotation admitted.
+    pub(super) fn write_break_glass(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        join(
+            out,
+            distinct(self.break_glass()),
+            ", ",
+            MAX_LISTED,
+            |out, (image, _)| write!(out, "{:?}", shown(image)),
+        )
+    }
+
+    /// Every warning, one per `; `.
+    pub(super) fn write_warnings(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        write_explained(out, self.warned())
+    }
+
+    /// The AdmissionReview `warnings`, one image each: audit-mode
+    /// would-denies first, then allowed images with a policy warning.
+    pub(super) fn warning_lines(&self) -> impl Iterator<Item = (&'a str, Decision<'s>)> + '_ {
+        distinct(self.would_deny()).chain(distinct(self.warned()))
+    }
+}
+
+/// One human sentence per distinct image, joined by `; `.
+fn write_explained<'x, 'a: 'x, 's: 'x>(
+    out: &mut impl fmt::Write,
+    items: impl Iterator<Item = &'x (&'a str, Decision<'s>)> + 'x,
+) -> fmt::Result {
+    join(out, distinct(items), "; ", MAX_LISTED, |out, (image, d)| {
+        explain(out, image, &d)
+    })
+}
+
+/// The policy's sentence for one image.
+pub(super) fn explain(out: &mut impl fmt::Write, image: &str, d: &Decision<'_>) -> fmt::Result {
+    write!(out, "{}", d.explain(&shown(image)))
+}
+
+/// `items` without repeats of an image already listed (the same image in
+/// two containers is judged the same). Only the first [`MAX_LISTED`]
+/// distinct images are remembered, so the cost stays linear.
+fn distinct<'x, 'a: 'x, 's: 'x>(
+    items: impl Iterator<Item = &'x (&'a str, Decision<'s>)> + 'x,
+) -> impl Iterator<Item = (&'a str, Decision<'s>)> + 'x {
+    let mut seen: Vec<&'a str> = Vec::new();
+    items.filter_map(move |&(image, decision)| {
+        if seen.contains(&image) {
+            return None;
+        }
+        if seen.len() < MAX_LISTED {
+            seen.push(image);
+        }
+        Some((image, decision))
+    })
+}
+
+/// `image` cut to [`MAX_IMAGE_SHOWN`] bytes (marked with `…`).
+fn shown(image: &str) -> Cow<'_, str> {
+    let cut = floor_char_boundary(image, MAX_IMAGE_SHOWN);
+    if cut == image.len() {
+        Cow::Borrowed(image)
+    } else {
+        Cow::Owned(format!("{}…", &image[..cut]))
+    }
+}

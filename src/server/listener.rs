@@ -1,0 +1,363 @@
+//! Accepting TCP connections and serving HTTP/1.1 and HTTP/2 on them, with
+//! TLS when configured, inside the connection limits.
+//!
+//! Limits enforced here, per connection:
+//! - a cap on open connections (all listeners together). Past it a new
+//!   connection is accepted and closed at once, and counted. Closing beats
+//!   leaving it in the kernel's backlog: the client learns immediately (the
+//!   ImagePolicyWebhook client retries a reset connection with back-off, an
+//!   admission webhook call fails over to its `failurePolicy`) instead of
+//!   spending its whole deadline waiting, and the overload shows in
+//!   `imagegate_connections_rejected_total` rather than nowhere;
+//! - the header-read timeout bounds the TLS handshake, the wait for the
+//!   first request (also for HTTP/2, and for the protocol sniffing before
+//!   HTTP/1 or HTTP/2 is known), each HTTP/1.1 request head, and the
+//!   HTTP/1.1 keep-alive idle time;
+//! - head size and header count (HTTP/1.1), `MAX_CONCURRENT_STREAMS` and
+//!   `MAX_HEADER_LIST_SIZE` and keep-alive pings (HTTP/2).
+//!
+//! The handler is a plain async function from request to response; it
+//! never sees sockets, and routing lives in [`routes`](super::routes).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use prometheus::{IntCounter, IntGauge};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use super::config::Limits;
+use super::limits::GaugeGuard;
+use super::tls::TlsState;
+
+/// What every connection of a server shares.
+pub(crate) struct Shared {
+    builder: auto::Builder<TokioExecutor>,
+    permits: Arc<Semaphore>,
+    header_timeout: Duration,
+    open: IntGauge,
+    rejected: IntCounter,
+    /// Set when the grace period is over: every connection closes at once.
+    abort: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub(crate) fn new(limits: &Limits, open: IntGauge, rejected: IntCounter) -> Shared {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .keep_alive(true)
+            .header_read_timeout(limits.header_read_timeout)
+            // hyper's floor for its read buffer is 8 KiB.
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .max_headers(limits.max_headers);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.h2_max_concurrent_streams)
+            .max_header_list_size(limits.h2_max_header_list_bytes)
+            .keep_alive_interval(limits.h2_keep_alive_interval)
+            .keep_alive_timeout(limits.h2_keep_alive_timeout);
+        Shared {
+            builder,
+            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            header_timeout: limits.header_read_timeout,
+            open,
+            rejected,
+            abort: watch::Sender::new(false),
+        }
+    }
+
+    /// Closes every connection now, in-flight requests included.
+    pub(crate) fn abort_all(&self) {
+        self.abort.send_replace(true);
+    }
+}
+
+/// Accepts connections until the future is dropped; each connection runs
+/// in its own task, watched by `graceful` so a drain can wait for it.
+pub(crate) async fn accept_loop<H, Fut>(
+    listener: TcpListener,
+    tls: Option<Arc<TlsState>>,
+    shared: Arc<Shared>,
+    graceful: &GracefulShutdown,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Per-connection failures (reset before accept) are noise;
+                // anything else (EMFILE...) gets a pause so the loop does
+                // not spin while the condition lasts.
+                if !is_connection_error(&error) {
+                    tracing::error!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
+        };
+        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
+            shared.rejected.inc();
+            tracing::debug!(%peer, "connection limit reached, closing new connection");
+            drop(stream);
+            continue;
+        };
+        let tls = tls.as_ref().map(|t| t.config());
+        let watcher = graceful.watcher();
+        tokio::spawn(connection(
+            stream,
+            peer,
+            tls,
+            shared.clone(),
+            watcher,
+            permit,
+            handler.clone(),
+        ));
+    }
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset | Interrupted
+    )
+}
+
+async fn connection<H, Fut>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shared: Arc<Shared>,
+    watcher: Watcher,
+    permit: OwnedSemaphorePermit,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let _permit = permit;
+    let _open = GaugeGuard::new(shared.open.clone());
+    // Reviews are small request/response exchanges: send at once.
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => serve(TokioIo::new(stream), &shared, watcher, handler).await,
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(shared.header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve(TokioIo::new(stream), &shared, watcher, handler).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve<I, H, Fut>(io: I, shared: &Shared, watcher: Watcher, handler: H)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let started = Arc::new(AtomicBool::new(false));
+    let service = hyper::service::service_fn({
+        let started = started.clone();
+        move |request| {
+            started.store(true, Ordering::Relaxed);
+            let response = handler(request);
+            async move { Ok::<_, Infallible>(response.await) }
+        }
+    });
+    let conn = watcher.watch(shared.builder.serve_connection(io, service));
+    // hyper bounds each HTTP/1.1 head, but not the protocol sniffing before
+    // it nor an HTTP/2 connection that never opens a stream.
+    let first_request = async {
+        tokio::time::sleep(shared.header_timeout).await;
+        if started.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
+    let mut abort = shared.abort.subscribe();
+    tokio::select! {
+        _ = abort.wait_for(|abort| *abort) => tracing::debug!("connection aborted at the end of the grace period"),
+        result = conn => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        }
+        () = first_request => tracing::debug!("no request within the header-read timeout, closing"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::limits::isolate;
+    use http_body_util::BodyExt;
+
+    fn test_shared(limits: &Limits) -> Arc<Shared> {
+        Arc::new(Shared::new(
+            limits,
+            IntGauge::new("open", "open").unwrap(),
+            IntCounter::new("rejected", "rejected").unwrap(),
+        ))
+    }
+
+    /// A handler that panics on `/panic`, wrapped the way the server wraps
+    /// its own: only the panicking request fails.
+    async fn panicky(req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_owned();
+        match isolate(async move {
+            if path == "/panic" {
+                panic!("test-only panic");
+            }
+            Response::new(Full::new(Bytes::from_static(b"ok")))
+        })
+        .await
+        {
+            Ok(response) => response,
+            Err(_) => {
+                let mut response = Response::new(Full::new(Bytes::new()));
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_costs_one_request_not_the_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = test_shared(&Limits::default());
+        let graceful = GracefulShutdown::new();
+        let server = async { accept_loop(listener, None, shared, &graceful, panicky).await };
+        let client = async {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let get = |path: &'static str| {
+                let mut send = send.clone();
+                let req = Request::get(path).body(Full::new(Bytes::new())).unwrap();
+                async move { send.send_request(req).await }
+            };
+            // Concurrent streams on one connection: one panics.
+            let (a, b, c) = tokio::join!(get("/a"), get("/panic"), get("/c"));
+            assert_eq!(a.unwrap().status(), 200);
+            assert_eq!(b.unwrap().status(), 500);
+            assert_eq!(c.unwrap().status(), 200);
+            // ...and the same connection still serves afterwards.
+            let d = send
+                .send_request(Request::get("/d").body(Full::new(Bytes::new())).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(d.status(), 200);
+            assert_eq!(d.into_body().collect().await.unwrap().to_bytes(), "ok");
+        };
+        tokio::select! {
+            () = server => unreachable!("the accept loop runs until dropped"),
+            () = client => {}
+            () = tokio::time::sleep(Duration::from_secs(20)) => panic!("test timed out"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_past_the_cap_are_closed_and_counted() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            max_connections: 1,
+            ..Limits::default()
+        };
+        let shared = test_shared(&limits);
+        let rejected = shared.rejected.clone();
+        let graceful = GracefulShutdown::new();
+        let server = async { accept_loop(listener, None, shared, &graceful, panicky).await };
+        let client = async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut first = TcpStream::connect(addr).await.unwrap();
+            first
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 12];
+            first.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"HTTP/1.1 200");
+            // The first connection is still open: the second is refused.
+            let mut second = TcpStream::connect(addr).await.unwrap();
+            let mut rest = Vec::new();
+            let n = second.read_to_end(&mut rest).await.unwrap_or(0);
+            assert_eq!(n, 0, "the over-cap connection is closed without an answer");
+            assert_eq!(rejected.get(), 1);
+            drop(first);
+            // Once the first closes, its slot is free again.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let mut third = TcpStream::connect(addr).await.unwrap();
+                third
+                    .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut answer = Vec::new();
+                let _ = third.read_to_end(&mut answer).await;
+                if answer.starts_with(b"HTTP/1.1 200") {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            () = server => unreachable!(),
+            () = client => {}
+            () = tokio::time::sleep(Duration::from_secs(20)) => panic!("test timed out"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_connection_is_closed_after_the_header_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            header_read_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let shared = test_shared(&limits);
+        let graceful = GracefulShutdown::new();
+        let server = async { accept_loop(listener, None, shared, &graceful, panicky).await };
+        let client = async {
+            use tokio::io::AsyncReadExt;
+            // Nothing sent at all: not even enough to tell HTTP/1 from HTTP/2.
+            let mut silent = TcpStream::connect(addr).await.unwrap();
+            let started = tokio::time::Instant::now();
+            let mut buf = Vec::new();
+            let _ = silent.read_to_end(&mut buf).await;
+            let waited = started.elapsed();
+            assert!(waited >= Duration::from_millis(250), "{waited:?}");
+            assert!(waited < Duration::from_secs(5), "{waited:?}");
+        };
+        tokio::select! {
+            () = server => unreachable!(),
+            () = client => {}
+            () = tokio::time::sleep(Duration::from_secs(20)) => panic!("test timed out"),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The policy file: every mistake is reported with its line and column,
+//! semantic errors are all collected, and the shipped examples load.
+
+use imagegate::policy::{BUILTIN_POLICY, CompileErrorKind, CompileErrors, Snapshot};
+
+fn errors(text: &str) -> CompileErrors {
+    match Snapshot::from_yaml(text) {
+        Ok(_) => panic!("policy should be rejected:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// (line, column, kind, message) of the only error.
+fn one(text: &str) -> (u32, u32, CompileErrorKind, String) {
+    let errs = errors(text);
+    assert_eq!(errs.len(), 1, "{errs}");
+    let e = errs.iter().next().unwrap();
+    (e.line, e.column, e.kind, e.message.clone())
+}
+
+const HEAD: &str = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\n";
+
+#[test]
+fn examples_load() {
+    let builtin = std::fs::read_to_string("examples/policy.yaml").unwrap();
+    assert_eq!(builtin, BUILTIN_POLICY);
+    let s = Snapshot::from_yaml(&builtin).unwrap();
+    assert_eq!(s.name(), Some("builtin-default"));
+    let annotated = std::fs::read_to_string("examples/policy-annotated.yaml").unwrap();
+    let s = Snapshot::from_yaml(&annotated).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.name(), Some("mycorp-images"));
+}
+
+#[test]
+fn typo_in_a_field_name() {
+    let text = format!("{HEAD}spec:\n  tags:\n    requireDigst: true\n");
+    let (line, column, kind, message) = one(&text);
+    assert_eq!((line, column, kind), (5, 5, CompileErrorKind::Syntax));
+    assert!(message.contains("unknown field `requireDigst`"), "{message}");
+    assert!(message.contains("requireDigest"), "lists the valid fields: {message}");
+    let errs = errors(&text);
+    assert!(errs.to_string().starts_with("line 5, column 5: unknown field"), "{errs}");
+}
+
+#[test]
+fn unknown_fields_everywhere() {
+    for (yaml, line) in [
+        ("spec:\n  registry:\n    allow: [x]\n", 4),
+        ("spec:\n  registries:\n    alow: [x]\n", 5),
+        ("spec:\n  exemptions:\n    namespace: [x]\n", 5),
+        ("spec:\n  overrides:\n    - namespaces: [a]\n      tag: {}\n", 6),
+        ("spec:\n  breakGlass:\n    enable: true\n", 5),
+        ("metadata:\n  namespace: x\n", 4),
+        ("status: {}\n", 3),
+    ] {
+        let (l, _, kind, message) = one(&format!("{HEAD}{yaml}"));
+        assert_eq!((l, kind), (line, CompileErrorKind::Syntax), "{yaml}: {message}");
+        assert!(message.contains("unknown field"), "{yaml}: {message}");
+    }
+}
+
+#[test]
+fn wrong_types() {
+    let (l, c, _, m) = one(&format!("{HEAD}spec:\n  tags:\n    requireDigest: maybe\n"));
+    assert_eq!((l, c), (5, 20), "{m}");
+    let (l, c, _, m) = one(&format!("{HEAD}spec:\n  tags:\n    forbid: latest\n"));
+    assert_eq!((l, c), (5, 13), "{m}");
+    // YAML 1.1 booleans are not booleans here
+    let (l, _, _, m) = one(&format!("{HEAD}spec:\n  tags:\n    semver: yes\n"));
+    assert_eq!(l, 5, "{m}");
+}
+
+#[test]
+fn bad_values_are_located() {
+    let text = format!(
+        "{HEAD}spec:\n  mode: enforcing\n  registries:\n    allow:\n      - ghcr.io/ok\n      - \"nginx:latest\"\n      - ghcr.io/Bad\n    deny: [\"ghcr.io//x\", quay.io]\n  tags:\n    forbid: [latest, \".bad\"]\n  exemptions:\n    namespaces: [kube-system, Kube, \"*\"]\n"
+    );
+    let errs = errors(&text);
+    let got: Vec<(u32, u32, CompileErrorKind)> = errs.iter().map(|e| (e.line, e.column, e.kind)).collect();
+    assert_eq!(
+        got,
+        [
+            (4, 9, CompileErrorKind::Value),
+            (8, 9, CompileErrorKind::Pattern),
+            (9, 9, CompileErrorKind::Pattern),
+            (10, 12, CompileErrorKind::Pattern),
+            (12, 22, CompileErrorKind::Value),
+            (14, 31, CompileErrorKind::Namespace),
+            (14, 37, CompileErrorKind::Namespace),
+        ],
+        "{errs}"
+    );
+    let text = errs.to_string();
+    for want in [
+        "line 4, column 9: spec.mode: unknown mode \"enforcing\"",
+        "line 8, column 9: spec.registries.allow[1]: invalid port \"latest\"",
+        "line 9, column 9: spec.registries.allow[2]: path component \"Bad\"",
+        "line 10, column 12: spec.registries.deny[0]: empty path component",
+        "line 12, column 22: spec.tags.forbid[1]: \".bad\" is not a valid tag",
+        "line 14, column 31: spec.exemptions.namespaces[1]: invalid namespace \"Kube\"",
+        "line 14, column 37: spec.exemptions.namespaces[2]:",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn header_is_checked() {
+    let errs = errors("apiVersion: imagegate.dev/v1\nkind: Policy\n");
+    let got: Vec<(u32, u32)> = errs.iter().map(|e| (e.line, e.column)).collect();
+    assert_eq!(got, [(1, 13), (2, 7)], "{errs}");
+    assert!(errs.iter().all(|e| e.kind == CompileErrorKind::Header));
+    let (l, c, _, m) = one("kind: ImagePolicy\n");
+    assert_eq!((l, c), (1, 1));
+    assert!(m.contains("apiVersion"), "{m}");
+    let (_, _, _, m) = one("");
+    assert!(m.contains("empty"), "{m}");
+    let (_, _, _, m) = one("# only a comment\n");
+    assert!(m.contains("empty"), "{m}");
+    let (l, _, _, m) = one(&format!("{HEAD}---\n{HEAD}"));
+    assert_eq!(l, 3, "{m}");
+    let (_, _, kind, _) = one("just text");
+    assert_eq!(kind, CompileErrorKind::Syntax);
+    let (_, _, kind, _) = one("[1, 2");
+    assert_eq!(kind, CompileErrorKind::Syntax);
+}
+
+#[test]
+fn unsupported_contract_fields_are_rejected_with_location() {
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [\"x/**\"]\n  registries:\n    insecure: [\"127.0.0.1:5000\"]\n    auth: /etc/x.json\n  verification:\n    timeout: 5s\n  mutate:\n    pinDigests: true\n"
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 5, "{errs}");
+    assert!(errs.iter().all(|e| e.kind == CompileErrorKind::Unsupported));
+    assert!(errs.iter().all(|e| e.message.contains("not supported by this version")));
+    let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [5, 7, 8, 10, 12], "{errs}");
+}
+
+#[test]
+fn overrides_and_break_glass_are_checked() {
+    let text = format!(
+        "{HEAD}spec:\n  overrides:\n    - namespaces: []\n    - namespaces: [\"prod-*\"]\n      mode: strict\n      registries:\n        deny: [\"a b\"]\n  breakGlass:\n    enabled: true\n    annotation: break-glass.example.com/reason\n    namespaces: []\n"
+    );
+    let errs = errors(&text);
+    let got: Vec<(u32, CompileErrorKind)> = errs.iter().map(|e| (e.line, e.kind)).collect();
+    assert_eq!(
+        got,
+        [
+            (5, CompileErrorKind::Namespace),
+            (7, CompileErrorKind::Value),
+            (9, CompileErrorKind::Pattern),
+            (12, CompileErrorKind::Value),
+            (13, CompileErrorKind::Namespace),
+        ],
+        "{errs}"
+    );
+    assert!(errs.to_string().contains("image-policy.k8s.io"), "{errs}");
+    // namespaces is required in an override
+    let (l, _, _, m) = one(&format!("{HEAD}spec:\n  overrides:\n    - mode: audit\n"));
+    assert_eq!(l, 5, "{m}");
+    assert!(m.contains("namespaces"), "{m}");
+}
+
+#[test]
+fn metadata_is_tolerant_of_labels_and_annotations() {
+    let text = format!("{HEAD}metadata:\n  name: x\n  labels: {{a: b}}\n  annotations: {{c: d}}\n");
+    assert!(Snapshot::from_yaml(&text).is_ok());
+    assert!(Snapshot::from_yaml(HEAD).is_ok(), "spec may be omitted");
+    assert!(Snapshot::from_yaml(&format!("{HEAD}spec:\n")).is_ok(), "spec may be empty");
+}
+
+#[test]
+fn hostile_files_hit_the_budget_not_the_memory() {
+    // An alias bomb inside a field that accepts any value (10^12 nodes if
+    // expanded): the parser's budget stops it, quickly.
+    let mut bomb = format!("{HEAD}spec:\n  verify:\n    - &b0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = format!("*b{}", i - 1);
+        let items = vec![p.as_str(); 10].join(", ");
+        bomb.push_str(&format!("    - &b{i} [{items}]\n"));
+    }
+    let started = std::time::Instant::now();
+    let (_, _, kind, m) = one(&bomb);
+    assert_eq!(kind, CompileErrorKind::Syntax, "{m}");
+    assert!(m.contains("limit") || m.contains("budget") || m.contains("alias"), "{m}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // deep nesting
+    let deep = format!("{HEAD}spec:\n  verify: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    let (_, _, kind, m) = one(&deep);
+    assert_eq!(kind, CompileErrorKind::Syntax, "{m}");
+    // too large
+    let big = format!("{HEAD}# {}\n", "x".repeat(imagegate::policy::MAX_POLICY_BYTES));
+    let (_, _, _, m) = one(&big);
+    assert!(m.contains("larger than"), "{m}");
+}
+
+#[test]
+fn all_semantic_errors_are_collected_in_file_order() {
+    let mut text = format!("{HEAD}spec:\n  registries:\n    deny:\n");
+    for i in 0..50 {
+        text.push_str(&format!("      - \"bad pattern {i}\"\n"));
+    }
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 50);
+    let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(lines, (6..56).collect::<Vec<u32>>());
+}

@@ -1,0 +1,222 @@
+//! The built binary: `imagegate serve` drains on SIGTERM under traffic
+//! with no failed request and exits 0, and a start-up error exits non-zero
+//! with a one-line reason.
+
+mod server_support;
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use server_support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn binary() -> String {
+    std::env::var("IMAGEGATE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_imagegate").to_owned())
+}
+
+/// The child process, killed if the test fails before it exits.
+struct Serve {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Serve {
+    fn spawn(args: &[&str]) -> Serve {
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("IMAGEGATE_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn imagegate");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Serve {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next JSON log line whose message is `message`.
+    fn wait_for_log(&mut self, message: &str) -> serde_json::Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no {message:?} log line; saw:\n{}", self.seen.join("\n"))
+            });
+            self.seen.push(line.clone());
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == message
+            {
+                return v;
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "imagegate did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_traffic_drains_and_exits_zero() {
+    let mut serve = Serve::spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--log-filter",
+        "info",
+        "--shutdown-delay",
+        "2s",
+        "--grace-period",
+        "10s",
+    ]);
+    let started = serve.wait_for_log("imagegate serving");
+    let addr: SocketAddr = started["listen"].as_str().unwrap().parse().unwrap();
+    assert_eq!(started["generation"], 1);
+
+    // Traffic on keep-alive connections, both protocols.
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for proto in [Proto::H1, Proto::H2] {
+        let (stop, ok) = (stop.clone(), ok.clone());
+        clients.push(tokio::spawn(async move {
+            let mut conn = connect(addr, None, proto).await.unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _, _) = conn
+                    .send(post("/imagepolicy", image_review(&["nginx:1.25"])))
+                    .await
+                    .expect("request during drain");
+                assert_eq!(status, 200);
+                ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // A request in flight across the whole drain: its body arrives late.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    let body = image_review(&["nginx:1.25"]);
+    let head = format!(
+        "POST /imagepolicy HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body.as_bytes()[..5]).await.unwrap();
+    eventually("traffic flowing", || {
+        let ok = ok.clone();
+        async move { ok.load(Ordering::Relaxed) > 50 }
+    })
+    .await;
+
+    serve.signal("TERM");
+    // Readiness off at once, while reviews are still answered.
+    eventually("readyz 503", || async move { once(addr, get("/readyz")).await.0 == 503 }).await;
+    let at_503 = ok.load(Ordering::Relaxed);
+    eventually("traffic after SIGTERM", || {
+        let ok = ok.clone();
+        async move { ok.load(Ordering::Relaxed) > at_503 + 20 }
+    })
+    .await;
+    // The endpoint is gone from the Service: clients stop sending.
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        tokio::time::timeout(DEADLINE, client)
+            .await
+            .unwrap()
+            .expect("no failed request");
+    }
+
+    serve.wait_for_log("listeners closed, waiting for in-flight requests");
+    assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
+    // The in-flight request completes after the listener closed.
+    slow.write_all(&body.as_bytes()[5..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(DEADLINE, slow.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    serve.wait_for_log("shutdown complete");
+    let status = serve.wait_exit();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_exits_zero() {
+    let mut serve = Serve::spawn(&["--listen", "127.0.0.1:0", "--log-format", "json"]);
+    serve.wait_for_log("imagegate serving");
+    serve.signal("INT");
+    assert_eq!(serve.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn start_up_errors_exit_non_zero_with_one_line() {
+    for (args, names) in [
+        (&["--policy", "/nonexistent/policy.yaml"][..], "/nonexistent/policy.yaml"),
+        (
+            &["--tls-cert", "/nonexistent/tls.crt", "--tls-key", "/nonexistent/tls.key"],
+            "/nonexistent/tls.crt",
+        ),
+        (&["--tls-cert", "/nonexistent/tls.crt"], "--tls-key"),
+    ] {
+        let out = Command::new(binary())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one line expected, got:\n{stderr}");
+        assert!(lines[0].contains(names), "{args:?}: {stderr}");
+    }
+}
