@@ -306,6 +306,18 @@ fn duplicate_keys() {
         DuplicateField,
         "field spec.annotations: duplicate key \"k\"",
     );
+    // Many annotations (the sorted path).
+    let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":\"v\"")).collect();
+    let body = format!(
+        "{{{IR},\"spec\":{{\"annotations\":{{{},\"k17\":\"w\"}}}}}}",
+        many.join(",")
+    );
+    ir(&body, DuplicateField, "duplicate key \"k17\"");
+    let body = format!(
+        "{{{IR},\"spec\":{{\"annotations\":{{{}}}}}}}",
+        many.join(",")
+    );
+    image_review(body.as_bytes()).expect("40 distinct annotations");
     // An escaped key is the same key.
     ir(
         &format!("{{{IR},\"spec\":{{}},\"sp\\u0065c\":{{}}}}"),

@@ -235,7 +235,7 @@ pub(super) fn review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, D
         .ok_or_else(|| DecodeError::missing("request.uid"))?;
     let namespace = request.namespace.unwrap_or("");
     let nothing = |namespace: &str| {
-        let verdicts = Verdicts::nothing(snapshot);
+        let verdicts = Verdicts::nothing(snapshot, namespace);
         Ok(Reviewed {
             body: respond::admission_review(api_version, uid, &verdicts),
             outcome: verdicts.outcome(Api::AdmissionReview, namespace),

@@ -77,7 +77,8 @@ pub struct Outcome {
     /// Every image whose verdict is a deny, with its reason, for the deny
     /// log: empty when every verdict allows. In audit mode these are the
     /// images that would have been denied (`allowed` is still true).
-    /// Images longer than 512 bytes are cut and end in `…`.
+    /// Images longer than 1024 bytes (never a valid reference) are cut and
+    /// end in `…`.
     pub denied: Vec<(String, Reason)>,
 }
 

@@ -252,3 +252,35 @@ fn large_bodies_use_fresh_buffers_and_thread_buffers_stay_usable() {
     let reviewed = image_review(&mut images_body(&["busybox"]), &Snapshot::builtin()).unwrap();
     assert!(!reviewed.outcome.allowed);
 }
+
+#[test]
+fn connect_and_delete_are_allowed_in_the_namespace_mode() {
+    let policy = Snapshot::from_yaml(
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  overrides:\n    - namespaces: [\"sandbox-*\"]\n      mode: audit\n",
+    )
+    .unwrap();
+    for (operation, kind, namespace, mode) in [
+        ("CONNECT", "PodExecOptions", "shop", Mode::Enforce),
+        ("DELETE", "Pod", "sandbox-1", Mode::Audit),
+    ] {
+        let mut body = serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u",
+                "kind": {"group": "", "version": "v1", "kind": kind},
+                "subResource": if operation == "CONNECT" { "exec" } else { "" },
+                "namespace": namespace,
+                "operation": operation,
+                "object": {"spec": {"containers": [{"image": "busybox"}]}},
+                "oldObject": {"spec": {"containers": [{"image": "busybox"}]}}
+            }
+        }))
+        .unwrap();
+        let reviewed = admission_review(&mut body, &policy).unwrap();
+        assert!(reviewed.outcome.allowed, "{operation}");
+        assert!(reviewed.outcome.reasons.is_empty(), "{operation}");
+        assert_eq!(reviewed.outcome.mode, mode, "{operation}");
+        assert_eq!(reviewed.outcome.namespace, namespace);
+    }
+}

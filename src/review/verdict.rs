@@ -3,8 +3,8 @@
 //! The decisions themselves come from [`crate::policy`]; this module only
 //! combines them (a review is allowed iff every image is) and writes the
 //! human texts: the denial reason, audit-mode would-denies, break-glass
-//! admissions and warnings. Echoed images are escaped by the policy's
-//! `explain` (debug quoting) or here, and every list is bounded.
+//! admissions and warnings. Echoed images are quoted and escaped (by the
+//! policy's `explain`, or here in debug syntax), and every list is bounded.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,8 +15,9 @@ use super::error::floor_char_boundary;
 use super::json::join;
 use super::{Api, Outcome};
 
-/// Longest image echoed in a text; a valid reference is never longer
-/// (name ≤ 255, tag ≤ 128, digest ≤ 135), so only invalid ones are cut.
+/// Longest image kept in the deny log and the break-glass list; a valid
+/// reference is never longer (name ≤ 255, tag ≤ 128, digest ≤ 135), so only
+/// invalid ones are cut.
 const MAX_IMAGE_SHOWN: usize = 1024;
 /// Most distinct images named in one list; the rest are counted.
 pub(super) const MAX_LISTED: usize = 64;
@@ -52,12 +53,16 @@ impl<'a, 's> Verdicts<'a, 's> {
         }
     }
 
-    /// A review with nothing to judge (no images, a kind without pods,
-    /// DELETE): allowed.
-    pub(super) fn nothing(snapshot: &Snapshot) -> Verdicts<'a, 's> {
+    /// A review with nothing to judge (a kind without pods, DELETE):
+    /// allowed, in the mode of its namespace.
+    pub(super) fn nothing(snapshot: &Snapshot, namespace: &str) -> Verdicts<'a, 's> {
+        let scope = snapshot.scope(&Context {
+            namespace,
+            annotations: &[],
+        });
         Verdicts {
             items: Vec::new(),
-            mode: snapshot.mode(),
+            mode: scope.mode(),
             allowed: true,
             generation: snapshot.generation(),
         }
@@ -161,9 +166,10 @@ fn write_explained<'x, 'a: 'x, 's: 'x>(
     })
 }
 
-/// The policy's sentence for one image.
+/// The policy's sentence for one image (it quotes, escapes and shortens
+/// the image itself; the output sink caps the whole text).
 pub(super) fn explain(out: &mut impl fmt::Write, image: &str, d: &Decision<'_>) -> fmt::Result {
-    write!(out, "{}", d.explain(&shown(image)))
+    write!(out, "{}", d.explain(image))
 }
 
 /// `items` without repeats of an image already listed (the same image in

@@ -22,9 +22,11 @@ use super::error::{DecodeError, DecodeErrorKind};
 /// AdmissionReview, managed fields included, stays well under 40.
 pub const MAX_DEPTH: usize = 128;
 
-/// Bodies up to this size reuse the thread's parse buffers; larger ones get
-/// fresh buffers that are freed afterwards, so a thread never keeps more.
-const REUSE_LIMIT: usize = 256 * 1024;
+/// Bodies up to this size reuse the thread's parse buffers (a Pod
+/// AdmissionReview with its old object and managed fields is some 10–40
+/// KiB); larger ones get fresh buffers that are freed afterwards, so a
+/// thread keeps a few hundred KiB at most.
+const REUSE_LIMIT: usize = 64 * 1024;
 
 /// The first words of the message of a repeated key (see [`classify`]).
 const DUPLICATE: &str = "duplicate key";
@@ -260,24 +262,35 @@ impl<'de> Deserialize<'de> for Annotations<'de> {
                     let value = map.next_value::<Option<Str<'de>>>()?;
                     out.push((key, value.map_or("", |v| v.0)));
                 }
-                if out.len() > 1 {
-                    // Reject repeated keys: the apiserver never sends them, and
-                    // a policy reading the first of two would disagree with
-                    // Kubernetes reading the last.
-                    let mut keys: Vec<&str> = out.iter().map(|(k, _)| *k).collect();
-                    keys.sort_unstable();
-                    if let Some(pair) = keys.windows(2).find(|w| w[0] == w[1]) {
-                        return Err(de::Error::custom(format_args!(
-                            "{DUPLICATE} {:?}",
-                            super::error::Echo(pair[0])
-                        )));
-                    }
+                // Reject repeated keys: the apiserver never sends them, and a
+                // policy reading the first of two would disagree with
+                // Kubernetes reading the last.
+                match repeated(&out) {
+                    Some(key) => Err(de::Error::custom(format_args!(
+                        "{DUPLICATE} {:?}",
+                        super::error::Echo(key)
+                    ))),
+                    None => Ok(Annotations(out)),
                 }
-                Ok(Annotations(out))
             }
         }
         d.deserialize_any(V)
     }
+}
+
+/// A key present twice in `pairs`: pairwise for the usual handful of
+/// annotations, by sorting a copy of the keys for more.
+fn repeated<'a>(pairs: &[(&'a str, &str)]) -> Option<&'a str> {
+    if pairs.len() <= 16 {
+        return pairs
+            .iter()
+            .enumerate()
+            .find(|(i, (key, _))| pairs[..*i].iter().any(|(k, _)| k == key))
+            .map(|(_, (key, _))| *key);
+    }
+    let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+    keys.sort_unstable();
+    keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
 /// Declares a struct of optional fields decoded from a JSON object: listed
