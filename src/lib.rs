@@ -14,3 +14,4 @@ pub mod policy;
 pub mod reference;
 pub mod review;
 pub mod server;
+pub mod verify;

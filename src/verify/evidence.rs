@@ -1,0 +1,390 @@
+//! Finding and judging the evidence for one digest: cosign `.sig` and
+//! `.att` tags and Sigstore bundles among the referrers, fetched
+//! concurrently, then checked against a [`Requirement`].
+//!
+//! Only what verified with a listed key and names this digest counts; the
+//! predicate type is read from the signed statement, never from layer or
+//! manifest annotations.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::digest::Digest;
+use super::dsse::{Envelope, Statement};
+use super::registry::{Descriptor, Manifest, Registry, RegistryError, Repository};
+use super::requirement::{Outcome, Requirement};
+use super::{simple_signing, vuln};
+
+/// Layer media type of a cosign signature payload.
+pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer media type of a cosign attestation.
+pub(crate) const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Artifact type of a Sigstore bundle v0.3 referrer.
+pub(crate) const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// Predicate type of a cosign v3 signature statement.
+pub(crate) const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Items read per manifest or listing: a bound on work per digest.
+const MAX_ITEMS: usize = 32;
+const MAX_PAYLOAD: usize = 64 << 10;
+
+/// What was found for one digest.
+#[derive(Debug, Default)]
+pub(crate) struct Evidence {
+    /// A signature object of any kind exists.
+    signature_present: bool,
+    /// A signature verified for this digest.
+    signature_valid: bool,
+    /// Verified statements naming this digest.
+    statements: Vec<Statement>,
+}
+
+/// Fetches what `req` needs for `digest` and judges it at time `now`.
+pub(crate) async fn check(
+    registry: &Registry,
+    repo: &Repository,
+    digest: Digest,
+    req: &Requirement,
+    now: SystemTime,
+) -> Result<Outcome, RegistryError> {
+    let sig = async {
+        if req.signature() {
+            signatures(registry, repo, digest, req).await
+        } else {
+            Ok(Evidence::default())
+        }
+    };
+    let att = async {
+        if req.needs_attestations() {
+            attestations(registry, repo, digest, req).await
+        } else {
+            Ok(Evidence::default())
+        }
+    };
+    let bundles = async {
+        if req.signature() || req.needs_attestations() {
+            bundles(registry, repo, digest, req).await
+        } else {
+            Ok(Evidence::default())
+        }
+    };
+    let (sig, att, bundles) = tokio::join!(sig, att, bundles);
+    let mut evidence = sig?;
+    for more in [att?, bundles?] {
+        evidence.signature_present |= more.signature_present;
+        evidence.signature_valid |= more.signature_valid;
+        evidence.statements.extend(more.statements);
+    }
+    Ok(judge(&evidence, req, now))
+}
+
+/// The verdict from the evidence (pure; the order of checks is the order
+/// of reasons: signature, SBOM, vulnerabilities).
+pub(crate) fn judge(evidence: &Evidence, req: &Requirement, now: SystemTime) -> Outcome {
+    if req.signature() && !evidence.signature_valid {
+        return if evidence.signature_present {
+            Outcome::SignatureInvalid
+        } else {
+            Outcome::SignatureMissing
+        };
+    }
+    if !req.sbom().is_empty() {
+        let found = evidence.statements.iter().any(|s| {
+            req.sbom()
+                .iter()
+                .any(|kind| kind.matches(&s.predicate_type) && sbom_shaped(*kind, &s.predicate))
+        });
+        if !found {
+            return Outcome::SbomMissing;
+        }
+    }
+    if let Some(limits) = req.vulnerabilities() {
+        let newest = evidence
+            .statements
+            .iter()
+            .filter(|s| s.predicate_type == vuln::VULN_PREDICATE)
+            .filter_map(|s| vuln::parse(&s.predicate))
+            .max_by_key(|scan| scan.finished);
+        let Some(scan) = newest else {
+            return Outcome::VulnReportMissing;
+        };
+        let age = now.duration_since(scan.finished).unwrap_or_default();
+        if age > limits.max_age {
+            return Outcome::VulnReportStale;
+        }
+        if scan.max_cvss > limits.max_cvss {
+            return Outcome::Vulnerable;
+        }
+    }
+    Outcome::Verified
+}
+
+fn sbom_shaped(kind: super::requirement::SbomKind, predicate: &Value) -> bool {
+    use super::requirement::SbomKind;
+    match kind {
+        SbomKind::CycloneDx => {
+            predicate.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX")
+        }
+        // SPDX JSON, or the tag-value text legacy cosign embeds as a string.
+        SbomKind::Spdx => {
+            predicate.get("spdxVersion").is_some()
+                || predicate.get("@context").is_some()
+                || predicate
+                    .as_str()
+                    .is_some_and(|t| t.contains("SPDXVersion:"))
+        }
+    }
+}
+
+async fn signatures(
+    registry: &Registry,
+    repo: &Repository,
+    digest: Digest,
+    req: &Requirement,
+) -> Result<Evidence, RegistryError> {
+    let mut ev = Evidence::default();
+    let Some(manifest) = tagged(registry, repo, &format!("{}.sig", digest.tag())).await? else {
+        return Ok(ev);
+    };
+    for layer in manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == SIMPLE_SIGNING)
+        .take(MAX_ITEMS)
+    {
+        ev.signature_present = true;
+        let Some(payload) = layer_blob(registry, repo, layer, MAX_PAYLOAD).await? else {
+            continue;
+        };
+        let sig = layer
+            .annotations
+            .get(SIGNATURE_ANNOTATION)
+            .map_or("", String::as_str);
+        if simple_signing::check(&payload, sig, req.keys(), &digest) == simple_signing::Check::Valid
+        {
+            ev.signature_valid = true;
+            break;
+        }
+    }
+    Ok(ev)
+}
+
+async fn attestations(
+    registry: &Registry,
+    repo: &Repository,
+    digest: Digest,
+    req: &Requirement,
+) -> Result<Evidence, RegistryError> {
+    let mut ev = Evidence::default();
+    let Some(manifest) = tagged(registry, repo, &format!("{}.att", digest.tag())).await? else {
+        return Ok(ev);
+    };
+    let limit = registry.config().max_blob_bytes;
+    for layer in manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == DSSE_ENVELOPE)
+        .take(MAX_ITEMS)
+    {
+        let Some(blob) = layer_blob(registry, repo, layer, limit).await? else {
+            continue;
+        };
+        let Ok(envelope) = serde_json::from_slice::<Envelope>(&blob) else {
+            continue;
+        };
+        if let Some(st) = statement(&envelope, req, &digest) {
+            ev.statements.push(st);
+        }
+    }
+    Ok(ev)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bundle {
+    #[serde(default)]
+    media_type: String,
+    #[serde(default)]
+    dsse_envelope: Option<Envelope>,
+}
+
+async fn bundles(
+    registry: &Registry,
+    repo: &Repository,
+    digest: Digest,
+    req: &Requirement,
+) -> Result<Evidence, RegistryError> {
+    let mut ev = Evidence::default();
+    let referrers = registry.referrers(repo, digest).await?;
+    let limit = registry.config().max_blob_bytes;
+    for desc in referrers
+        .iter()
+        .filter(|d| d.artifact_type.as_deref().is_some_and(is_bundle_type))
+        .take(MAX_ITEMS)
+    {
+        let Ok(manifest_digest) = Digest::parse(&desc.digest) else {
+            continue;
+        };
+        let Some(fetched) = registry
+            .manifest(repo, &desc.digest, Some(manifest_digest))
+            .await?
+        else {
+            continue;
+        };
+        let Some(manifest) = Manifest::parse(&fetched.bytes, fetched.media_type.as_deref()) else {
+            continue;
+        };
+        if manifest
+            .subject
+            .as_ref()
+            .is_some_and(|s| Digest::parse(&s.digest).ok() != Some(digest))
+        {
+            continue;
+        }
+        let Some(layer) = manifest
+            .layers
+            .iter()
+            .find(|l| is_bundle_type(&l.media_type))
+        else {
+            continue;
+        };
+        let hinted_signature = desc
+            .annotations
+            .get("dev.sigstore.bundle.predicateType")
+            .is_some_and(|p| p == SIGN_PREDICATE);
+        ev.signature_present |= hinted_signature;
+        let Some(blob) = layer_blob(registry, repo, layer, limit).await? else {
+            continue;
+        };
+        let Ok(bundle) = serde_json::from_slice::<Bundle>(&blob) else {
+            continue;
+        };
+        let Some(envelope) = bundle
+            .dsse_envelope
+            .filter(|_| is_bundle_type(&bundle.media_type))
+        else {
+            continue;
+        };
+        if let Some(st) = statement(&envelope, req, &digest) {
+            if st.predicate_type == SIGN_PREDICATE {
+                ev.signature_present = true;
+                ev.signature_valid = true;
+            } else {
+                ev.statements.push(st);
+            }
+        }
+    }
+    Ok(ev)
+}
+
+fn is_bundle_type(media_type: &str) -> bool {
+    media_type == BUNDLE_V03
+        || media_type
+            .strip_prefix("application/vnd.dev.sigstore.bundle+json;version=")
+            .is_some_and(|v| matches!(v, "0.1" | "0.2" | "0.3"))
+}
+
+/// The statement inside a verified envelope, if it names `digest`.
+fn statement(envelope: &Envelope, req: &Requirement, digest: &Digest) -> Option<Statement> {
+    let body = envelope.verified_payload(req.keys())?;
+    Statement::parse(&body).filter(|s| s.names(digest))
+}
+
+async fn tagged(
+    registry: &Registry,
+    repo: &Repository,
+    tag: &str,
+) -> Result<Option<Manifest>, RegistryError> {
+    let Some(fetched) = registry.manifest(repo, tag, None).await? else {
+        return Ok(None);
+    };
+    Ok(Manifest::parse(
+        &fetched.bytes,
+        fetched.media_type.as_deref(),
+    ))
+}
+
+/// A layer's blob, size-checked against its descriptor and `limit`.
+async fn layer_blob(
+    registry: &Registry,
+    repo: &Repository,
+    layer: &Descriptor,
+    limit: usize,
+) -> Result<Option<bytes::Bytes>, RegistryError> {
+    let Ok(d) = Digest::parse(&layer.digest) else {
+        return Ok(None);
+    };
+    if layer.size > limit as u64 {
+        return Ok(None);
+    }
+    let blob = registry.blob(repo, d, limit).await?;
+    Ok(blob.filter(|b| b.len() as u64 == layer.size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::keys::KeySet;
+    use crate::verify::requirement::{SbomKind, VulnLimits};
+    use std::time::Duration;
+
+    fn statement(ptype: &str, predicate: Value) -> Statement {
+        Statement {
+            kind: "https://in-toto.io/Statement/v0.1".into(),
+            subject: Vec::new(),
+            predicate_type: ptype.into(),
+            predicate,
+        }
+    }
+
+    fn scan(finished: &str, score: f64) -> Value {
+        serde_json::json!({"scanner": {"result": {"matches": [{"vulnerability": {"cvss": [{"metrics": {"baseScore": score}}]}}]}},
+                           "metadata": {"scanFinishedOn": finished}})
+    }
+
+    #[test]
+    fn judges_in_order_and_by_the_newest_scan() {
+        let now = humantime::parse_rfc3339("2026-07-02T00:00:00Z").unwrap();
+        let limits = VulnLimits {
+            max_cvss: 7.0,
+            max_age: Duration::from_secs(86_400 * 7),
+        };
+        let all = Requirement::new(KeySet::default(), true, vec![SbomKind::Spdx], Some(limits));
+        let mut ev = Evidence::default();
+        assert_eq!(judge(&ev, &all, now), Outcome::SignatureMissing);
+        ev.signature_present = true;
+        assert_eq!(judge(&ev, &all, now), Outcome::SignatureInvalid);
+        ev.signature_valid = true;
+        assert_eq!(judge(&ev, &all, now), Outcome::SbomMissing);
+        // legacy cosign SPDX tag-value: the predicate is a string
+        ev.statements.push(statement(
+            "https://spdx.dev/Document",
+            Value::from("SPDXVersion: SPDX-2.2\n"),
+        ));
+        assert_eq!(judge(&ev, &all, now), Outcome::VulnReportMissing);
+        ev.statements.push(statement(
+            vuln::VULN_PREDICATE,
+            scan("2026-06-01T00:00:00Z", 1.0),
+        ));
+        assert_eq!(judge(&ev, &all, now), Outcome::VulnReportStale);
+        ev.statements.push(statement(
+            vuln::VULN_PREDICATE,
+            scan("2026-07-01T00:00:00Z", 7.1),
+        ));
+        assert_eq!(judge(&ev, &all, now), Outcome::Vulnerable);
+        ev.statements.push(statement(
+            vuln::VULN_PREDICATE,
+            scan("2026-07-01T12:00:00Z", 7.0),
+        ));
+        assert_eq!(judge(&ev, &all, now), Outcome::Verified);
+        // a CycloneDX type with a predicate that is not a BOM does not count
+        let cdx = Requirement::new(KeySet::default(), false, vec![SbomKind::CycloneDx], None);
+        let fake = Evidence {
+            statements: vec![statement("https://cyclonedx.org/bom", Value::Null)],
+            ..Evidence::default()
+        };
+        assert_eq!(judge(&fake, &cdx, now), Outcome::SbomMissing);
+    }
+}

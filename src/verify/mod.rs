@@ -1,0 +1,273 @@
+//! Supply-chain verification: cosign signatures, SBOM and vulnerability
+//! attestations read from the image's registry, judged against a
+//! [`Requirement`], cached per digest.
+//!
+//! [`Verifier::verify`] resolves the image to its digest (tags briefly
+//! cached), answers from the result cache when it can, and otherwise runs
+//! one registry round per (repository, digest, requirement) however many
+//! reviews ask at once. Every wait is bounded by the caller's deadline; a
+//! check that runs out of time, is cancelled or meets a broken registry is
+//! [`Outcome::Unavailable`], never a success.
+//!
+//! Nothing here knows the policy file or the wire formats of reviews.
+
+mod cache;
+mod digest;
+mod dsse;
+mod evidence;
+mod keys;
+pub mod registry;
+mod requirement;
+mod simple_signing;
+mod vuln;
+
+pub use cache::CacheConfig;
+pub use digest::{Digest, DigestError};
+pub use dsse::{Envelope, Statement, pae};
+pub use keys::{KeyError, KeySet, PublicKey};
+pub use registry::{Registry, RegistryConfig, RegistryError, RegistryErrorKind, Repository};
+pub use requirement::{Outcome, Requirement, SbomKind, VulnLimits};
+pub use vuln::{Scan, Scanner, VULN_PREDICATE};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use dashmap::DashMap;
+use tokio::sync::OnceCell;
+
+use crate::reference::Reference;
+use cache::{Caches, ResultKey};
+
+/// A wall clock (scan ages are judged against it); replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Settings of a [`Verifier`].
+#[derive(Debug, Clone, Default)]
+pub struct VerifierConfig {
+    /// The registry client's settings.
+    pub registry: RegistryConfig,
+    /// Cache lifetimes and bound.
+    pub cache: CacheConfig,
+}
+
+/// The result of one verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    /// The verdict.
+    pub outcome: Outcome,
+    /// The digest that was judged (known unless resolution failed).
+    pub digest: Option<Digest>,
+    /// Whether the verdict came from the cache.
+    pub cached: bool,
+}
+
+/// Counters of the verifier's work (read by metrics and tests).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Results answered from the cache.
+    pub cache_hits: AtomicU64,
+    /// Results not in the cache.
+    pub cache_misses: AtomicU64,
+    /// Misses that waited on another review's registry round.
+    pub coalesced: AtomicU64,
+    /// Registry rounds run (one per uncached digest and requirement).
+    pub rounds: AtomicU64,
+    /// Tag resolutions answered from the tag cache.
+    pub tag_hits: AtomicU64,
+}
+
+type InFlight = Arc<OnceCell<Outcome>>;
+
+/// Verifies images against requirements; share it behind an `Arc`.
+pub struct Verifier {
+    registry: Registry,
+    caches: Caches,
+    in_flight: DashMap<ResultKey, InFlight>,
+    clock: Clock,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("registry", &self.registry)
+            .field("cache", &self.caches.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier with its own registry client and empty caches.
+    pub fn new(config: VerifierConfig) -> Verifier {
+        Verifier::with_registry(Registry::new(config.registry), config.cache)
+    }
+
+    /// A verifier around an existing client (e.g. one with an observer).
+    pub fn with_registry(registry: Registry, cache: CacheConfig) -> Verifier {
+        Verifier {
+            registry,
+            caches: Caches::new(cache),
+            in_flight: DashMap::new(),
+            clock: Arc::new(SystemTime::now),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Replaces the wall clock used to judge scan ages.
+    pub fn with_clock(mut self, clock: Clock) -> Verifier {
+        self.clock = clock;
+        self
+    }
+
+    /// The work counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The registry client.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Verifies `image` against `req`, waiting until `deadline` at most.
+    pub async fn verify(
+        &self,
+        image: &Reference<'_>,
+        req: &Requirement,
+        deadline: Instant,
+    ) -> Verification {
+        let waited = tokio::time::timeout_at(deadline.into(), self.verify_inner(image, req)).await;
+        waited.unwrap_or(Verification {
+            outcome: Outcome::Unavailable,
+            digest: None,
+            cached: false,
+        })
+    }
+
+    /// The cached verdict for `image`, without any network: `None` when the
+    /// digest (or, for a tag, its resolution) or the result is not cached.
+    pub fn cached(&self, image: &Reference<'_>, req: &Requirement) -> Option<Verification> {
+        let now = Instant::now();
+        let repo = repo_key(image);
+        let digest = match image.digest() {
+            Some(d) => Digest::parse(d).ok()?,
+            None => self.caches.tags.get(&tag_key(&repo, image), now)?,
+        };
+        let key = ResultKey {
+            repo,
+            digest,
+            fingerprint: req.fingerprint(),
+        };
+        let outcome = self.caches.results.get(&key, now)?;
+        Some(Verification {
+            outcome,
+            digest: Some(digest),
+            cached: true,
+        })
+    }
+
+    async fn verify_inner(&self, image: &Reference<'_>, req: &Requirement) -> Verification {
+        let unavailable = |digest| Verification {
+            outcome: Outcome::Unavailable,
+            digest,
+            cached: false,
+        };
+        let repo = Repository {
+            domain: image.domain().to_owned(),
+            path: image.path().to_string(),
+        };
+        let repo_id = repo_key(image);
+        let digest = match image.digest() {
+            Some(d) => match Digest::parse(d) {
+                Ok(d) => d,
+                // A digest we cannot recompute (sha512, ...) proves nothing.
+                Err(_) => return unavailable(None),
+            },
+            None => {
+                let key = tag_key(&repo_id, image);
+                if let Some(d) = self.caches.tags.get(&key, Instant::now()) {
+                    self.stats.tag_hits.fetch_add(1, Ordering::Relaxed);
+                    d
+                } else {
+                    match self
+                        .registry
+                        .resolve(&repo, image.tag().unwrap_or("latest"))
+                        .await
+                    {
+                        Ok(Some(d)) => {
+                            self.caches.tags.insert(
+                                key,
+                                d,
+                                self.caches.config.tag_ttl,
+                                Instant::now(),
+                            );
+                            d
+                        }
+                        Ok(None) => {
+                            return Verification {
+                                outcome: req.missing(),
+                                digest: None,
+                                cached: false,
+                            };
+                        }
+                        Err(_) => return unavailable(None),
+                    }
+                }
+            }
+        };
+        let key = ResultKey {
+            repo: repo_id,
+            digest,
+            fingerprint: req.fingerprint(),
+        };
+        if let Some(outcome) = self.caches.results.get(&key, Instant::now()) {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Verification {
+                outcome,
+                digest: Some(digest),
+                cached: true,
+            };
+        }
+        self.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+        let mut joined = true;
+        let cell = self
+            .in_flight
+            .entry(key.clone())
+            .or_insert_with(|| {
+                joined = false;
+                Arc::new(OnceCell::new())
+            })
+            .clone();
+        if joined {
+            self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+        }
+        // If the task running the round is cancelled, the cell stays empty
+        // and the next waiter runs the round itself: no waiter ever sees a
+        // result that was not computed.
+        let outcome = *cell
+            .get_or_init(|| async {
+                self.stats.rounds.fetch_add(1, Ordering::Relaxed);
+                let outcome = evidence::check(&self.registry, &repo, digest, req, (self.clock)())
+                    .await
+                    .unwrap_or(Outcome::Unavailable);
+                self.caches.store(key.clone(), outcome, Instant::now());
+                self.in_flight.remove_if(&key, |_, v| Arc::ptr_eq(v, &cell));
+                outcome
+            })
+            .await;
+        Verification {
+            outcome,
+            digest: Some(digest),
+            cached: false,
+        }
+    }
+}
+
+fn repo_key(image: &Reference<'_>) -> String {
+    format!("{}/{}", image.domain().to_ascii_lowercase(), image.path())
+}
+
+fn tag_key(repo: &str, image: &Reference<'_>) -> String {
+    format!("{repo}:{}", image.tag().unwrap_or("latest"))
+}

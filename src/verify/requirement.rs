@@ -1,0 +1,263 @@
+//! [`Requirement`]: what one `verify` rule demands of an image, with a
+//! fingerprint that keys cached results; and [`Outcome`], the verdict.
+
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use super::keys::KeySet;
+
+/// An SBOM format accepted as an attestation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SbomKind {
+    /// CycloneDX (`https://cyclonedx.org/bom`, versioned forms by prefix).
+    CycloneDx,
+    /// SPDX (`https://spdx.dev/Document`, versioned forms by prefix).
+    Spdx,
+}
+
+impl SbomKind {
+    /// The policy spelling: `cyclonedx` or `spdx`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SbomKind::CycloneDx => "cyclonedx",
+            SbomKind::Spdx => "spdx",
+        }
+    }
+
+    /// Parses the policy spelling.
+    pub fn parse(text: &str) -> Option<SbomKind> {
+        match text {
+            "cyclonedx" => Some(SbomKind::CycloneDx),
+            "spdx" => Some(SbomKind::Spdx),
+            _ => None,
+        }
+    }
+
+    /// The predicate type URI stem.
+    pub fn predicate_type(self) -> &'static str {
+        match self {
+            SbomKind::CycloneDx => "https://cyclonedx.org/bom",
+            SbomKind::Spdx => "https://spdx.dev/Document",
+        }
+    }
+
+    /// Whether `uri` is this kind's predicate type (exact or `stem/...`).
+    pub fn matches(self, uri: &str) -> bool {
+        let stem = self.predicate_type();
+        uri == stem
+            || uri
+                .strip_prefix(stem)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// Limits on the newest vulnerability scan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VulnLimits {
+    /// Deny when any finding scores above this (equal passes).
+    pub max_cvss: f64,
+    /// Deny when the newest scan finished longer ago than this.
+    pub max_age: Duration,
+}
+
+/// What one `verify` rule requires; compare by [`Requirement::fingerprint`].
+#[derive(Debug, Clone)]
+pub struct Requirement {
+    keys: KeySet,
+    signature: bool,
+    sbom: Vec<SbomKind>,
+    vulnerabilities: Option<VulnLimits>,
+    fingerprint: u128,
+}
+
+impl Requirement {
+    /// A requirement; `sbom` lists the acceptable kinds (empty: no SBOM
+    /// needed).
+    pub fn new(
+        keys: KeySet,
+        signature: bool,
+        mut sbom: Vec<SbomKind>,
+        vulnerabilities: Option<VulnLimits>,
+    ) -> Requirement {
+        sbom.sort();
+        sbom.dedup();
+        let mut h = Sha256::new();
+        h.update(b"imagegate-requirement-v1\0");
+        let mut ids: Vec<[u8; 32]> = keys.keys().iter().map(|k| *k.id().bytes()).collect();
+        ids.sort();
+        ids.dedup();
+        for id in &ids {
+            h.update(id);
+        }
+        h.update([u8::from(signature), 0]);
+        for kind in &sbom {
+            h.update(kind.as_str().as_bytes());
+            h.update([0]);
+        }
+        if let Some(v) = vulnerabilities {
+            h.update(v.max_cvss.to_bits().to_be_bytes());
+            h.update(v.max_age.as_nanos().to_be_bytes());
+        }
+        let out = h.finalize();
+        let mut fp = [0u8; 16];
+        fp.copy_from_slice(&out[..16]);
+        Requirement {
+            keys,
+            signature,
+            sbom,
+            vulnerabilities,
+            fingerprint: u128::from_be_bytes(fp),
+        }
+    }
+
+    /// The trusted keys.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// Whether a signature is required.
+    pub fn signature(&self) -> bool {
+        self.signature
+    }
+
+    /// Acceptable SBOM kinds (empty: none required).
+    pub fn sbom(&self) -> &[SbomKind] {
+        &self.sbom
+    }
+
+    /// Vulnerability limits, if a scan is required.
+    pub fn vulnerabilities(&self) -> Option<VulnLimits> {
+        self.vulnerabilities
+    }
+
+    /// Whether any attestation is needed.
+    pub fn needs_attestations(&self) -> bool {
+        !self.sbom.is_empty() || self.vulnerabilities.is_some()
+    }
+
+    /// A digest of keys and demands: equal for equal requirements.
+    pub fn fingerprint(&self) -> u128 {
+        self.fingerprint
+    }
+
+    /// The reason used when the image does not exist at all.
+    pub(crate) fn missing(&self) -> Outcome {
+        if self.signature {
+            Outcome::SignatureMissing
+        } else if !self.sbom.is_empty() {
+            Outcome::SbomMissing
+        } else if self.vulnerabilities.is_some() {
+            Outcome::VulnReportMissing
+        } else {
+            Outcome::Verified
+        }
+    }
+}
+
+/// The verdict of a verification (reason codes of CONTRACT §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Every demand of the requirement is met.
+    Verified,
+    /// No signature at all.
+    SignatureMissing,
+    /// Signatures exist, none verifies for this digest with a listed key.
+    SignatureInvalid,
+    /// No valid SBOM attestation of an accepted kind.
+    SbomMissing,
+    /// The newest valid scan has a finding above `maxCvss`.
+    Vulnerable,
+    /// No valid vulnerability-scan attestation.
+    VulnReportMissing,
+    /// The newest valid scan finished before `maxAge`.
+    VulnReportStale,
+    /// The registry could not answer in time (or answered nonsense).
+    Unavailable,
+}
+
+impl Outcome {
+    /// Every outcome, for pre-registering metric series.
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Verified,
+        Outcome::SignatureMissing,
+        Outcome::SignatureInvalid,
+        Outcome::SbomMissing,
+        Outcome::Vulnerable,
+        Outcome::VulnReportMissing,
+        Outcome::VulnReportStale,
+        Outcome::Unavailable,
+    ];
+
+    /// The reason code (`allowed` for [`Outcome::Verified`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Verified => "allowed",
+            Outcome::SignatureMissing => "signature_missing",
+            Outcome::SignatureInvalid => "signature_invalid",
+            Outcome::SbomMissing => "sbom_missing",
+            Outcome::Vulnerable => "vulnerable",
+            Outcome::VulnReportMissing => "vuln_report_missing",
+            Outcome::VulnReportStale => "vuln_report_stale",
+            Outcome::Unavailable => "verification_unavailable",
+        }
+    }
+
+    /// Which requirement it concerns (a metric label).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Outcome::Verified => "all",
+            Outcome::SignatureMissing | Outcome::SignatureInvalid => "signature",
+            Outcome::SbomMissing => "sbom",
+            Outcome::Vulnerable | Outcome::VulnReportMissing | Outcome::VulnReportStale => {
+                "vulnerabilities"
+            }
+            Outcome::Unavailable => "registry",
+        }
+    }
+
+    /// Whether the image passes.
+    pub fn is_verified(self) -> bool {
+        self == Outcome::Verified
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_differ_by_demand() {
+        let a = Requirement::new(KeySet::default(), true, vec![], None);
+        let b = Requirement::new(KeySet::default(), true, vec![SbomKind::Spdx], None);
+        let c = Requirement::new(
+            KeySet::default(),
+            true,
+            vec![SbomKind::Spdx, SbomKind::Spdx],
+            None,
+        );
+        let v = |x| {
+            Requirement::new(
+                KeySet::default(),
+                true,
+                vec![],
+                Some(VulnLimits {
+                    max_cvss: x,
+                    max_age: Duration::from_secs(1),
+                }),
+            )
+        };
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(b.fingerprint(), c.fingerprint());
+        assert_ne!(v(7.0).fingerprint(), v(7.1).fingerprint());
+    }
+
+    #[test]
+    fn sbom_kinds_match_by_prefix_segment() {
+        assert!(SbomKind::CycloneDx.matches("https://cyclonedx.org/bom"));
+        assert!(SbomKind::CycloneDx.matches("https://cyclonedx.org/bom/v1.4"));
+        assert!(!SbomKind::CycloneDx.matches("https://cyclonedx.org/bomb"));
+        assert!(SbomKind::Spdx.matches("https://spdx.dev/Document/v2.3"));
+        assert!(!SbomKind::Spdx.matches("https://slsa.dev/provenance/v1"));
+    }
+}
