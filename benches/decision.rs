@@ -64,7 +64,10 @@ fn decide(c: &mut Criterion) {
     let mut yaml = policy_yaml(200);
     yaml.push_str("      - nginx\n");
     let mut group = c.benchmark_group("decide/3_images");
-    for (name, strategy) in [("trie", MatchStrategy::Trie), ("linear", MatchStrategy::LinearScan)] {
+    for (name, strategy) in [
+        ("trie", MatchStrategy::Trie),
+        ("linear", MatchStrategy::LinearScan),
+    ] {
         let snapshot = Snapshot::from_yaml_with(&yaml, strategy).expect("compiles");
         for image in &images {
             let d = snapshot.scope(&Context::default()).evaluate(image);
@@ -90,7 +93,10 @@ fn patterns(c: &mut Criterion) {
     for n in [10, 1_000, 100_000] {
         let image = image_for(n - 1);
         let mut group = c.benchmark_group(format!("patterns/{n}"));
-        for (name, strategy) in [("trie", MatchStrategy::Trie), ("linear", MatchStrategy::LinearScan)] {
+        for (name, strategy) in [
+            ("trie", MatchStrategy::Trie),
+            ("linear", MatchStrategy::LinearScan),
+        ] {
             let snapshot = compile(n, strategy);
             let scope = snapshot.scope(&Context::default());
             assert!(scope.evaluate(&image).verdict_allowed());

@@ -1,6 +1,8 @@
 //! Decisions: the order of the rules, tag rules, exemptions, overrides,
 //! break-glass, audit mode, warnings and explanations.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use imagegate::policy::{Context, Decision, MatchStrategy, Mode, Reason, Snapshot};
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -18,13 +20,25 @@ thread_local! {
     static LINEAR: std::cell::RefCell<Option<Snapshot>> = const { std::cell::RefCell::new(None) };
 }
 
-fn decide<'s>(s: &'s Snapshot, ns: &str, annotations: &[(&str, &str)], image: &str) -> Decision<'s> {
-    let ctx = Context { namespace: ns, annotations };
+fn decide<'s>(
+    s: &'s Snapshot,
+    ns: &str,
+    annotations: &[(&str, &str)],
+    image: &str,
+) -> Decision<'s> {
+    let ctx = Context {
+        namespace: ns,
+        annotations,
+    };
     let d = s.scope(&ctx).evaluate(image);
     LINEAR.with(|l| {
         if let Some(linear) = &*l.borrow() {
             let ld = linear.scope(&ctx).evaluate(image);
-            assert_eq!(ld.reason(), d.reason(), "linear scan disagrees on {image:?}");
+            assert_eq!(
+                ld.reason(),
+                d.reason(),
+                "linear scan disagrees on {image:?}"
+            );
             assert_eq!(ld.rule(), d.rule(), "linear scan disagrees on {image:?}");
         }
     });
@@ -38,17 +52,25 @@ fn reason(s: &Snapshot, ns: &str, image: &str) -> Reason {
 #[test]
 fn empty_spec_allows_everything_valid() {
     let s = policy("  {}\n");
-    for image in ["nginx", "nginx:latest", "ghcr.io/x/y@".to_owned().as_str(), "a.b/c"] {
-        let want = if image.ends_with('@') { Reason::InvalidReference } else { Reason::Allowed };
+    for image in [
+        "nginx",
+        "nginx:latest",
+        "ghcr.io/x/y@".to_owned().as_str(),
+        "a.b/c",
+    ] {
+        let want = if image.ends_with('@') {
+            Reason::InvalidReference
+        } else {
+            Reason::Allowed
+        };
         assert_eq!(reason(&s, "default", image), want, "{image}");
     }
 }
 
 #[test]
 fn invalid_references_are_denied_everywhere() {
-    let s = policy(
-        "  exemptions:\n    namespaces: [kube-system]\n  breakGlass:\n    enabled: true\n",
-    );
+    let s =
+        policy("  exemptions:\n    namespaces: [kube-system]\n  breakGlass:\n    enabled: true\n");
     let glass = [("break-glass.image-policy.k8s.io/reason", "incident 42")];
     for image in [
         "",
@@ -77,18 +99,45 @@ fn rule_order() {
         "  registries:\n    allow: [ghcr.io/ok]\n    deny: [ghcr.io/ok/bad]\n  tags:\n    requireTagOrDigest: true\n    forbid: [latest]\n    requireDigest: true\n    semver: true\n  exemptions:\n    namespaces: [kube-system]\n",
     );
     let ns = "default";
-    assert_eq!(reason(&s, ns, "ghcr.io/ok/bad/x:1.0.0"), Reason::RegistryDenied);
-    assert_eq!(reason(&s, ns, "ghcr.io/other:1.0.0"), Reason::RegistryNotAllowed);
+    assert_eq!(
+        reason(&s, ns, "ghcr.io/ok/bad/x:1.0.0"),
+        Reason::RegistryDenied
+    );
+    assert_eq!(
+        reason(&s, ns, "ghcr.io/other:1.0.0"),
+        Reason::RegistryNotAllowed
+    );
     assert_eq!(reason(&s, ns, "ghcr.io/ok/app"), Reason::TagMissing);
-    assert_eq!(reason(&s, ns, "ghcr.io/ok/app:latest"), Reason::TagForbidden);
-    assert_eq!(reason(&s, ns, "ghcr.io/ok/app:1.0.0"), Reason::DigestRequired);
-    assert_eq!(reason(&s, ns, &format!("ghcr.io/ok/app:main@{DIGEST}")), Reason::TagNotSemver);
-    assert_eq!(reason(&s, ns, &format!("ghcr.io/ok/app:v1.0.0@{DIGEST}")), Reason::Allowed);
-    assert_eq!(reason(&s, ns, &format!("ghcr.io/ok/app@{DIGEST}")), Reason::Allowed);
+    assert_eq!(
+        reason(&s, ns, "ghcr.io/ok/app:latest"),
+        Reason::TagForbidden
+    );
+    assert_eq!(
+        reason(&s, ns, "ghcr.io/ok/app:1.0.0"),
+        Reason::DigestRequired
+    );
+    assert_eq!(
+        reason(&s, ns, &format!("ghcr.io/ok/app:main@{DIGEST}")),
+        Reason::TagNotSemver
+    );
+    assert_eq!(
+        reason(&s, ns, &format!("ghcr.io/ok/app:v1.0.0@{DIGEST}")),
+        Reason::Allowed
+    );
+    assert_eq!(
+        reason(&s, ns, &format!("ghcr.io/ok/app@{DIGEST}")),
+        Reason::Allowed
+    );
     // exemption comes after parsing and before everything else
-    assert_eq!(reason(&s, "kube-system", "ghcr.io/ok/bad/x"), Reason::Exempt);
+    assert_eq!(
+        reason(&s, "kube-system", "ghcr.io/ok/bad/x"),
+        Reason::Exempt
+    );
     assert_eq!(reason(&s, "kube-system", "docker.io/evil"), Reason::Exempt);
-    assert_eq!(reason(&s, "kube-system-x", "docker.io/evil:1.0.0"), Reason::RegistryNotAllowed);
+    assert_eq!(
+        reason(&s, "kube-system-x", "docker.io/evil:1.0.0"),
+        Reason::RegistryNotAllowed
+    );
 }
 
 #[test]
@@ -101,7 +150,10 @@ fn implicit_latest() {
     // forbid latest alone also denies the implicit latest
     let s = policy("  tags:\n    forbid: [latest]\n");
     assert_eq!(reason(&s, "d", "nginx"), Reason::TagMissing);
-    assert_eq!(reason(&s, "d", "docker.io/library/nginx"), Reason::TagMissing);
+    assert_eq!(
+        reason(&s, "d", "docker.io/library/nginx"),
+        Reason::TagMissing
+    );
     assert_eq!(reason(&s, "d", "nginx:latest"), Reason::TagForbidden);
     assert_eq!(reason(&s, "d", "nginx:1.25"), Reason::Allowed);
     // forbidding something else does not
@@ -112,7 +164,13 @@ fn implicit_latest() {
 #[test]
 fn forbidden_tags_compare_case_insensitively() {
     let s = policy("  tags:\n    forbid: [Latest, dev]\n");
-    for image in ["nginx:latest", "nginx:LATEST", "nginx:Latest", "nginx:DEV", "nginx:lAtEsT"] {
+    for image in [
+        "nginx:latest",
+        "nginx:LATEST",
+        "nginx:Latest",
+        "nginx:DEV",
+        "nginx:lAtEsT",
+    ] {
         assert_eq!(reason(&s, "d", image), Reason::TagForbidden, "{image}");
     }
     assert_eq!(reason(&s, "d", "nginx:latest2"), Reason::Allowed);
@@ -141,7 +199,14 @@ fn semver() {
     for ok in ["x:1.2.3", "x:v1.2.3", "x:1.2.3-rc.1", "x:1.2.3_build.7"] {
         assert_eq!(reason(&s, "d", ok), Reason::Allowed, "{ok}");
     }
-    for bad in ["x", "x:latest", "x:1.2", "x:01.2.3", "x:V1.2.3", "x:1.2.3.4"] {
+    for bad in [
+        "x",
+        "x:latest",
+        "x:1.2",
+        "x:01.2.3",
+        "x:V1.2.3",
+        "x:1.2.3.4",
+    ] {
         assert_eq!(reason(&s, "d", bad), Reason::TagNotSemver, "{bad}");
     }
     assert_eq!(reason(&s, "d", &format!("x@{DIGEST}")), Reason::Allowed);
@@ -157,7 +222,10 @@ fn builtin_policy() {
     assert_eq!(reason(&s, "kube-system", "nginx"), Reason::TagMissing);
     assert_eq!(reason(&s, "d", "nginx:latest"), Reason::TagForbidden);
     assert_eq!(reason(&s, "d", "nginx:Latest"), Reason::TagForbidden);
-    assert_eq!(reason(&s, "d", "anything.example.com/x/y:1"), Reason::Allowed);
+    assert_eq!(
+        reason(&s, "d", "anything.example.com/x/y:1"),
+        Reason::Allowed
+    );
 }
 
 #[test]
@@ -172,10 +240,19 @@ fn overrides_first_match_wins() {
     assert_eq!(reason(&s, "payments-x", app), Reason::Allowed);
     // prod-eu matches the first override, not the second
     let d = decide(&s, "prod-eu", &[], app);
-    assert_eq!((d.reason(), d.mode(), d.allowed()), (Reason::DigestRequired, Mode::Enforce, false));
+    assert_eq!(
+        (d.reason(), d.mode(), d.allowed()),
+        (Reason::DigestRequired, Mode::Enforce, false)
+    );
     // fields not given keep the base: allow list and forbid still apply in prod
-    assert_eq!(reason(&s, "prod-us", &format!("ghcr.io/other@{DIGEST}")), Reason::RegistryNotAllowed);
-    assert_eq!(reason(&s, "prod-us", "ghcr.io/mycorp/app"), Reason::TagMissing);
+    assert_eq!(
+        reason(&s, "prod-us", &format!("ghcr.io/other@{DIGEST}")),
+        Reason::RegistryNotAllowed
+    );
+    assert_eq!(
+        reason(&s, "prod-us", "ghcr.io/mycorp/app"),
+        Reason::TagMissing
+    );
     // sandbox: allow list cleared, deny replaced, forbid cleared, audit
     let d = decide(&s, "sandbox-1", &[], "quay.io/x:latest");
     assert_eq!((d.reason(), d.mode()), (Reason::Allowed, Mode::Audit));
@@ -183,17 +260,37 @@ fn overrides_first_match_wins() {
     assert_eq!(d.reason(), Reason::RegistryDenied);
     assert!(!d.verdict_allowed());
     assert!(d.allowed(), "audit mode admits");
-    assert_eq!(s.scope(&Context { namespace: "sandbox-1", annotations: &[] }).mode(), Mode::Audit);
+    assert_eq!(
+        s.scope(&Context {
+            namespace: "sandbox-1",
+            annotations: &[]
+        })
+        .mode(),
+        Mode::Audit
+    );
     assert_eq!(s.mode(), Mode::Enforce);
 }
 
 #[test]
 fn exemption_globs_and_exact_names() {
-    let s = policy("  registries:\n    allow: [ghcr.io]\n  exemptions:\n    namespaces: [kube-system, \"team-*\"]\n");
+    let s = policy(
+        "  registries:\n    allow: [ghcr.io]\n  exemptions:\n    namespaces: [kube-system, \"team-*\"]\n",
+    );
     assert_eq!(reason(&s, "kube-system", "nginx:1"), Reason::Exempt);
     assert_eq!(reason(&s, "team-a", "nginx:1"), Reason::Exempt);
-    for ns in ["kube-system-x", "kube-syste", "team", "xteam-a", "", "KUBE-SYSTEM"] {
-        assert_eq!(reason(&s, ns, "nginx:1"), Reason::RegistryNotAllowed, "{ns:?}");
+    for ns in [
+        "kube-system-x",
+        "kube-syste",
+        "team",
+        "xteam-a",
+        "",
+        "KUBE-SYSTEM",
+    ] {
+        assert_eq!(
+            reason(&s, ns, "nginx:1"),
+            Reason::RegistryNotAllowed,
+            "{ns:?}"
+        );
     }
     let d = decide(&s, "team-a", &[], "nginx:1");
     assert_eq!(d.rule(), Some("team-*"));
@@ -208,7 +305,11 @@ fn audit_mode() {
     assert!(!d.verdict_allowed());
     assert!(d.allowed());
     assert_eq!(d.mode(), Mode::Audit);
-    assert!(d.explain("nginx:1").to_string().ends_with("(audit mode: not enforced)"));
+    assert!(
+        d.explain("nginx:1")
+            .to_string()
+            .ends_with("(audit mode: not enforced)")
+    );
     // invalid references are still reported as such, and admitted only
     // because audit mode admits every verdict
     let d = decide(&s, "d", &[], "Nginx");
@@ -223,8 +324,15 @@ fn break_glass_is_off_by_default() {
     let s = policy("  registries:\n    deny: [docker.io]\n");
     let d = decide(&s, "d", &[(GLASS, "incident")], "nginx:1");
     assert_eq!(d.reason(), Reason::RegistryDenied);
-    let s = policy("  registries:\n    deny: [docker.io]\n  breakGlass:\n    annotation: x.image-policy.k8s.io/y\n");
-    let d = decide(&s, "d", &[("x.image-policy.k8s.io/y", "incident")], "nginx:1");
+    let s = policy(
+        "  registries:\n    deny: [docker.io]\n  breakGlass:\n    annotation: x.image-policy.k8s.io/y\n",
+    );
+    let d = decide(
+        &s,
+        "d",
+        &[("x.image-policy.k8s.io/y", "incident")],
+        "nginx:1",
+    );
     assert_eq!(d.reason(), Reason::RegistryDenied);
 }
 
@@ -241,15 +349,36 @@ fn break_glass_admits_denied_images() {
     let text = d.explain("nginx:1").to_string();
     assert!(text.contains("denied by pattern \"docker.io\""), "{text}");
     assert!(text.contains(GLASS), "{text}");
-    assert!(s.scope(&Context { namespace: "ops", annotations: &glass }).break_glass());
+    assert!(
+        s.scope(&Context {
+            namespace: "ops",
+            annotations: &glass
+        })
+        .break_glass()
+    );
     // allowed images keep their reason
-    assert_eq!(decide(&s, "team-a", &glass, "ghcr.io/x:1").reason(), Reason::Allowed);
+    assert_eq!(
+        decide(&s, "team-a", &glass, "ghcr.io/x:1").reason(),
+        Reason::Allowed
+    );
     // never for invalid references
-    assert_eq!(decide(&s, "team-a", &glass, "Nginx").reason(), Reason::InvalidReference);
-    assert_eq!(decide(&s, "team-a", &glass, "my_registry.com/x").reason(), Reason::InvalidReference);
+    assert_eq!(
+        decide(&s, "team-a", &glass, "Nginx").reason(),
+        Reason::InvalidReference
+    );
+    assert_eq!(
+        decide(&s, "team-a", &glass, "my_registry.com/x").reason(),
+        Reason::InvalidReference
+    );
     // outside the listed namespaces
-    assert_eq!(decide(&s, "prod", &glass, "nginx:1").reason(), Reason::RegistryDenied);
-    assert_eq!(decide(&s, "", &glass, "nginx:1").reason(), Reason::RegistryDenied);
+    assert_eq!(
+        decide(&s, "prod", &glass, "nginx:1").reason(),
+        Reason::RegistryDenied
+    );
+    assert_eq!(
+        decide(&s, "", &glass, "nginx:1").reason(),
+        Reason::RegistryDenied
+    );
     // empty or blank value, other key, key in another case
     for annotations in [
         &[(GLASS, "")][..],
@@ -258,17 +387,29 @@ fn break_glass_admits_denied_images() {
         &[("reason", "x")][..],
         &[][..],
     ] {
-        assert_eq!(decide(&s, "team-a", annotations, "nginx:1").reason(), Reason::RegistryDenied, "{annotations:?}");
+        assert_eq!(
+            decide(&s, "team-a", annotations, "nginx:1").reason(),
+            Reason::RegistryDenied,
+            "{annotations:?}"
+        );
     }
 }
 
 #[test]
 fn break_glass_in_every_namespace_when_unlimited() {
-    let s = policy("  tags:\n    requireDigest: true\n  breakGlass:\n    enabled: true\n    annotation: emergency.image-policy.k8s.io/ticket\n");
+    let s = policy(
+        "  tags:\n    requireDigest: true\n  breakGlass:\n    enabled: true\n    annotation: emergency.image-policy.k8s.io/ticket\n",
+    );
     let glass = [("emergency.image-policy.k8s.io/ticket", "T-1")];
     let d = decide(&s, "anything", &glass, "nginx:1");
-    assert_eq!((d.reason(), d.overridden()), (Reason::BreakGlass, Some(Reason::DigestRequired)));
-    assert_eq!(decide(&s, "anything", &[(GLASS, "x")], "nginx:1").reason(), Reason::DigestRequired);
+    assert_eq!(
+        (d.reason(), d.overridden()),
+        (Reason::BreakGlass, Some(Reason::DigestRequired))
+    );
+    assert_eq!(
+        decide(&s, "anything", &[(GLASS, "x")], "nginx:1").reason(),
+        Reason::DigestRequired
+    );
 }
 
 #[test]
@@ -277,13 +418,31 @@ fn explanations_name_the_image_and_the_rule() {
         "  registries:\n    allow: [ghcr.io, docker.io]\n    deny: [docker.io/evil, quay.io]\n  tags:\n    forbid: [latest]\n    requireDigest: false\n",
     );
     let cases: &[(&str, &str)] = &[
-        ("nginx", r#"image "nginx" has no tag and would be pulled as "latest""#),
-        ("nginx:latest", r#"tag "latest" of image "nginx:latest" is forbidden"#),
-        ("docker.io/evil/x:1", r#"repository "docker.io/evil/x" of image "docker.io/evil/x:1" is denied by pattern "docker.io/evil""#),
-        ("gcr.io/x:1", r#"repository "gcr.io/x" of image "gcr.io/x:1" matches no pattern of registries.allow"#),
+        (
+            "nginx",
+            r#"image "nginx" has no tag and would be pulled as "latest""#,
+        ),
+        (
+            "nginx:latest",
+            r#"tag "latest" of image "nginx:latest" is forbidden"#,
+        ),
+        (
+            "docker.io/evil/x:1",
+            r#"repository "docker.io/evil/x" of image "docker.io/evil/x:1" is denied by pattern "docker.io/evil""#,
+        ),
+        (
+            "gcr.io/x:1",
+            r#"repository "gcr.io/x" of image "gcr.io/x:1" matches no pattern of registries.allow"#,
+        ),
         ("Nginx", r#"image "Nginx" is not a valid image reference: "#),
-        ("my_registry.com/x", r#"image "my_registry.com/x" has no usable registry host"#),
-        ("ghcr.io/a:1", r#"image "ghcr.io/a:1" is allowed by registry pattern "ghcr.io""#),
+        (
+            "my_registry.com/x",
+            r#"image "my_registry.com/x" has no usable registry host"#,
+        ),
+        (
+            "ghcr.io/a:1",
+            r#"image "ghcr.io/a:1" is allowed by registry pattern "ghcr.io""#,
+        ),
     ];
     for (image, want) in cases {
         let d = decide(&s, "d", &[], image);
@@ -310,13 +469,27 @@ fn reason_codes() {
     assert_eq!(
         codes,
         [
-            "allowed", "exempt", "break_glass", "invalid_reference", "registry_denied",
-            "registry_not_allowed", "tag_missing", "tag_forbidden", "digest_required",
+            "allowed",
+            "exempt",
+            "break_glass",
+            "invalid_reference",
+            "registry_denied",
+            "registry_not_allowed",
+            "tag_missing",
+            "tag_forbidden",
+            "digest_required",
             "tag_not_semver"
         ]
     );
-    let allows: Vec<Reason> = Reason::ALL.iter().copied().filter(|r| r.is_allow()).collect();
-    assert_eq!(allows, [Reason::Allowed, Reason::Exempt, Reason::BreakGlass]);
+    let allows: Vec<Reason> = Reason::ALL
+        .iter()
+        .copied()
+        .filter(|r| r.is_allow())
+        .collect();
+    assert_eq!(
+        allows,
+        [Reason::Allowed, Reason::Exempt, Reason::BreakGlass]
+    );
     assert_eq!(Mode::Enforce.as_str(), "enforce");
     assert_eq!(Mode::Audit.to_string(), "audit");
 }

@@ -1,6 +1,8 @@
 //! The policy file: every mistake is reported with its line and column,
 //! semantic errors are all collected, and the shipped examples load.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use imagegate::policy::{BUILTIN_POLICY, CompileErrorKind, CompileErrors, Snapshot};
 
 fn errors(text: &str) -> CompileErrors {
@@ -36,10 +38,20 @@ fn typo_in_a_field_name() {
     let text = format!("{HEAD}spec:\n  tags:\n    requireDigst: true\n");
     let (line, column, kind, message) = one(&text);
     assert_eq!((line, column, kind), (5, 5, CompileErrorKind::Syntax));
-    assert!(message.contains("unknown field `requireDigst`"), "{message}");
-    assert!(message.contains("requireDigest"), "lists the valid fields: {message}");
+    assert!(
+        message.contains("unknown field `requireDigst`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("requireDigest"),
+        "lists the valid fields: {message}"
+    );
     let errs = errors(&text);
-    assert!(errs.to_string().starts_with("line 5, column 5: unknown field"), "{errs}");
+    assert!(
+        errs.to_string()
+            .starts_with("line 5, column 5: unknown field"),
+        "{errs}"
+    );
 }
 
 #[test]
@@ -48,13 +60,20 @@ fn unknown_fields_everywhere() {
         ("spec:\n  registry:\n    allow: [x]\n", 4),
         ("spec:\n  registries:\n    alow: [x]\n", 5),
         ("spec:\n  exemptions:\n    namespace: [x]\n", 5),
-        ("spec:\n  overrides:\n    - namespaces: [a]\n      tag: {}\n", 6),
+        (
+            "spec:\n  overrides:\n    - namespaces: [a]\n      tag: {}\n",
+            6,
+        ),
         ("spec:\n  breakGlass:\n    enable: true\n", 5),
         ("metadata:\n  namespace: x\n", 4),
         ("status: {}\n", 3),
     ] {
         let (l, _, kind, message) = one(&format!("{HEAD}{yaml}"));
-        assert_eq!((l, kind), (line, CompileErrorKind::Syntax), "{yaml}: {message}");
+        assert_eq!(
+            (l, kind),
+            (line, CompileErrorKind::Syntax),
+            "{yaml}: {message}"
+        );
         assert!(message.contains("unknown field"), "{yaml}: {message}");
     }
 }
@@ -76,7 +95,8 @@ fn bad_values_are_located() {
         "{HEAD}spec:\n  mode: enforcing\n  registries:\n    allow:\n      - ghcr.io/ok\n      - \"nginx:latest\"\n      - ghcr.io/Bad\n    deny: [\"ghcr.io//x\", quay.io]\n  tags:\n    forbid: [latest, \".bad\"]\n  exemptions:\n    namespaces: [kube-system, Kube, \"*\"]\n"
     );
     let errs = errors(&text);
-    let got: Vec<(u32, u32, CompileErrorKind)> = errs.iter().map(|e| (e.line, e.column, e.kind)).collect();
+    let got: Vec<(u32, u32, CompileErrorKind)> =
+        errs.iter().map(|e| (e.line, e.column, e.kind)).collect();
     assert_eq!(
         got,
         [
@@ -133,7 +153,10 @@ fn unsupported_contract_fields_are_rejected_with_location() {
     let errs = errors(&text);
     assert_eq!(errs.len(), 5, "{errs}");
     assert!(errs.iter().all(|e| e.kind == CompileErrorKind::Unsupported));
-    assert!(errs.iter().all(|e| e.message.contains("not supported by this version")));
+    assert!(
+        errs.iter()
+            .all(|e| e.message.contains("not supported by this version"))
+    );
     let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
     assert_eq!(lines, [5, 7, 8, 10, 12], "{errs}");
 }
@@ -168,7 +191,10 @@ fn metadata_is_tolerant_of_labels_and_annotations() {
     let text = format!("{HEAD}metadata:\n  name: x\n  labels: {{a: b}}\n  annotations: {{c: d}}\n");
     assert!(Snapshot::from_yaml(&text).is_ok());
     assert!(Snapshot::from_yaml(HEAD).is_ok(), "spec may be omitted");
-    assert!(Snapshot::from_yaml(&format!("{HEAD}spec:\n")).is_ok(), "spec may be empty");
+    assert!(
+        Snapshot::from_yaml(&format!("{HEAD}spec:\n")).is_ok(),
+        "spec may be empty"
+    );
 }
 
 #[test]
@@ -178,20 +204,30 @@ fn hostile_files_hit_the_budget_not_the_memory() {
     let mut bomb = format!("{HEAD}spec:\n  verify:\n    - &b0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
         let p = format!("*b{}", i - 1);
-        let items = vec![p.as_str(); 10].join(", ");
+        let items = [p.as_str(); 10].join(", ");
         bomb.push_str(&format!("    - &b{i} [{items}]\n"));
     }
     let started = std::time::Instant::now();
     let (_, _, kind, m) = one(&bomb);
     assert_eq!(kind, CompileErrorKind::Syntax, "{m}");
-    assert!(m.contains("limit") || m.contains("budget") || m.contains("alias"), "{m}");
+    assert!(
+        m.contains("limit") || m.contains("budget") || m.contains("alias"),
+        "{m}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     // deep nesting
-    let deep = format!("{HEAD}spec:\n  verify: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    let deep = format!(
+        "{HEAD}spec:\n  verify: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     let (_, _, kind, m) = one(&deep);
     assert_eq!(kind, CompileErrorKind::Syntax, "{m}");
     // too large
-    let big = format!("{HEAD}# {}\n", "x".repeat(imagegate::policy::MAX_POLICY_BYTES));
+    let big = format!(
+        "{HEAD}# {}\n",
+        "x".repeat(imagegate::policy::MAX_POLICY_BYTES)
+    );
     let (_, _, _, m) = one(&big);
     assert!(m.contains("larger than"), "{m}");
 }

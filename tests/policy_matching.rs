@@ -1,6 +1,8 @@
 //! Registry pattern matching, CONTRACT §3 rules 1–5, and the bypasses an
 //! attacker would try. Every case runs against the trie and the linear scan.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use imagegate::policy::{MatchStrategy, PatternSet, PatternSetBuilder};
 use imagegate::reference::Reference;
 
@@ -17,19 +19,30 @@ fn find(patterns: &[&str], image: &str) -> Option<usize> {
     let r = Reference::parse(image).unwrap_or_else(|e| panic!("{image:?}: {e}"));
     let trie = set(patterns, MatchStrategy::Trie).matches(&r);
     let linear = set(patterns, MatchStrategy::LinearScan).matches(&r);
-    assert_eq!(trie, linear, "trie and linear scan disagree on {image:?} with {patterns:?}");
+    assert_eq!(
+        trie, linear,
+        "trie and linear scan disagree on {image:?} with {patterns:?}"
+    );
     trie
 }
 
 fn yes(pattern: &str, images: &[&str]) {
     for image in images {
-        assert_eq!(find(&[pattern], image), Some(0), "{pattern:?} should match {image:?}");
+        assert_eq!(
+            find(&[pattern], image),
+            Some(0),
+            "{pattern:?} should match {image:?}"
+        );
     }
 }
 
 fn no(pattern: &str, images: &[&str]) {
     for image in images {
-        assert_eq!(find(&[pattern], image), None, "{pattern:?} must not match {image:?}");
+        assert_eq!(
+            find(&[pattern], image),
+            None,
+            "{pattern:?} must not match {image:?}"
+        );
     }
 }
 
@@ -51,12 +64,27 @@ fn rule1_images_are_normalized() {
 #[test]
 fn rule2_domain_or_hub_path() {
     yes("docker.io", &["nginx", "bitnami/redis", "docker.io/a/b/c"]);
-    yes("docker.io/bitnami", &["bitnami/redis", "docker.io/bitnami/redis:7"]);
+    yes(
+        "docker.io/bitnami",
+        &["bitnami/redis", "docker.io/bitnami/redis:7"],
+    );
     no("docker.io/bitnami", &["redis", "bitnamix/redis"]);
-    yes("nginx", &["nginx", "docker.io/library/nginx:1", "library/nginx/sub"]);
-    no("nginx", &["nginxx", "bitnami/nginx", "ghcr.io/nginx", "nginx/nginx"]);
-    yes("bitnami/redis", &["bitnami/redis:7", "docker.io/bitnami/redis"]);
-    no("bitnami/redis", &["redis", "bitnami/redis-cluster", "ghcr.io/bitnami/redis"]);
+    yes(
+        "nginx",
+        &["nginx", "docker.io/library/nginx:1", "library/nginx/sub"],
+    );
+    no(
+        "nginx",
+        &["nginxx", "bitnami/nginx", "ghcr.io/nginx", "nginx/nginx"],
+    );
+    yes(
+        "bitnami/redis",
+        &["bitnami/redis:7", "docker.io/bitnami/redis"],
+    );
+    no(
+        "bitnami/redis",
+        &["redis", "bitnami/redis-cluster", "ghcr.io/bitnami/redis"],
+    );
     yes("mycorp.registry.io:5000", &["mycorp.registry.io:5000/app"]);
     yes("localhost", &["localhost/app"]);
     yes("localhost:5000", &["localhost:5000/app"]);
@@ -88,7 +116,10 @@ fn rule3_domain_as_a_whole() {
     yes("MyCorp.Registry.IO", &["mycorp.registry.io/app"]);
     // `*` is exactly one label
     yes("*.gcr.io", &["eu.gcr.io/p/app", "US.GCR.IO/p/app"]);
-    no("*.gcr.io", &["gcr.io/p/app", "a.b.gcr.io/p/app", "eu.gcr.io:5000/p"]);
+    no(
+        "*.gcr.io",
+        &["gcr.io/p/app", "a.b.gcr.io/p/app", "eu.gcr.io:5000/p"],
+    );
     yes("a.*.c", &["a.b.c/x"]);
     no("a.*.c", &["a.c/x", "a.b.b.c/x"]);
     yes("*:5000", &["registry:5000/x", "localhost:5000/x"]);
@@ -97,19 +128,39 @@ fn rule3_domain_as_a_whole() {
 
 #[test]
 fn rule3_ports() {
-    yes("host.io:5000", &["host.io:5000/x", "host.io:05000/x", "host.io:0005000/x"]);
-    no("host.io:5000", &["host.io/x", "host.io:50000/x", "host.io:500/x"]);
+    yes(
+        "host.io:5000",
+        &["host.io:5000/x", "host.io:05000/x", "host.io:0005000/x"],
+    );
+    no(
+        "host.io:5000",
+        &["host.io/x", "host.io:50000/x", "host.io:500/x"],
+    );
     yes("host.io:05000", &["host.io:5000/x"]);
     // 443 is the port every runtime uses when none is given
-    yes("evil.example", &["evil.example:443/x", "evil.example:0443/x"]);
+    yes(
+        "evil.example",
+        &["evil.example:443/x", "evil.example:0443/x"],
+    );
     yes("evil.example:443", &["evil.example/x"]);
-    no("evil.example", &["evil.example:80/x", "evil.example:4430/x"]);
+    no(
+        "evil.example",
+        &["evil.example:80/x", "evil.example:4430/x"],
+    );
     yes("host.io:0", &["host.io:000/x"]);
 }
 
 #[test]
 fn rule3_ipv6_hosts_compare_as_addresses() {
-    yes("[::1]:5000", &["[::1]:5000/x", "[0:0::1]:5000/x", "[0:0:0:0:0:0:0:1]:5000/x", "[::0001]:05000/x"]);
+    yes(
+        "[::1]:5000",
+        &[
+            "[::1]:5000/x",
+            "[0:0::1]:5000/x",
+            "[0:0:0:0:0:0:0:1]:5000/x",
+            "[::0001]:05000/x",
+        ],
+    );
     no("[::1]:5000", &["[::2]:5000/x", "[::1]/x", "[::1]:5001/x"]);
     yes("[FC00::1]", &["[fc00::1]/repo", "[fc00:0::1]/repo"]);
     // `*` is a DNS label, never an IPv6 literal
@@ -120,11 +171,32 @@ fn rule3_ipv6_hosts_compare_as_addresses() {
 #[test]
 fn rule4_path_components() {
     let p = "ghcr.io/mycorp";
-    yes(p, &["ghcr.io/mycorp", "ghcr.io/mycorp/app", "ghcr.io/mycorp/app/x:1"]);
-    no(p, &["ghcr.io/mycorpevil", "ghcr.io/mycorp-evil/app", "ghcr.io/my/corp", "ghcr.io/app"]);
+    yes(
+        p,
+        &[
+            "ghcr.io/mycorp",
+            "ghcr.io/mycorp/app",
+            "ghcr.io/mycorp/app/x:1",
+        ],
+    );
+    no(
+        p,
+        &[
+            "ghcr.io/mycorpevil",
+            "ghcr.io/mycorp-evil/app",
+            "ghcr.io/my/corp",
+            "ghcr.io/app",
+        ],
+    );
     yes("ghcr.io/*/app", &["ghcr.io/a/app", "ghcr.io/b/app/x"]);
-    no("ghcr.io/*/app", &["ghcr.io/app", "ghcr.io/a/b/app", "ghcr.io/a/apps"]);
-    yes("ghcr.io/mycorp/**", &["ghcr.io/mycorp", "ghcr.io/mycorp/a/b/c"]);
+    no(
+        "ghcr.io/*/app",
+        &["ghcr.io/app", "ghcr.io/a/b/app", "ghcr.io/a/apps"],
+    );
+    yes(
+        "ghcr.io/mycorp/**",
+        &["ghcr.io/mycorp", "ghcr.io/mycorp/a/b/c"],
+    );
     no("ghcr.io/mycorp/**", &["ghcr.io/mycorpx/a"]);
     yes("ghcr.io/*", &["ghcr.io/a", "ghcr.io/a/b"]);
     yes("bitnami/*", &["bitnami/redis", "bitnami/redis/x"]);
@@ -157,15 +229,25 @@ fn docker_hub_aliases_cannot_dodge() {
     ] {
         assert_eq!(find(&["docker.io"], image), Some(0), "docker.io vs {image}");
         assert_eq!(find(&["nginx"], image), Some(0), "nginx vs {image}");
-        assert_eq!(find(&["docker.io/library"], image), Some(0), "docker.io/library vs {image}");
+        assert_eq!(
+            find(&["docker.io/library"], image),
+            Some(0),
+            "docker.io/library vs {image}"
+        );
         assert_eq!(find(&["ghcr.io"], image), None, "ghcr.io vs {image}");
     }
     yes("registry-1.docker.io", &["nginx", "bitnami/redis"]);
     // A pattern naming one of the aliases literally still reaches them.
-    yes("*.docker.io", &["registry-1.docker.io/x/y", "INDEX.DOCKER.IO/x"]);
+    yes(
+        "*.docker.io",
+        &["registry-1.docker.io/x/y", "INDEX.DOCKER.IO/x"],
+    );
     no("*.docker.io", &["nginx", "docker.io/x/y"]);
     // Another port is another server.
-    no("docker.io", &["docker.io:5000/x", "registry-1.docker.io:5000/x"]);
+    no(
+        "docker.io",
+        &["docker.io:5000/x", "registry-1.docker.io:5000/x"],
+    );
 }
 
 #[test]
@@ -181,7 +263,13 @@ fn first_pattern_in_order_is_reported() {
 fn empty_domain_quirk_and_bad_ipv6_match_nothing() {
     // `my_registry.com/foo` parses with an empty domain: no pattern, not
     // even one spelling the whole thing, may match it.
-    for p in ["docker.io", "*", "my-registry.com", "*.com", "docker.io/my_registry.com"] {
+    for p in [
+        "docker.io",
+        "*",
+        "my-registry.com",
+        "*.com",
+        "docker.io/my_registry.com",
+    ] {
         assert_eq!(find(&[p], "my_registry.com/foo"), None, "{p}");
     }
     assert_eq!(find(&["*:5000"], "[1:2]:5000/x"), None);
@@ -191,8 +279,8 @@ fn empty_domain_quirk_and_bad_ipv6_match_nothing() {
 fn unicode_and_control_characters_never_parse_as_images() {
     // The reference grammar is ASCII: look-alikes cannot reach a matcher.
     for image in [
-        "mycorp.registry.iо/app",      // Cyrillic o
-        "ｍycorp.registry.io/app",      // fullwidth m
+        "mycorp.registry.iо/app",  // Cyrillic o
+        "ｍycorp.registry.io/app", // fullwidth m
         "mycorp.registry.io/app\u{0}",
         "mycorp.registry.io/app\n",
         " mycorp.registry.io/app",
@@ -207,8 +295,19 @@ fn unicode_and_control_characters_never_parse_as_images() {
 fn pattern_errors() {
     let mut b = PatternSetBuilder::new();
     for bad in [
-        "", "nginx:latest", "ghcr.io/x@sha256:00", "ghcr.io//x", "ghcr.io/X", "ghcr.io/**/x",
-        "ghcr .io", "gсr.io", "ｇhcr.io", "ghcr.io/x\u{7}", "[::1", "host:abc/x", "*.*.io/a*",
+        "",
+        "nginx:latest",
+        "ghcr.io/x@sha256:00",
+        "ghcr.io//x",
+        "ghcr.io/X",
+        "ghcr.io/**/x",
+        "ghcr .io",
+        "gсr.io",
+        "ｇhcr.io",
+        "ghcr.io/x\u{7}",
+        "[::1",
+        "host:abc/x",
+        "*.*.io/a*",
     ] {
         assert!(b.add(bad).is_err(), "{bad:?} should be rejected");
     }

@@ -1,13 +1,24 @@
 //! Property: the trie answers exactly like the plain linear scan of the
 //! same patterns (same first matching index) on random rule sets and images.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use imagegate::policy::{MatchStrategy, PatternSetBuilder};
 use imagegate::reference::Reference;
 use proptest::prelude::*;
 
 /// Small alphabets, so that random patterns and images collide often.
 fn label() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec!["a", "b", "A", "io", "docker", "registry-1", "index", "*"])
+    prop::sample::select(vec![
+        "a",
+        "b",
+        "A",
+        "io",
+        "docker",
+        "registry-1",
+        "index",
+        "*",
+    ])
 }
 
 fn component() -> impl Strategy<Value = &'static str> {
@@ -91,5 +102,8 @@ fn generators_produce_matches() {
     b.add("*.io/x").unwrap().add("a.b:5000").unwrap();
     let set = b.build();
     assert_eq!(set.matches(&Reference::parse("a.io/x/y").unwrap()), Some(0));
-    assert_eq!(set.matches(&Reference::parse("a.b:05000/x").unwrap()), Some(1));
+    assert_eq!(
+        set.matches(&Reference::parse("a.b:05000/x").unwrap()),
+        Some(1)
+    );
 }

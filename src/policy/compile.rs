@@ -15,6 +15,7 @@ use super::evaluate::{Rules, TagRules};
 use super::namespace::NamespaceSet;
 use super::set::{MatchStrategy, PatternSet, PatternSetBuilder};
 use super::source::{self, PolicyFile, Text, Unsupported};
+use super::values::{check_annotation_key, is_tag};
 use super::{BreakGlass, Override, Snapshot};
 
 /// The `apiVersion` of a policy file.
@@ -25,8 +26,6 @@ pub const KIND: &str = "ImagePolicy";
 pub const DEFAULT_BREAK_GLASS_ANNOTATION: &str = "break-glass.image-policy.k8s.io/reason";
 /// Largest policy file accepted, in bytes.
 pub const MAX_POLICY_BYTES: usize = 16 << 20;
-/// The annotation prefix the apiserver forwards to an ImageReview webhook.
-const FORWARDED_SUFFIX: &str = ".image-policy.k8s.io";
 
 pub(crate) fn compile(text: &str, strategy: MatchStrategy) -> Result<Snapshot, CompileErrors> {
     let file = parse(text).map_err(|e| CompileErrors::new(vec![e]))?;
@@ -138,13 +137,21 @@ impl Compiler {
             .and_then(|m| m.name.as_deref())
             .map(Into::into);
         let Some(spec) = &file.spec else {
-            return Snapshot::new(name, everything_allowed(), Vec::new(), NamespaceSet::default(), None);
+            return Snapshot::new(
+                name,
+                everything_allowed(),
+                Vec::new(),
+                NamespaceSet::default(),
+                None,
+            );
         };
         self.unsupported(&spec.verify, "spec.verify");
         self.unsupported(&spec.verification, "spec.verification");
         self.unsupported(&spec.mutate, "spec.mutate");
 
-        let mode = self.mode(spec.mode.as_ref(), "spec.mode").unwrap_or_default();
+        let mode = self
+            .mode(spec.mode.as_ref(), "spec.mode")
+            .unwrap_or_default();
         let (allow, deny) = self.registries(spec.registries.as_ref(), "spec.registries");
         let base = Rules {
             mode,
@@ -153,7 +160,9 @@ impl Compiler {
             tags: self.tags(spec.tags.as_ref(), "spec.tags", TagRules::default()),
         };
         let exemptions = self.namespaces(
-            spec.exemptions.as_ref().and_then(|e| e.namespaces.as_deref()),
+            spec.exemptions
+                .as_ref()
+                .and_then(|e| e.namespaces.as_deref()),
             "spec.exemptions.namespaces",
         );
         let mut overrides = Vec::new();
@@ -196,14 +205,23 @@ impl Compiler {
         &mut self,
         registries: Option<&source::Registries>,
         field: &str,
-    ) -> (Option<Option<Arc<PatternSet>>>, Option<Option<Arc<PatternSet>>>) {
+    ) -> (
+        Option<Option<Arc<PatternSet>>>,
+        Option<Option<Arc<PatternSet>>>,
+    ) {
         let Some(r) = registries else {
             return (None, None);
         };
         self.unsupported(&r.insecure, &format!("{field}.insecure"));
         self.unsupported(&r.auth, &format!("{field}.auth"));
-        let allow = r.allow.as_deref().map(|l| self.patterns(l, &format!("{field}.allow")));
-        let deny = r.deny.as_deref().map(|l| self.patterns(l, &format!("{field}.deny")));
+        let allow = r
+            .allow
+            .as_deref()
+            .map(|l| self.patterns(l, &format!("{field}.allow")));
+        let deny = r
+            .deny
+            .as_deref()
+            .map(|l| self.patterns(l, &format!("{field}.deny")));
         (allow, deny)
     }
 
@@ -211,7 +229,11 @@ impl Compiler {
         let mut builder = PatternSetBuilder::new();
         for (i, item) in list.iter().enumerate() {
             if let Err(e) = builder.add(&item.value) {
-                self.error(Kind::Pattern, &item.referenced, format!("{field}[{i}]: {e}"));
+                self.error(
+                    Kind::Pattern,
+                    &item.referenced,
+                    format!("{field}[{i}]: {e}"),
+                );
             }
         }
         if builder.is_empty() {
@@ -247,7 +269,9 @@ impl Compiler {
             }
         };
         TagRules {
-            require_tag_or_digest: t.require_tag_or_digest.unwrap_or(base.require_tag_or_digest),
+            require_tag_or_digest: t
+                .require_tag_or_digest
+                .unwrap_or(base.require_tag_or_digest),
             forbid,
             require_digest: t.require_digest.unwrap_or(base.require_digest),
             semver: t.semver.unwrap_or(base.semver),
@@ -258,7 +282,11 @@ impl Compiler {
         let mut set = NamespaceSet::default();
         for (i, ns) in list.into_iter().flatten().enumerate() {
             if let Err(e) = set.add(&ns.value) {
-                self.error(Kind::Namespace, &ns.referenced, format!("{field}[{i}]: {e}"));
+                self.error(
+                    Kind::Namespace,
+                    &ns.referenced,
+                    format!("{field}[{i}]: {e}"),
+                );
             }
         }
         set
@@ -322,94 +350,5 @@ fn everything_allowed() -> Rules {
         allow: None,
         deny: None,
         tags: TagRules::default(),
-    }
-}
-
-/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-fn is_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    let ok = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
-    (1..=128).contains(&b.len())
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(ok)
-}
-
-/// A Kubernetes annotation key whose prefix ends in `.image-policy.k8s.io`,
-/// the only keys the apiserver forwards to an ImageReview webhook.
-fn check_annotation_key(key: &str) -> Result<(), String> {
-    let Some((prefix, name)) = key.split_once('/') else {
-        return Err(format!(
-            "annotation key {key:?} has no prefix: it must look like \"break-glass{FORWARDED_SUFFIX}/reason\" (the apiserver forwards only *{FORWARDED_SUFFIX}/* annotations)"
-        ));
-    };
-    let name_ok = (1..=63).contains(&name.len())
-        && name.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.bytes().last().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
-    if !name_ok {
-        return Err(format!(
-            "annotation key {key:?}: the name after '/' must be 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-        ));
-    }
-    let prefix_ok = prefix.len() <= 253
-        && prefix.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b[0].is_ascii_alphanumeric()
-                && b[b.len() - 1].is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        });
-    if !prefix_ok {
-        return Err(format!(
-            "annotation key {key:?}: the prefix before '/' must be a lower-case DNS subdomain"
-        ));
-    }
-    match prefix.strip_suffix(FORWARDED_SUFFIX) {
-        Some(head) if !head.is_empty() => Ok(()),
-        _ => Err(format!(
-            "annotation key {key:?} must have a prefix ending in {FORWARDED_SUFFIX:?}, as \"break-glass{FORWARDED_SUFFIX}/reason\": the apiserver forwards only such annotations to the webhook"
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags() {
-        for ok in ["latest", "LATEST", "_x", "1.0", "a-b.c_d", &"a".repeat(128)] {
-            assert!(is_tag(ok), "{ok}");
-        }
-        for bad in ["", ".x", "-x", "a b", "a:b", "ä", &"a".repeat(129)] {
-            assert!(!is_tag(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn annotation_keys() {
-        for ok in [
-            DEFAULT_BREAK_GLASS_ANNOTATION,
-            "x.image-policy.k8s.io/y",
-            "a.b.image-policy.k8s.io/Reason.1",
-        ] {
-            assert!(check_annotation_key(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "reason",
-            "image-policy.k8s.io/reason",
-            ".image-policy.k8s.io/reason",
-            "break-glass.example.com/reason",
-            "break-glass.image-policy.k8s.io/",
-            "break-glass.image-policy.k8s.io/-x",
-            "Break-Glass.image-policy.k8s.io/x",
-            "break-glass.image-policy.k8s.io.evil/x",
-            "break-glass.image-policy.k8s.io/a/b",
-        ] {
-            assert!(check_annotation_key(bad).is_err(), "{bad}");
-        }
     }
 }

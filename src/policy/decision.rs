@@ -131,16 +131,16 @@ impl fmt::Display for Warning {
 /// snapshot, so judging an image allocates nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct Decision<'s> {
-    reason: Reason,
-    mode: Mode,
-    warning: Option<Warning>,
+    pub(super) reason: Reason,
+    pub(super) mode: Mode,
+    pub(super) warning: Option<Warning>,
     /// The rule that decided, as written: a registry pattern, a forbidden
     /// tag, an exemption entry.
-    rule: Option<&'s str>,
+    pub(super) rule: Option<&'s str>,
     /// For `break_glass`: the deny reason that was set aside.
-    overridden: Option<Reason>,
+    pub(super) overridden: Option<Reason>,
     /// For `break_glass`: the annotation key.
-    annotation: Option<&'s str>,
+    pub(super) annotation: Option<&'s str>,
 }
 
 impl<'s> Decision<'s> {
@@ -218,150 +218,9 @@ impl<'s> Decision<'s> {
     /// `image "nginx" has no tag and would be pulled as "latest"`.
     /// `image` must be the string that was judged.
     pub fn explain<'d>(&'d self, image: &'d str) -> impl fmt::Display + 'd {
-        Explain {
+        super::explain::Explain {
             decision: self,
             image,
-        }
-    }
-}
-
-struct Explain<'d, 's> {
-    decision: &'d Decision<'s>,
-    image: &'d str,
-}
-
-impl fmt::Display for Explain<'_, '_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.decision;
-        match (d.reason, d.overridden) {
-            (Reason::BreakGlass, Some(inner)) => {
-                explain_reason(f, inner, d.rule, self.image)?;
-                write!(
-                    f,
-                    "; admitted by break-glass annotation {:?}",
-                    d.annotation.unwrap_or("")
-                )?;
-            }
-            (reason, _) => explain_reason(f, reason, d.rule, self.image)?,
-        }
-        if d.warning.is_some() {
-            if let Some(tag) = crate::reference::Reference::parse(self.image)
-                .ok()
-                .and_then(|r| r.tag())
-            {
-                write!(
-                    f,
-                    ", but its tag {tag:?} is forbidden: it runs only because it is pinned by digest"
-                )?;
-            }
-        }
-        if d.mode == Mode::Audit && !d.verdict_allowed() {
-            f.write_str(" (audit mode: not enforced)")?;
-        }
-        Ok(())
-    }
-}
-
-fn explain_reason(
-    f: &mut fmt::Formatter<'_>,
-    reason: Reason,
-    rule: Option<&str>,
-    image: &str,
-) -> fmt::Result {
-    use crate::reference::Reference;
-
-    let img = Quoted(image);
-    let parsed = Reference::parse(image);
-    let reference = parsed.as_ref().ok();
-    let tag = reference.and_then(|r| r.tag()).unwrap_or("");
-    match reason {
-        Reason::Allowed => match rule {
-            Some(p) => write!(f, "image {img} is allowed by registry pattern {p:?}"),
-            None => write!(f, "image {img} is allowed"),
-        },
-        Reason::Exempt => write!(
-            f,
-            "image {img} is allowed because the namespace is exempt ({:?})",
-            rule.unwrap_or("")
-        ),
-        Reason::BreakGlass => write!(f, "image {img} is admitted by break-glass"),
-        Reason::InvalidReference => match &parsed {
-            Err(e) => write!(f, "image {img} is not a valid image reference: {e}"),
-            Ok(_) => write!(
-                f,
-                "image {img} has no usable registry host, so runtimes would not pull it predictably"
-            ),
-        },
-        Reason::RegistryDenied => {
-            let domain_only = rule.is_some_and(|p| {
-                super::pattern::Pattern::parse(p).is_ok_and(|p| p.path.is_empty())
-            });
-            match reference {
-                Some(r) if domain_only => write!(
-                    f,
-                    "registry {:?} of image {img} is denied by pattern {:?}",
-                    r.domain(),
-                    rule.unwrap_or("")
-                ),
-                Some(r) => write!(
-                    f,
-                    "repository \"{}/{}\" of image {img} is denied by pattern {:?}",
-                    r.domain(),
-                    r.path(),
-                    rule.unwrap_or("")
-                ),
-                None => write!(f, "image {img} is denied by pattern {:?}", rule.unwrap_or("")),
-            }
-        }
-        Reason::RegistryNotAllowed => match reference {
-            Some(r) => write!(
-                f,
-                "repository \"{}/{}\" of image {img} matches no pattern of registries.allow",
-                r.domain(),
-                r.path()
-            ),
-            None => write!(f, "image {img} matches no pattern of registries.allow"),
-        },
-        Reason::TagMissing => write!(
-            f,
-            "image {img} has no tag and would be pulled as \"latest\""
-        ),
-        Reason::TagForbidden => write!(
-            f,
-            "tag {tag:?} of image {img} is forbidden (tags.forbid: {:?})",
-            rule.unwrap_or("")
-        ),
-        Reason::DigestRequired => write!(
-            f,
-            "image {img} is not pinned by digest (tags.requireDigest)"
-        ),
-        Reason::TagNotSemver => {
-            if tag.is_empty() {
-                write!(
-                    f,
-                    "image {img} has no tag, and tags.semver requires a semantic version"
-                )
-            } else {
-                write!(
-                    f,
-                    "tag {tag:?} of image {img} is not a semantic version (as 1.2.3 or v1.2.3)"
-                )
-            }
-        }
-    }
-}
-
-/// Longest part of an image string repeated in a message.
-const MAX_QUOTED: usize = 256;
-
-/// An image string in quotes, escaped, cut at [`MAX_QUOTED`] characters.
-struct Quoted<'a>(&'a str);
-
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.char_indices().nth(MAX_QUOTED) {
-            None => write!(f, "{:?}", self.0),
-            Some((cut, _)) => write!(f, "\"{}...\"", self.0[..cut].escape_debug()),
         }
     }
 }

@@ -48,7 +48,12 @@ impl fmt::Display for CompileError {
 impl std::error::Error for CompileError {}
 
 impl CompileError {
-    pub(crate) fn new(kind: CompileErrorKind, line: u32, column: u32, message: String) -> CompileError {
+    pub(crate) fn new(
+        kind: CompileErrorKind,
+        line: u32,
+        column: u32,
+        message: String,
+    ) -> CompileError {
         CompileError {
             kind,
             line,

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use super::decision::{Decision, Mode, Reason, Warning};
-use super::pattern::Target;
 use super::set::PatternSet;
+use super::target::Target;
 use crate::reference::Reference;
 
 /// The registry and tag rules of the base policy or of one override.
@@ -53,9 +53,12 @@ pub(crate) struct Resolved<'s> {
 impl<'s> Resolved<'s> {
     pub(crate) fn evaluate(&self, image: &str) -> Decision<'s> {
         let mode = self.rules.mode;
-        let Some(target) = Reference::parse(image).ok().and_then(Target::new) else {
-            // Never exempt, never break-glass: no runtime could pull it
-            // predictably, so nobody can vouch for what it is.
+        // An invalid reference is never exempt, never break-glass: no
+        // runtime could pull it predictably, so nobody can vouch for it.
+        let Ok(reference) = Reference::parse(image) else {
+            return Decision::new(Reason::InvalidReference, mode);
+        };
+        let Some(target) = Target::new(&reference) else {
             return Decision::new(Reason::InvalidReference, mode);
         };
         if let Some(entry) = self.exempt {
@@ -72,10 +75,10 @@ impl<'s> Resolved<'s> {
 impl Rules {
     fn judge<'s>(&'s self, target: &Target<'_>, mode: Mode) -> Decision<'s> {
         let deny = |reason| Decision::new(reason, mode);
-        if let Some(set) = &self.deny {
-            if let Some(i) = set.matches_target(target) {
-                return deny(Reason::RegistryDenied).with_rule_opt(set.pattern(i));
-            }
+        if let Some(set) = &self.deny
+            && let Some(i) = set.matches_target(target)
+        {
+            return deny(Reason::RegistryDenied).with_rule_opt(set.pattern(i));
         }
         let mut allowed_by = None;
         if let Some(set) = &self.allow {
@@ -135,11 +138,12 @@ pub(crate) fn is_semver(tag: &str) -> bool {
         None => (s, None),
     };
     let mut parts = core.split('.');
-    let core_ok = (0..3).all(|_| parts.next().is_some_and(is_numeric_identifier))
-        && parts.next().is_none();
+    let core_ok =
+        (0..3).all(|_| parts.next().is_some_and(is_numeric_identifier)) && parts.next().is_none();
     let pre_ok = pre.is_none_or(|p| {
         p.split('.').all(|id| {
-            is_alnum_identifier(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || is_numeric_identifier(id))
+            is_alnum_identifier(id)
+                && (!id.bytes().all(|b| b.is_ascii_digit()) || is_numeric_identifier(id))
         })
     });
     let build_ok = build.is_none_or(|b| b.split('.').all(is_alnum_identifier));
@@ -161,16 +165,44 @@ mod tests {
     #[test]
     fn semver() {
         for ok in [
-            "1.2.3", "v1.2.3", "0.0.0", "10.20.30", "1.2.3-rc.1", "1.2.3-alpha", "1.2.3-0.3.7",
-            "1.2.3-x.7.z.92", "1.0.0-alpha-a.b-c", "1.2.3+build.5", "1.2.3_build.5", "v1.2.3-rc.1_b1",
+            "1.2.3",
+            "v1.2.3",
+            "0.0.0",
+            "10.20.30",
+            "1.2.3-rc.1",
+            "1.2.3-alpha",
+            "1.2.3-0.3.7",
+            "1.2.3-x.7.z.92",
+            "1.0.0-alpha-a.b-c",
+            "1.2.3+build.5",
+            "1.2.3_build.5",
+            "v1.2.3-rc.1_b1",
             "1.0.0-0A.is.legal",
         ] {
             assert!(is_semver(ok), "{ok}");
         }
         for bad in [
-            "", "v", "1", "1.2", "1.2.3.4", "01.2.3", "1.02.3", "1.2.03", "1.2.3-", "1.2.3-01",
-            "1.2.3-a..b", "1.2.3+", "1.2.3_", "V1.2.3", "vv1.2.3", "latest", "1.2.x", "-1.2.3",
-            "1.2.3-rc_1_2", "a1.2.3", "1.2.3-rc.1+b+c",
+            "",
+            "v",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "01.2.3",
+            "1.02.3",
+            "1.2.03",
+            "1.2.3-",
+            "1.2.3-01",
+            "1.2.3-a..b",
+            "1.2.3+",
+            "1.2.3_",
+            "V1.2.3",
+            "vv1.2.3",
+            "latest",
+            "1.2.x",
+            "-1.2.3",
+            "1.2.3-rc_1_2",
+            "a1.2.3",
+            "1.2.3-rc.1+b+c",
         ] {
             assert!(!is_semver(bad), "{bad}");
         }

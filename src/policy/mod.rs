@@ -14,11 +14,14 @@ mod compile;
 mod decision;
 mod error;
 mod evaluate;
+mod explain;
 mod namespace;
 mod pattern;
 mod set;
 mod source;
+mod target;
 mod trie;
+mod values;
 
 #[cfg(test)]
 mod tests;
@@ -129,7 +132,10 @@ impl Snapshot {
             .find(|o| o.namespaces.find(ns).is_some())
             .map_or(&self.base, |o| &o.rules);
         let break_glass = self.break_glass.as_ref().and_then(|b| {
-            let in_scope = b.namespaces.as_ref().is_none_or(|set| set.find(ns).is_some());
+            let in_scope = b
+                .namespaces
+                .as_ref()
+                .is_none_or(|set| set.find(ns).is_some());
             let requested = ctx
                 .annotations
                 .iter()

@@ -92,7 +92,13 @@ mod tests {
     fn exact_names_match_exactly() {
         let s = set(&["kube-system"]);
         assert_eq!(s.find("kube-system"), Some("kube-system"));
-        for other in ["kube-system-x", "kube-syste", "Kube-System", "", "kube-system "] {
+        for other in [
+            "kube-system-x",
+            "kube-syste",
+            "Kube-System",
+            "",
+            "kube-system ",
+        ] {
             assert_eq!(s.find(other), None, "{other:?}");
         }
     }
@@ -112,7 +118,17 @@ mod tests {
     fn rejects_invalid_entries() {
         let mut s = NamespaceSet::default();
         for bad in [
-            "", "*", "Kube", "kube_system", "-a", "a-", "a*b", "*-a", "a**", "a b", "ä",
+            "",
+            "*",
+            "Kube",
+            "kube_system",
+            "-a",
+            "a-",
+            "a*b",
+            "*-a",
+            "a**",
+            "a b",
+            "ä",
             &"a".repeat(64),
         ] {
             assert!(s.add(bad).is_err(), "{bad:?}");

@@ -1,7 +1,8 @@
 //! [`PatternSet`]: a list of registry patterns compiled for matching, built
 //! with [`PatternSetBuilder`] (`add` → `build`), as globset's `GlobSet`.
 
-use super::pattern::{Pattern, PatternError, Target};
+use super::pattern::{Pattern, PatternError};
+use super::target::Target;
 use super::trie::Trie;
 use crate::reference::Reference;
 
@@ -85,7 +86,7 @@ impl PatternSet {
     /// image's repository, or `None`. A reference with an empty domain or an
     /// IPv6 host that is not an address matches nothing.
     pub fn matches(&self, reference: &Reference<'_>) -> Option<usize> {
-        self.matches_target(&Target::new(*reference)?)
+        self.matches_target(&Target::new(reference)?)
     }
 
     pub(crate) fn matches_target(&self, target: &Target<'_>) -> Option<usize> {

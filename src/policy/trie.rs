@@ -10,7 +10,8 @@
 //! (parent, kind, text), hashed case-insensitively, so lookups never
 //! allocate or lowercase.
 
-use super::pattern::{Comps, Form, Host, HostPattern, Pattern, Segment};
+use super::pattern::{HostPattern, MAX_LABEL_LEN, Pattern, Segment};
+use super::target::{Comps, Form, Host, Ipv6Key, RevLabels};
 
 /// No node / no pattern.
 const NONE: u32 = u32::MAX;
@@ -35,48 +36,202 @@ struct Node {
     best: u32,
 }
 
+const EMPTY_NODE: Node = Node {
+    star: NONE,
+    terminal: NONE,
+    best: NONE,
+};
+
+/// One literal edge, stored directly in the hash table. It carries a copy
+/// of its child's [`Node`] and, for texts of up to 8 bytes, the text
+/// itself, so following an edge usually touches one cache line.
 #[derive(Debug, Clone, Copy)]
 struct Edge {
+    /// The first 8 bytes of the text, zero-padded.
+    head: u64,
     hash: u32,
     parent: u32,
     child: u32,
-    kind: u8,
     key_start: u32,
-    key_len: u32,
+    key_len: u16,
+    kind: u8,
+    node: Node,
 }
+
+const EMPTY_EDGE: Edge = Edge {
+    head: 0,
+    hash: 0,
+    parent: NONE,
+    child: NONE,
+    key_start: 0,
+    key_len: 0,
+    kind: 0,
+    node: EMPTY_NODE,
+};
 
 /// An immutable pattern trie (built once, read by many threads).
 #[derive(Debug, Clone)]
 pub(crate) struct Trie {
     nodes: Vec<Node>,
-    edges: Vec<Edge>,
-    /// Indices into `edges`, [`NONE`] when free; length is a power of two.
-    slots: Vec<u32>,
+    /// Open addressing, linear probing, load at most 1/2; the length is a
+    /// power of two. A free slot has `child == NONE`.
+    table: Vec<Edge>,
     /// Edge texts, lower case, back to back.
+    keys: String,
+}
+
+/// The trie while patterns are added: edges in insertion order, indexed by
+/// a table of positions that grows as needed.
+struct Builder {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    slots: Vec<u32>,
     keys: String,
 }
 
 impl Trie {
     /// Builds the trie; pattern `i` of the slice reports index `i`.
     pub(crate) fn build(patterns: &[Pattern]) -> Trie {
-        let mut trie = Trie {
-            nodes: vec![Node {
-                star: NONE,
-                terminal: NONE,
-                best: NONE,
-            }],
+        let mut b = Builder {
+            nodes: vec![EMPTY_NODE],
             edges: Vec::new(),
             slots: vec![NONE; 64],
             keys: String::new(),
         };
         for (index, pattern) in patterns.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(NONE - 1);
-            trie.insert(pattern, index);
+            b.insert(pattern, index);
         }
-        trie.compute_best();
-        trie
+        b.finish()
     }
 
+    #[inline]
+    fn edge(&self, parent: u32, kind: Kind, text: &[u8]) -> Option<&Edge> {
+        let (h, head) = hash(parent, kind, text);
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = &self.table[i];
+            if e.child == NONE {
+                return None;
+            }
+            if e.hash == h
+                && e.parent == parent
+                && e.kind == kind as u8
+                && usize::from(e.key_len) == text.len()
+                && e.head == head
+                && (text.len() <= 8 || self.key(e) == text)
+            {
+                return Some(e);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn key(&self, e: &Edge) -> &[u8] {
+        let start = e.key_start as usize;
+        self.keys
+            .as_bytes()
+            .get(start..start + usize::from(e.key_len))
+            .unwrap_or(&[])
+    }
+
+    /// Lowers `best` to the lowest index of a pattern matching `form`.
+    pub(crate) fn lookup(&self, form: &Form<'_>, best: &mut u32) {
+        let root = self.nodes[ROOT as usize];
+        match form.host {
+            Host::Name(name) => {
+                self.walk_labels(ROOT, root, RevLabels::new(name), true, form, best);
+            }
+            // An IPv6 literal is one opaque label that `*` does not match.
+            Host::Ipv6(addr) => {
+                let key = Ipv6Key::new(addr);
+                let label = std::iter::once(key.as_str());
+                self.walk_labels(ROOT, root, label, false, form, best);
+            }
+        }
+    }
+
+    fn walk_labels<'k, I>(
+        &self,
+        id: u32,
+        node: Node,
+        mut labels: I,
+        star: bool,
+        form: &Form<'_>,
+        best: &mut u32,
+    ) where
+        I: Iterator<Item = &'k str> + Clone,
+    {
+        #[cfg(test)]
+        visits::count(id);
+        if node.best >= *best {
+            return;
+        }
+        match labels.next() {
+            None => {
+                if let Some(e) = self.edge(id, Kind::Port, form.port.as_bytes()) {
+                    self.walk_path(e.child, e.node, form.components(), best);
+                }
+            }
+            Some(label) => {
+                // Labels are stored in lower case; an upper-case label is
+                // folded on the stack. A label longer than any stored one
+                // can only match `*`.
+                let mut buf = [0u8; MAX_LABEL_LEN];
+                let key = if label.len() > MAX_LABEL_LEN {
+                    None
+                } else if label.bytes().any(|b| b.is_ascii_uppercase()) {
+                    let lower = &mut buf[..label.len()];
+                    lower.copy_from_slice(label.as_bytes());
+                    lower.make_ascii_lowercase();
+                    Some(&*lower)
+                } else {
+                    Some(label.as_bytes())
+                };
+                if let Some(e) = key.and_then(|k| self.edge(id, Kind::Label, k)) {
+                    self.walk_labels(e.child, e.node, labels.clone(), star, form, best);
+                }
+                if star && node.star != NONE {
+                    let child = self.nodes[node.star as usize];
+                    self.walk_labels(node.star, child, labels, star, form, best);
+                }
+            }
+        }
+    }
+
+    fn walk_path(&self, id: u32, node: Node, mut comps: Comps<'_>, best: &mut u32) {
+        #[cfg(test)]
+        visits::count(id);
+        if node.best >= *best {
+            return;
+        }
+        if node.terminal < *best {
+            *best = node.terminal;
+            if node.best == node.terminal {
+                return;
+            }
+        }
+        if let Some(comp) = comps.next() {
+            // Path components are lower case by the reference grammar.
+            if let Some(e) = self.edge(id, Kind::Path, comp.as_bytes()) {
+                self.walk_path(e.child, e.node, comps.clone(), best);
+            }
+            if node.star != NONE {
+                let child = self.nodes[node.star as usize];
+                self.walk_path(node.star, child, comps, best);
+            }
+        }
+    }
+
+    /// Number of nodes (for tests and sizing).
+    #[cfg(test)]
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+impl Builder {
     fn insert(&mut self, pattern: &Pattern, index: u32) {
         let mut node = ROOT;
         match &pattern.host {
@@ -114,56 +269,56 @@ impl Trie {
 
     fn new_node(&mut self) -> u32 {
         let id = u32::try_from(self.nodes.len()).unwrap_or(NONE);
-        self.nodes.push(Node {
-            star: NONE,
-            terminal: NONE,
-            best: NONE,
-        });
+        self.nodes.push(EMPTY_NODE);
         id
     }
 
     fn literal_child(&mut self, parent: u32, kind: Kind, text: &str) -> u32 {
-        if let Some(child) = self.edge(parent, kind, text) {
-            return child;
-        }
-        if (self.edges.len() + 1) * 2 > self.slots.len() {
-            self.grow();
+        let (h, head) = hash(parent, kind, text.as_bytes());
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let id = self.slots[i];
+            if id == NONE {
+                break;
+            }
+            let e = &self.edges[id as usize];
+            if e.hash == h && e.parent == parent && e.kind == kind as u8 && e.head == head {
+                let start = e.key_start as usize;
+                if self.keys.get(start..start + usize::from(e.key_len)) == Some(text) {
+                    return e.child;
+                }
+            }
+            i = (i + 1) & mask;
         }
         let child = self.new_node();
-        let edge = Edge {
-            hash: hash(parent, kind, text),
+        self.edges.push(Edge {
+            head,
+            hash: h,
             parent,
             child,
-            kind: kind as u8,
             key_start: u32::try_from(self.keys.len()).unwrap_or(NONE),
-            key_len: u32::try_from(text.len()).unwrap_or(NONE),
-        };
+            key_len: u16::try_from(text.len()).unwrap_or(u16::MAX),
+            kind: kind as u8,
+            node: EMPTY_NODE,
+        });
         self.keys.push_str(text);
-        let id = u32::try_from(self.edges.len()).unwrap_or(NONE);
-        self.edges.push(edge);
-        self.place(id);
+        if self.edges.len() * 2 > self.slots.len() {
+            self.slots = vec![NONE; self.slots.len() * 2];
+            for id in 0..self.edges.len() {
+                place(&mut self.slots, &self.edges, id);
+            }
+        } else {
+            place(&mut self.slots, &self.edges, self.edges.len() - 1);
+        }
         child
     }
 
-    fn place(&mut self, id: u32) {
-        let mask = self.slots.len() - 1;
-        let mut i = self.edges[id as usize].hash as usize & mask;
-        while self.slots[i] != NONE {
-            i = (i + 1) & mask;
-        }
-        self.slots[i] = id;
-    }
-
-    fn grow(&mut self) {
-        self.slots = vec![NONE; self.slots.len() * 2];
-        for id in 0..self.edges.len() {
-            self.place(u32::try_from(id).unwrap_or(NONE));
-        }
-    }
-
-    /// Fills `best` bottom-up. Children always have larger ids than their
-    /// parent, so one reverse pass over the nodes is a post-order.
-    fn compute_best(&mut self) {
+    /// Fills `best` bottom-up, then lays the edges out in the final table
+    /// with a copy of their child's node. Children always have larger ids
+    /// than their parent, so one reverse pass over the nodes is a
+    /// post-order.
+    fn finish(mut self) -> Trie {
         for node in &mut self.nodes {
             node.best = node.terminal;
         }
@@ -184,103 +339,79 @@ impl Trie {
                 *slot = (*slot).min(best);
             }
         }
-    }
-
-    fn edge(&self, parent: u32, kind: Kind, text: &str) -> Option<u32> {
-        let h = hash(parent, kind, text);
-        let mask = self.slots.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let id = self.slots[i];
-            if id == NONE {
-                return None;
+        let size = (self.edges.len() * 2).next_power_of_two().max(16);
+        let mut table = vec![EMPTY_EDGE; size];
+        for edge in &mut self.edges {
+            edge.node = self.nodes[edge.child as usize];
+            let mut i = edge.hash as usize & (size - 1);
+            while table[i].child != NONE {
+                i = (i + 1) & (size - 1);
             }
-            let e = &self.edges[id as usize];
-            if e.hash == h && e.parent == parent && e.kind == kind as u8 {
-                let start = e.key_start as usize;
-                let key = self.keys.get(start..start + e.key_len as usize).unwrap_or("");
-                if key.eq_ignore_ascii_case(text) {
-                    return Some(e.child);
-                }
-            }
-            i = (i + 1) & mask;
+            table[i] = *edge;
         }
-    }
-
-    /// Lowers `best` to the lowest index of a pattern matching `form`.
-    pub(crate) fn lookup(&self, form: &Form<'_>, best: &mut u32) {
-        match form.host {
-            Host::Name(name) => self.walk_labels(ROOT, name.rsplit('.'), true, form, best),
-            // An IPv6 literal is one opaque label that `*` does not match.
-            Host::Ipv6(key) => {
-                self.walk_labels(ROOT, std::iter::once(key.as_str()), false, form, best);
-            }
+        Trie {
+            nodes: self.nodes,
+            table,
+            keys: self.keys,
         }
-    }
-
-    fn walk_labels<'k, I>(&self, node: u32, mut labels: I, star: bool, form: &Form<'_>, best: &mut u32)
-    where
-        I: Iterator<Item = &'k str> + Clone,
-    {
-        let n = self.nodes[node as usize];
-        if n.best >= *best {
-            return;
-        }
-        match labels.next() {
-            None => {
-                if let Some(child) = self.edge(node, Kind::Port, form.port) {
-                    self.walk_path(child, form.components(), best);
-                }
-            }
-            Some(label) => {
-                if let Some(child) = self.edge(node, Kind::Label, label) {
-                    self.walk_labels(child, labels.clone(), star, form, best);
-                }
-                if star && n.star != NONE {
-                    self.walk_labels(n.star, labels, star, form, best);
-                }
-            }
-        }
-    }
-
-    fn walk_path(&self, node: u32, mut comps: Comps<'_>, best: &mut u32) {
-        let n = self.nodes[node as usize];
-        if n.best >= *best {
-            return;
-        }
-        if n.terminal < *best {
-            *best = n.terminal;
-            if n.best == n.terminal {
-                return;
-            }
-        }
-        if let Some(comp) = comps.next() {
-            if let Some(child) = self.edge(node, Kind::Path, comp) {
-                self.walk_path(child, comps.clone(), best);
-            }
-            if n.star != NONE {
-                self.walk_path(n.star, comps, best);
-            }
-        }
-    }
-
-    /// Number of nodes (for tests and sizing).
-    #[cfg(test)]
-    pub(crate) fn node_count(&self) -> usize {
-        self.nodes.len()
     }
 }
 
-/// FNV-1a over (parent, kind, lower-cased text).
-fn hash(parent: u32, kind: Kind, text: &str) -> u32 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in parent.to_le_bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+fn place(slots: &mut [u32], edges: &[Edge], id: usize) {
+    let mask = slots.len() - 1;
+    let mut i = edges[id].hash as usize & mask;
+    while slots[i] != NONE {
+        i = (i + 1) & mask;
     }
-    h = (h ^ kind as u64).wrapping_mul(PRIME);
-    for b in text.bytes() {
-        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(PRIME);
+    slots[i] = u32::try_from(id).unwrap_or(NONE);
+}
+
+/// A multiply-rotate hash of (parent, kind, text), eight bytes at a time,
+/// and the text's first eight bytes (zero-padded) for a quick comparison.
+/// The texts hashed are lower case already, so no case folding happens
+/// here.
+#[inline]
+fn hash(parent: u32, kind: Kind, text: &[u8]) -> (u32, u64) {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h =
+        ((u64::from(parent) << 8) | kind as u64 | ((text.len() as u64) << 40)).wrapping_mul(K);
+    let head = load(text);
+    h = (h.rotate_left(23) ^ head).wrapping_mul(K);
+    let mut rest = text.get(8..).unwrap_or(&[]);
+    while !rest.is_empty() {
+        h = (h.rotate_left(23) ^ load(rest)).wrapping_mul(K);
+        rest = rest.get(8..).unwrap_or(&[]);
     }
-    (h ^ (h >> 32)) as u32
+    ((h ^ (h >> 32)) as u32, head)
+}
+
+/// The first eight bytes of `bytes`, little-endian, zero-padded.
+#[inline]
+fn load(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => bytes
+            .iter()
+            .rev()
+            .fold(0, |acc, b| (acc << 8) | u64::from(*b)),
+    }
+}
+
+/// Test-only record of the nodes a lookup visits.
+#[cfg(test)]
+pub(crate) mod visits {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static VISITED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn count(node: u32) {
+        VISITED.with(|v| v.borrow_mut().push(node));
+    }
+
+    /// The nodes visited since the last call.
+    pub(crate) fn take() -> Vec<u32> {
+        VISITED.with(|v| std::mem::take(&mut *v.borrow_mut()))
+    }
 }
