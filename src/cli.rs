@@ -2,16 +2,21 @@
 //!
 //! `check` and `policy validate` use the same engine as the server, so a
 //! policy author sees exactly what the webhook will answer. Exit codes:
-//! 0 allowed / valid, 1 denied, 2 usage or policy error.
+//! 0 allowed / valid, 1 denied, 2 usage or policy error. When `verify`
+//! rules apply, `check` verifies the images at their registries as the
+//! server does (same rules, same deadline, same reason codes).
 
 // The CLI's whole job is to print results.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use imagegate::policy::{CompileErrors, Context, Snapshot};
+use imagegate::policy::{CompileErrors, Context, Scope, Snapshot};
+use imagegate::review::Checks;
 use serde::Serialize;
 
 /// Kubernetes image admission webhook (ImageReview and AdmissionReview).
@@ -159,12 +164,27 @@ fn check(args: &CheckArgs) -> ExitCode {
         namespace: &args.namespace,
         annotations: &annotations,
     };
+    let snapshot = Arc::new(imagegate::server::attach_verifier(snapshot, None, None));
+    let checks = match verify(&snapshot, &ctx, &args.images) {
+        Ok(checks) => checks,
+        Err(e) => {
+            eprintln!("cannot start the verification runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     let scope = snapshot.scope(&ctx);
+    let supply = snapshot.supply_chain();
     let images: Vec<ImageReport<'_>> = args
         .images
         .iter()
         .map(|image| {
-            let d = scope.evaluate(image);
+            let mut d = scope.evaluate(image);
+            if supply.has_rules() && Scope::needs_verification(&d) && supply.applies_to(image) {
+                let outcome = checks
+                    .get(image)
+                    .map_or(imagegate::verify::Outcome::Unavailable, |c| c.outcome);
+                d = scope.verified(d, outcome);
+            }
             ImageReport {
                 image,
                 decision: if d.verdict_allowed() { "allow" } else { "deny" },
@@ -197,6 +217,39 @@ fn check(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::from(EXIT_DENIED)
     }
+}
+
+/// Verifies, at their registries, the images the policy allows and a
+/// `verify` rule applies to (none: no runtime, no network).
+fn verify(
+    snapshot: &Arc<Snapshot>,
+    ctx: &Context<'_>,
+    images: &[String],
+) -> std::io::Result<Checks> {
+    let supply = snapshot.supply_chain();
+    if !supply.has_rules() {
+        return Ok(Checks::new());
+    }
+    let scope = snapshot.scope(ctx);
+    let mut pending: Vec<String> = Vec::new();
+    for image in images {
+        let d = scope.evaluate(image);
+        if Scope::needs_verification(&d) && supply.applies_to(image) && !pending.contains(image) {
+            pending.push(image.clone());
+        }
+    }
+    if pending.is_empty() {
+        return Ok(Checks::new());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let deadline = Instant::now() + supply.timeout();
+    Ok(runtime.block_on(imagegate::server::verify_images(
+        Arc::clone(snapshot),
+        pending,
+        deadline,
+    )))
 }
 
 fn print_text(report: &Report<'_>) {

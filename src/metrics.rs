@@ -1,7 +1,8 @@
 //! Every Prometheus metric family of imagegate, with its closed label sets.
 //!
 //! Label values come only from the enums in this file and from the closed
-//! enums of [`policy`](crate::policy) and [`review`](crate::review), never
+//! enums of [`policy`](crate::policy) ([`Reason`], [`Mode`]) and
+//! [`review`](crate::review) ([`Api`], [`DecodeErrorKind`]), never
 //! from request strings, so the number of series is fixed at start-up. Every
 //! child is resolved once in [`Metrics::new`]: recording on the hot path is
 //! an array index and an atomic add, with no map lookup and no allocation.
@@ -16,6 +17,85 @@ use prometheus::{
 };
 
 use crate::policy::{Mode, Reason};
+use crate::review::{Api, DecodeErrorKind};
+use crate::verify::Outcome;
+use crate::verify::registry::{Observe, Operation};
+
+/// Buckets of `imagegate_registry_request_duration_seconds`: 1 ms to 10 s.
+pub const REGISTRY_BUCKETS: &[f64] = &[
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The `status` label of registry requests: the class of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusClass {
+    /// 1xx and 2xx.
+    Success,
+    /// 3xx.
+    Redirect,
+    /// 4xx.
+    ClientError,
+    /// 5xx (and anything above).
+    ServerError,
+    /// No answer: connect failure, timeout, reset.
+    None,
+}
+
+impl StatusClass {
+    /// Every value, in label order.
+    pub const ALL: [StatusClass; 5] = [
+        StatusClass::Success,
+        StatusClass::Redirect,
+        StatusClass::ClientError,
+        StatusClass::ServerError,
+        StatusClass::None,
+    ];
+
+    /// The class of a status (`None`: no answer came).
+    pub fn of(status: Option<u16>) -> StatusClass {
+        match status {
+            None => StatusClass::None,
+            Some(s) if s < 300 => StatusClass::Success,
+            Some(s) if s < 400 => StatusClass::Redirect,
+            Some(s) if s < 500 => StatusClass::ClientError,
+            Some(_) => StatusClass::ServerError,
+        }
+    }
+
+    /// The label value: `2xx`, `3xx`, `4xx`, `5xx` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusClass::Success => "2xx",
+            StatusClass::Redirect => "3xx",
+            StatusClass::ClientError => "4xx",
+            StatusClass::ServerError => "5xx",
+            StatusClass::None => "none",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+fn operation_index(op: Operation) -> usize {
+    Operation::ALL.iter().position(|o| *o == op).unwrap_or(0)
+}
+
+/// The registry families, shared with the registry client's observer.
+#[derive(Debug)]
+struct RegistryFamilies {
+    requests: [[IntCounter; StatusClass::ALL.len()]; Operation::ALL.len()],
+    duration: [Histogram; Operation::ALL.len()],
+}
+
+/// The verifier's cumulative counters as last seen, to turn them into
+/// counter increments (a new verifier after a reload starts from zero).
+#[derive(Debug, Default)]
+struct SeenStats {
+    verifier: usize,
+    values: [u64; 3],
+}
 
 /// Histogram buckets of `imagegate_http_request_duration_seconds`: 25 µs to 10 s.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -30,6 +110,8 @@ pub enum PathLabel {
     ImagePolicy,
     /// `POST /validate`.
     Validate,
+    /// `POST /mutate`.
+    Mutate,
     /// `GET /healthz`.
     Healthz,
     /// `GET /readyz`.
@@ -42,9 +124,10 @@ pub enum PathLabel {
 
 impl PathLabel {
     /// Every value, in label order.
-    pub const ALL: [PathLabel; 6] = [
+    pub const ALL: [PathLabel; 7] = [
         PathLabel::ImagePolicy,
         PathLabel::Validate,
+        PathLabel::Mutate,
         PathLabel::Healthz,
         PathLabel::Readyz,
         PathLabel::Metrics,
@@ -56,6 +139,7 @@ impl PathLabel {
         match path {
             "/imagepolicy" => PathLabel::ImagePolicy,
             "/validate" => PathLabel::Validate,
+            "/mutate" => PathLabel::Mutate,
             "/healthz" => PathLabel::Healthz,
             "/readyz" => PathLabel::Readyz,
             "/metrics" => PathLabel::Metrics,
@@ -68,6 +152,7 @@ impl PathLabel {
         match self {
             PathLabel::ImagePolicy => "imagepolicy",
             PathLabel::Validate => "validate",
+            PathLabel::Mutate => "mutate",
             PathLabel::Healthz => "healthz",
             PathLabel::Readyz => "readyz",
             PathLabel::Metrics => "metrics",
@@ -158,29 +243,12 @@ impl CodeLabel {
     }
 }
 
-/// The `api` label of `imagegate_reviews_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ApiLabel {
-    /// `imagepolicy.k8s.io/v1alpha1` ImageReview.
-    ImageReview,
-    /// `admission.k8s.io` AdmissionReview.
-    AdmissionReview,
-}
+const APIS: [Api; 2] = [Api::ImageReview, Api::AdmissionReview];
 
-impl ApiLabel {
-    /// Every value, in label order.
-    pub const ALL: [ApiLabel; 2] = [ApiLabel::ImageReview, ApiLabel::AdmissionReview];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiLabel::ImageReview => "imagereview",
-            ApiLabel::AdmissionReview => "admissionreview",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
+fn api_index(api: Api) -> usize {
+    match api {
+        Api::ImageReview => 0,
+        Api::AdmissionReview => 1,
     }
 }
 
@@ -246,6 +314,33 @@ impl ReloadResult {
     }
 }
 
+/// The `transport` label: how a request or connection reached the server
+/// (TCP for HTTP/1.1 and HTTP/2, QUIC for HTTP/3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportLabel {
+    /// HTTP/1.1 or HTTP/2 over TCP (with or without TLS).
+    Tcp,
+    /// HTTP/3 over QUIC (`--http3-listen`).
+    Quic,
+}
+
+impl TransportLabel {
+    /// Every value, in label order.
+    pub const ALL: [TransportLabel; 2] = [TransportLabel::Tcp, TransportLabel::Quic];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportLabel::Tcp => "tcp",
+            TransportLabel::Quic => "quic",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 const MODES: [Mode; 2] = [Mode::Enforce, Mode::Audit];
 
 fn mode_index(mode: Mode) -> usize {
@@ -262,18 +357,27 @@ fn mode_index(mode: Mode) -> usize {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    registry_families: std::sync::Arc<RegistryFamilies>,
+    /// Cache hits, misses and coalesced waits, in that order.
+    verify_cache: [IntCounter; 3],
+    seen_stats: std::sync::Mutex<SeenStats>,
+    /// Indexed like [`Outcome::ALL`].
+    verifications: [IntCounter; Outcome::ALL.len()],
     http_requests: [[IntCounter; CodeLabel::ALL.len()]; PathLabel::ALL.len()],
     http_duration: [Histogram; PathLabel::ALL.len()],
-    reviews: [[[IntCounter; MODES.len()]; DecisionLabel::ALL.len()]; ApiLabel::ALL.len()],
+    reviews: [[[IntCounter; MODES.len()]; DecisionLabel::ALL.len()]; APIS.len()],
     /// Indexed like [`Reason::ALL`].
     image_decisions: Vec<IntCounter>,
     policy_reloads: [IntCounter; ReloadResult::ALL.len()],
     policy_generation: IntGauge,
-    decode_errors: IntCounterVec,
+    /// Indexed like [`DecodeErrorKind::ALL`].
+    decode_errors: Vec<IntCounter>,
     connections_open: IntGauge,
     requests_in_flight: IntGauge,
     tls_reloads: [IntCounter; ReloadResult::ALL.len()],
     connections_rejected: IntCounter,
+    transport_requests: [[IntCounter; CodeLabel::ALL.len()]; TransportLabel::ALL.len()],
+    transport_connections_open: [IntGauge; TransportLabel::ALL.len()],
 }
 
 impl Default for Metrics {
@@ -298,9 +402,8 @@ impl Metrics {
             ),
         );
         let http_requests = PathLabel::ALL.map(|path| {
-            CodeLabel::ALL.map(|code| {
-                http_requests_vec.with_label_values(&[path.as_str(), code.as_str()])
-            })
+            CodeLabel::ALL
+                .map(|code| http_requests_vec.with_label_values(&[path.as_str(), code.as_str()]))
         });
 
         let http_duration_vec = register(
@@ -327,14 +430,10 @@ impl Metrics {
                 &["api", "decision", "mode"],
             ),
         );
-        let reviews = ApiLabel::ALL.map(|api| {
+        let reviews = APIS.map(|api| {
             DecisionLabel::ALL.map(|decision| {
                 MODES.map(|mode| {
-                    reviews_vec.with_label_values(&[
-                        api.as_str(),
-                        decision.as_str(),
-                        mode.as_str(),
-                    ])
+                    reviews_vec.with_label_values(&[api.as_str(), decision.as_str(), mode.as_str()])
                 })
             })
         });
@@ -391,7 +490,7 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
 
-        let decode_errors = register(
+        let decode_errors_vec = register(
             &registry,
             IntCounterVec::new(
                 Opts::new(
@@ -401,6 +500,10 @@ impl Metrics {
                 &["kind"],
             ),
         );
+        let decode_errors = DecodeErrorKind::ALL
+            .iter()
+            .map(|kind| decode_errors_vec.with_label_values(&[kind.as_str()]))
+            .collect();
 
         let connections_open = register(
             &registry,
@@ -436,8 +539,98 @@ impl Metrics {
             ),
         );
 
+        // The contract families above keep their labels; these break the
+        // same counts down by transport.
+        let transport_requests_vec = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "imagegate_transport_requests_total",
+                    "HTTP requests answered, by transport (tcp: HTTP/1.1 and HTTP/2, quic: HTTP/3) and status code.",
+                ),
+                &["transport", "code"],
+            ),
+        );
+        let transport_requests = TransportLabel::ALL.map(|transport| {
+            CodeLabel::ALL.map(|code| {
+                transport_requests_vec.with_label_values(&[transport.as_str(), code.as_str()])
+            })
+        });
+        let transport_connections_open_vec = register(
+            &registry,
+            prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "imagegate_transport_connections_open",
+                    "Client connections currently open, by transport.",
+                ),
+                &["transport"],
+            ),
+        );
+        let transport_connections_open = TransportLabel::ALL.map(|transport| {
+            transport_connections_open_vec.with_label_values(&[transport.as_str()])
+        });
+
+        let registry_requests_vec = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "imagegate_registry_requests_total",
+                    "HTTP exchanges with container registries during verification, by operation and status class (none: no answer).",
+                ),
+                &["operation", "status"],
+            ),
+        );
+        let registry_duration_vec = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "imagegate_registry_request_duration_seconds",
+                    "Duration of HTTP exchanges with container registries, by operation.",
+                )
+                .buckets(REGISTRY_BUCKETS.to_vec()),
+                &["operation"],
+            ),
+        );
+        let registry_families = std::sync::Arc::new(RegistryFamilies {
+            requests: Operation::ALL.map(|op| {
+                StatusClass::ALL.map(|class| {
+                    registry_requests_vec.with_label_values(&[op.as_str(), class.as_str()])
+                })
+            }),
+            duration: Operation::ALL
+                .map(|op| registry_duration_vec.with_label_values(&[op.as_str()])),
+        });
+        let verify_cache_vec = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "imagegate_verify_cache_total",
+                    "Verification cache lookups: hit, miss, and coalesced (a miss that waited on another review's registry round).",
+                ),
+                &["result"],
+            ),
+        );
+        let verify_cache =
+            ["hit", "miss", "coalesced"].map(|r| verify_cache_vec.with_label_values(&[r]));
+        let verifications_vec = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "imagegate_verifications_total",
+                    "Image verifications against verify rules, by the requirement concerned and the result (a reason code).",
+                ),
+                &["kind", "result"],
+            ),
+        );
+        let verifications =
+            Outcome::ALL.map(|o| verifications_vec.with_label_values(&[o.kind(), o.as_str()]));
+
         Metrics {
             registry,
+            registry_families,
+            verify_cache,
+            seen_stats: std::sync::Mutex::new(SeenStats::default()),
+            verifications,
             http_requests,
             http_duration,
             reviews,
@@ -449,6 +642,57 @@ impl Metrics {
             requests_in_flight,
             tls_reloads,
             connections_rejected,
+            transport_requests,
+            transport_connections_open,
+        }
+    }
+
+    /// Counts one answered request by transport and status (the
+    /// transport-less families are counted by [`Metrics::observe_request`]).
+    pub fn observe_transport_request(&self, transport: TransportLabel, status: u16) {
+        self.transport_requests[transport.index()][CodeLabel::from_status(status).index()].inc();
+    }
+
+    /// The open-connections gauge of one transport (next to the all-listener
+    /// total of [`Metrics::connections_open`]).
+    pub fn transport_connections_open(&self, transport: TransportLabel) -> &IntGauge {
+        &self.transport_connections_open[transport.index()]
+    }
+
+    /// An observer for a registry client that counts its exchanges here.
+    pub fn registry_observer(&self) -> Observe {
+        let families = std::sync::Arc::clone(&self.registry_families);
+        std::sync::Arc::new(move |op, status, elapsed: Duration| {
+            let i = operation_index(op);
+            families.requests[i][StatusClass::of(status).index()].inc();
+            families.duration[i].observe(elapsed.as_secs_f64());
+        })
+    }
+
+    /// Counts one image verification by its outcome.
+    pub fn observe_verification(&self, outcome: Outcome) {
+        if let Some(i) = Outcome::ALL.iter().position(|o| *o == outcome) {
+            self.verifications[i].inc();
+        }
+    }
+
+    /// Brings the cache counters up to the verifier's cumulative `hits`,
+    /// `misses` and `coalesced` (`verifier` identifies the verifier; a new
+    /// one after a reload counts from zero again).
+    pub fn sync_verify_cache(&self, verifier: usize, hits: u64, misses: u64, coalesced: u64) {
+        let Ok(mut seen) = self.seen_stats.lock() else {
+            return;
+        };
+        if seen.verifier != verifier {
+            *seen = SeenStats {
+                verifier,
+                values: [0; 3],
+            };
+        }
+        for (i, now) in [hits, misses, coalesced].into_iter().enumerate() {
+            let delta = now.saturating_sub(seen.values[i]);
+            self.verify_cache[i].inc_by(delta);
+            seen.values[i] = seen.values[i].max(now);
         }
     }
 
@@ -460,9 +704,9 @@ impl Metrics {
 
     /// Counts one review. `verdict_allowed` is the policy's verdict before
     /// audit mode (every image allowed).
-    pub fn observe_review(&self, api: ApiLabel, verdict_allowed: bool, mode: Mode) {
+    pub fn observe_review(&self, api: Api, verdict_allowed: bool, mode: Mode) {
         let decision = DecisionLabel::from_allowed(verdict_allowed);
-        self.reviews[api.index()][decision.index()][mode_index(mode)].inc();
+        self.reviews[api_index(api)][decision.index()][mode_index(mode)].inc();
     }
 
     /// Counts one judged image by its reason code.
@@ -475,15 +719,12 @@ impl Metrics {
         }
     }
 
-    /// Counts one body rejected with 400; `kind` comes from a closed enum.
-    pub fn observe_decode_error(&self, kind: &'static str) {
-        self.decode_errors.with_label_values(&[kind]).inc();
-    }
-
-    /// Pre-creates the decode-error series so they read 0 before any error.
-    pub fn declare_decode_error_kinds(&self, kinds: &[&'static str]) {
-        for kind in kinds {
-            let _ = self.decode_errors.with_label_values(&[kind]);
+    /// Counts one body rejected with 400.
+    pub fn observe_decode_error(&self, kind: DecodeErrorKind) {
+        if let Some(i) = DecodeErrorKind::ALL.iter().position(|k| *k == kind)
+            && let Some(counter) = self.decode_errors.get(i)
+        {
+            counter.inc();
         }
     }
 
@@ -575,6 +816,8 @@ mod tests {
             "imagegate_requests_in_flight",
             "imagegate_tls_reloads_total",
             "imagegate_connections_rejected_total",
+            "imagegate_transport_requests_total",
+            "imagegate_transport_connections_open",
         ] {
             assert!(t.contains(&format!("# TYPE {family} ")), "{family} missing");
         }
@@ -599,30 +842,39 @@ mod tests {
         let m = Metrics::new();
         m.observe_request(PathLabel::ImagePolicy, 200, Duration::from_micros(30));
         m.observe_request(PathLabel::Other, 418, Duration::from_micros(30));
-        m.observe_review(ApiLabel::AdmissionReview, false, Mode::Audit);
+        m.observe_review(Api::AdmissionReview, false, Mode::Audit);
         m.observe_image(Reason::TagMissing);
         m.observe_policy_reload(ReloadResult::Error);
         m.set_policy_generation(7);
-        m.observe_decode_error("not_json");
+        m.observe_decode_error(DecodeErrorKind::NotJson);
         let t = text(&m);
         assert!(t.contains("imagegate_http_requests_total{code=\"200\",path=\"imagepolicy\"} 1"));
         assert!(t.contains("imagegate_http_requests_total{code=\"other\",path=\"other\"} 1"));
         assert!(t.contains(
             "imagegate_reviews_total{api=\"admissionreview\",decision=\"deny\",mode=\"audit\"} 1"
         ));
+        assert!(t.contains(
+            "imagegate_image_decisions_total{decision=\"deny\",reason=\"tag_missing\"} 1"
+        ));
         assert!(
-            t.contains("imagegate_image_decisions_total{decision=\"deny\",reason=\"tag_missing\"} 1")
+            t.contains("imagegate_image_decisions_total{decision=\"allow\",reason=\"allowed\"} 0")
         );
-        assert!(t.contains("imagegate_image_decisions_total{decision=\"allow\",reason=\"allowed\"} 0"));
         assert!(t.contains("imagegate_policy_reloads_total{result=\"error\"} 1"));
         assert!(t.contains("imagegate_policy_reloads_total{result=\"success\"} 0"));
         assert!(t.contains("imagegate_policy_generation 7"));
         assert!(t.contains("imagegate_decode_errors_total{kind=\"not_json\"} 1"));
+        assert!(t.contains("imagegate_decode_errors_total{kind=\"too_deep\"} 0"));
     }
 
     #[test]
     fn path_and_code_labels_are_closed() {
-        for p in ["/", "/imagepolicy/", "/IMAGEPOLICY", "/validate?x", "//validate"] {
+        for p in [
+            "/",
+            "/imagepolicy/",
+            "/IMAGEPOLICY",
+            "/validate?x",
+            "//validate",
+        ] {
             assert_eq!(PathLabel::from_path(p), PathLabel::Other, "{p}");
         }
         for (i, p) in PathLabel::ALL.iter().enumerate() {
@@ -636,6 +888,30 @@ mod tests {
             }
         }
         assert_eq!(CodeLabel::from_status(599), CodeLabel::Other);
+    }
+
+    #[test]
+    fn transport_families_are_closed_and_separate() {
+        let m = Metrics::new();
+        m.observe_transport_request(TransportLabel::Quic, 200);
+        m.observe_transport_request(TransportLabel::Quic, 999);
+        m.transport_connections_open(TransportLabel::Tcp).inc();
+        let t = text(&m);
+        assert!(
+            t.contains("imagegate_transport_requests_total{code=\"200\",transport=\"quic\"} 1")
+        );
+        assert!(
+            t.contains("imagegate_transport_requests_total{code=\"other\",transport=\"quic\"} 1")
+        );
+        assert!(t.contains("imagegate_transport_requests_total{code=\"200\",transport=\"tcp\"} 0"));
+        assert!(t.contains("imagegate_transport_connections_open{transport=\"tcp\"} 1"));
+        assert!(t.contains("imagegate_transport_connections_open{transport=\"quic\"} 0"));
+        // The transport-less contract families are untouched by these.
+        assert!(t.contains("imagegate_connections_open 0"));
+        assert!(t.contains("imagegate_connections_rejected_total 0"));
+        for (i, transport) in TransportLabel::ALL.iter().enumerate() {
+            assert_eq!(transport.index(), i);
+        }
     }
 
     #[test]

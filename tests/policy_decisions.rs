@@ -478,7 +478,14 @@ fn reason_codes() {
             "tag_missing",
             "tag_forbidden",
             "digest_required",
-            "tag_not_semver"
+            "tag_not_semver",
+            "signature_missing",
+            "signature_invalid",
+            "sbom_missing",
+            "vulnerable",
+            "vuln_report_missing",
+            "vuln_report_stale",
+            "verification_unavailable"
         ]
     );
     let allows: Vec<Reason> = Reason::ALL

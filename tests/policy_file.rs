@@ -146,19 +146,92 @@ fn header_is_checked() {
 }
 
 #[test]
-fn unsupported_contract_fields_are_rejected_with_location() {
+fn supply_chain_fields_compile() {
+    let key = "tests/fixtures/verify/keys/cosign.pub";
     let text = format!(
-        "{HEAD}spec:\n  verify:\n    - images: [\"x/**\"]\n  registries:\n    insecure: [\"127.0.0.1:5000\"]\n    auth: /etc/x.json\n  verification:\n    timeout: 5s\n  mutate:\n    pinDigests: true\n"
+        "{HEAD}spec:\n  verify:\n    - images: [\"127.0.0.1:5000/**\"]\n      keys:\n        - file: {key}\n      require:\n        signature: true\n        sbom: [cyclonedx, spdx]\n        vulnerabilities:\n          maxCvss: 7.0\n          maxAge: 168h\n  registries:\n    insecure: [\"127.0.0.1:5000\"]\n  verification:\n    timeout: 4s\n    onError: allow\n    cache:\n      allowTtl: 10m\n      denyTtl: 30s\n      tagTtl: 5s\n      maxEntries: 1000\n  mutate:\n    pinDigests: true\n"
+    );
+    let s = Snapshot::from_yaml(&text).unwrap_or_else(|e| panic!("{e}"));
+    let sc = s.supply_chain();
+    assert_eq!(sc.rules().len(), 1);
+    let req = sc.rules()[0].requirement();
+    assert!(req.signature());
+    assert_eq!(req.sbom().len(), 2);
+    assert_eq!(req.vulnerabilities().map(|v| v.max_cvss), Some(7.0));
+    assert_eq!(sc.timeout(), std::time::Duration::from_secs(4));
+    assert_eq!(sc.on_error(), imagegate::policy::OnError::Allow);
+    assert!(sc.pin_digests());
+    assert!(sc.applies_to("127.0.0.1:5000/app:v1"));
+    assert!(!sc.applies_to("127.0.0.1:5001/app:v1"));
+    assert!(!sc.applies_to("nginx:1.25"));
+    let config = sc.verifier_config();
+    assert_eq!(config.registry.insecure, ["127.0.0.1:5000"]);
+    assert_eq!(config.cache.tag_ttl, std::time::Duration::from_secs(5));
+    assert_eq!(config.cache.max_entries, 1000);
+    // a rule without `require` asks for the signature
+    let pem = std::fs::read_to_string(key)
+        .unwrap()
+        .replace('\n', "\n            ");
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [ghcr.io/mycorp]\n      keys:\n        - pem: |\n            {pem}\n"
+    );
+    let s = Snapshot::from_yaml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(s.supply_chain().rules()[0].requirement().signature());
+    assert!(!s.supply_chain().pin_digests());
+}
+
+#[test]
+fn supply_chain_mistakes_are_located() {
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [\"a b\"]\n      keys:\n        - file: /nonexistent/key.pub\n        - pem: not a key\n        - {{}}\n      require:\n        sbom: [cyclonedx, swid]\n        vulnerabilities:\n          maxCvss: 11\n          maxAge: 7 fortnights\n    - images: []\n      keys: []\n  registries:\n    insecure: [\"http://x/y\"]\n    auth: /nonexistent/config.json\n  verification:\n    timeout: 90s\n    onError: maybe\n    cache:\n      denyTtl: soon\n      maxEntries: 0\n"
     );
     let errs = errors(&text);
-    assert_eq!(errs.len(), 5, "{errs}");
-    assert!(errs.iter().all(|e| e.kind == CompileErrorKind::Unsupported));
-    assert!(
-        errs.iter()
-            .all(|e| e.message.contains("not supported by this version"))
+    let got: Vec<u32> = errs.iter().map(|e| e.line).collect();
+    assert_eq!(
+        got,
+        [5, 7, 8, 9, 11, 13, 14, 15, 16, 18, 19, 21, 22, 24, 25],
+        "{errs}"
     );
-    let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
-    assert_eq!(lines, [5, 7, 8, 10, 12], "{errs}");
+    let all = errs.to_string();
+    for needle in [
+        "spec.verify[0].images[0]",
+        "spec.verify[0].keys[0].file: cannot read \"/nonexistent/key.pub\"",
+        "spec.verify[0].keys[1].pem: not an ECDSA P-256 public key",
+        "spec.verify[0].keys[2]: a key needs file or pem",
+        "unknown SBOM kind \"swid\"",
+        "maxCvss: 11 is not a CVSS score",
+        "maxAge: invalid duration \"7 fortnights\"",
+        "spec.verify[1].images is empty",
+        "spec.verify[1].keys is empty",
+        "spec.registries.insecure[0]",
+        "spec.registries.auth: cannot read",
+        "spec.verification.timeout: \"90s\" must be above 0",
+        "spec.verification.onError: unknown value \"maybe\"",
+        "spec.verification.cache.denyTtl: invalid duration \"soon\"",
+        "spec.verification.cache.maxEntries: 0 must be at least 1",
+    ] {
+        assert!(all.contains(needle), "{needle} not in:\n{all}");
+    }
+    // a key file that is not a P-256 public key
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [x]\n      keys:\n        - file: tests/fixtures/verify/keys/cosign.pkcs8.pem\n"
+    );
+    let (l, _, kind, m) = one(&text);
+    assert_eq!((l, kind), (7, CompileErrorKind::Value), "{m}");
+    assert!(m.contains("not an ECDSA P-256 public key"), "{m}");
+    // registry access is global
+    let text = format!(
+        "{HEAD}spec:\n  overrides:\n    - namespaces: [a]\n      registries:\n        insecure: [\"x:1\"]\n"
+    );
+    let (l, _, _, m) = one(&text);
+    assert_eq!(l, 7, "{m}");
+    assert!(m.contains("only allowed in spec.registries"), "{m}");
+    // a require that asks for nothing
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [x]\n      keys: [{{file: tests/fixtures/verify/keys/cosign.pub}}]\n      require:\n        signature: false\n"
+    );
+    let (_, _, _, m) = one(&text);
+    assert!(m.contains("asks for nothing"), "{m}");
 }
 
 #[test]
@@ -199,8 +272,8 @@ fn metadata_is_tolerant_of_labels_and_annotations() {
 
 #[test]
 fn hostile_files_hit_the_budget_not_the_memory() {
-    // An alias bomb inside a field that accepts any value (10^12 nodes if
-    // expanded): the parser's budget stops it, quickly.
+    // An alias bomb (10^12 nodes if expanded) is refused quickly; every
+    // field is typed, so the first alias already fails to fit.
     let mut bomb = format!("{HEAD}spec:\n  verify:\n    - &b0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
         let p = format!("*b{}", i - 1);
@@ -209,6 +282,14 @@ fn hostile_files_hit_the_budget_not_the_memory() {
     }
     let started = std::time::Instant::now();
     let (_, _, kind, m) = one(&bomb);
+    assert_eq!(kind, CompileErrorKind::Syntax, "{m}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Where aliases do fit (strings in a list), the parser's alias budget
+    // stops them.
+    let many = ["*a"; 5_000].join(", ");
+    let aliases = format!("{HEAD}spec:\n  registries:\n    allow: [&a x, {many}]\n");
+    let started = std::time::Instant::now();
+    let (_, _, kind, m) = one(&aliases);
     assert_eq!(kind, CompileErrorKind::Syntax, "{m}");
     assert!(
         m.contains("limit") || m.contains("budget") || m.contains("alias"),

@@ -1,6 +1,9 @@
 //! The request handler called directly, without sockets: routing, every
 //! error status, content types, limits, readiness and metrics.
 
+// In tests a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod server_support;
 
 use std::time::Duration;
@@ -26,15 +29,26 @@ fn app_with(policy: &str, limits: Limits) -> App {
 async fn call(app: &App, request: Request<Full<Bytes>>) -> Answer {
     let response = app.handle(request).await;
     let (parts, body) = response.into_parts();
-    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
 }
 
-fn request(method: Method, path: &str, content_type: Option<&str>, body: &str) -> Request<Full<Bytes>> {
+fn request(
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> Request<Full<Bytes>> {
     let mut builder = Request::builder().method(method).uri(path);
     if let Some(ct) = content_type {
         builder = builder.header("content-type", ct);
     }
-    builder.body(Full::new(Bytes::from(body.to_owned()))).unwrap()
+    builder
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
 }
 
 fn error_message(body: &[u8]) -> String {
@@ -45,7 +59,8 @@ fn error_message(body: &[u8]) -> String {
 #[tokio::test]
 async fn reviews_are_answered_on_both_endpoints() {
     let app = app();
-    let (status, headers, body) = call(&app, post("/imagepolicy", image_review(&["nginx:1.25"]))).await;
+    let (status, headers, body) =
+        call(&app, post("/imagepolicy", image_review(&["nginx:1.25"]))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/json");
     assert!(image_review_allowed(&body));
@@ -64,7 +79,8 @@ async fn reviews_are_answered_on_both_endpoints() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
 
-    let (status, _, body) = call(&app, post("/validate", admission_review(&["nginx:latest"]))).await;
+    let (status, _, body) =
+        call(&app, post("/validate", admission_review(&["nginx:latest"]))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!admission_allowed(&body));
 }
@@ -72,8 +88,11 @@ async fn reviews_are_answered_on_both_endpoints() {
 #[tokio::test]
 async fn query_strings_are_ignored() {
     let app = app();
-    let (status, _, body) =
-        call(&app, post("/imagepolicy?timeout=30s", image_review(&["nginx:1.25"]))).await;
+    let (status, _, body) = call(
+        &app,
+        post("/imagepolicy?timeout=30s", image_review(&["nginx:1.25"])),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert!(image_review_allowed(&body));
     let (status, _, _) = call(&app, get("/healthz?verbose=1")).await;
@@ -83,7 +102,14 @@ async fn query_strings_are_ignored() {
 #[tokio::test]
 async fn unknown_paths_are_404() {
     let app = app();
-    for path in ["/", "/imagepolicy/", "/IMAGEPOLICY", "/validate/x", "/mutate", "/metricsx"] {
+    for path in [
+        "/",
+        "/imagepolicy/",
+        "/IMAGEPOLICY",
+        "/validate/x",
+        "/mutate/x",
+        "/metricsx",
+    ] {
         let (status, headers, body) = call(&app, post(path, image_review(&["nginx:1.25"]))).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(headers["content-type"], "application/json");
@@ -149,7 +175,11 @@ async fn bodies_over_the_limit_are_413() {
     let exactly = format!("{:<1024}", image_review(&["nginx:1.25"]));
     assert_eq!(exactly.len(), 1024);
     let (status, _, _) = call(&app, post("/imagepolicy", exactly)).await;
-    assert_eq!(status, StatusCode::OK, "a body of exactly the limit is fine");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a body of exactly the limit is fine"
+    );
     let over = format!("{:<1025}", image_review(&["nginx:1.25"]));
     let (status, _, body) = call(&app, post("/imagepolicy", over)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -214,7 +244,11 @@ async fn bodies_that_are_not_reviews_are_400_by_kind() {
             &String::from_utf8(app.metrics().render()).unwrap(),
             &format!("imagegate_decode_errors_total{{kind=\"{kind}\"}}"),
         );
-        assert_eq!(after, Some(before + 1.0), "{path} {shown:?} counted as {kind}");
+        assert_eq!(
+            after,
+            Some(before + 1.0),
+            "{path} {shown:?} counted as {kind}"
+        );
     }
 }
 
@@ -235,18 +269,39 @@ async fn readyz_turns_503_when_draining_and_healthz_stays_200() {
 #[tokio::test]
 async fn metrics_count_requests_reviews_and_images() {
     let app = app();
-    call(&app, post("/imagepolicy", image_review(&["nginx:1.25", "nginx"]))).await;
+    call(
+        &app,
+        post("/imagepolicy", image_review(&["nginx:1.25", "nginx"])),
+    )
+    .await;
     call(&app, post("/validate", admission_review(&["nginx:1.25"]))).await;
     call(&app, get("/nope")).await;
     let (status, headers, body) = call(&app, get("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = String::from_utf8(body.to_vec()).unwrap();
     let want = [
-        ("imagegate_http_requests_total{code=\"200\",path=\"imagepolicy\"}", 1.0),
-        ("imagegate_http_requests_total{code=\"200\",path=\"validate\"}", 1.0),
-        ("imagegate_http_requests_total{code=\"404\",path=\"other\"}", 1.0),
-        ("imagegate_http_request_duration_seconds_count{path=\"imagepolicy\"}", 1.0),
+        (
+            "imagegate_http_requests_total{code=\"200\",path=\"imagepolicy\"}",
+            1.0,
+        ),
+        (
+            "imagegate_http_requests_total{code=\"200\",path=\"validate\"}",
+            1.0,
+        ),
+        (
+            "imagegate_http_requests_total{code=\"404\",path=\"other\"}",
+            1.0,
+        ),
+        (
+            "imagegate_http_request_duration_seconds_count{path=\"imagepolicy\"}",
+            1.0,
+        ),
         (
             "imagegate_reviews_total{api=\"imagereview\",decision=\"deny\",mode=\"enforce\"}",
             1.0,
@@ -255,8 +310,14 @@ async fn metrics_count_requests_reviews_and_images() {
             "imagegate_reviews_total{api=\"admissionreview\",decision=\"allow\",mode=\"enforce\"}",
             1.0,
         ),
-        ("imagegate_image_decisions_total{decision=\"allow\",reason=\"allowed\"}", 2.0),
-        ("imagegate_image_decisions_total{decision=\"deny\",reason=\"tag_missing\"}", 1.0),
+        (
+            "imagegate_image_decisions_total{decision=\"allow\",reason=\"allowed\"}",
+            2.0,
+        ),
+        (
+            "imagegate_image_decisions_total{decision=\"deny\",reason=\"tag_missing\"}",
+            1.0,
+        ),
         ("imagegate_policy_generation", 1.0),
         ("imagegate_requests_in_flight", 1.0), // this /metrics request itself
     ];
@@ -270,7 +331,11 @@ async fn swapping_the_policy_changes_answers_and_generation() {
     let app = app_with(POLICY_ALLOW_ALL, Limits::default());
     let (_, _, body) = call(&app, post("/imagepolicy", image_review(&["nginx:1.25"]))).await;
     assert!(image_review_allowed(&body));
-    app.swap_policy(Snapshot::from_yaml(POLICY_DENY_DOCKER_HUB).unwrap().with_generation(2));
+    app.swap_policy(
+        Snapshot::from_yaml(POLICY_DENY_DOCKER_HUB)
+            .unwrap()
+            .with_generation(2),
+    );
     let (_, _, body) = call(&app, post("/imagepolicy", image_review(&["nginx:1.25"]))).await;
     assert!(!image_review_allowed(&body));
     assert_eq!(app.policy().generation(), 2);

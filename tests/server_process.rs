@@ -2,6 +2,9 @@
 //! with no failed request and exits 0, and a start-up error exits non-zero
 //! with a one-line reason.
 
+// In tests a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod server_support;
 
 use std::io::BufRead;
@@ -16,8 +19,11 @@ use server_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// The binary under test; `IMAGEGATE_TEST_BIN` points the tests at another
+/// build (a release binary, say).
 fn binary() -> String {
-    std::env::var("IMAGEGATE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_imagegate").to_owned())
+    std::env::var("IMAGEGATE_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_imagegate").to_owned())
 }
 
 /// The child process, killed if the test fails before it exits.
@@ -155,7 +161,10 @@ async fn sigterm_under_traffic_drains_and_exits_zero() {
 
     serve.signal("TERM");
     // Readiness off at once, while reviews are still answered.
-    eventually("readyz 503", || async move { once(addr, get("/readyz")).await.0 == 503 }).await;
+    eventually("readyz 503", || async move {
+        once(addr, get("/readyz")).await.0 == 503
+    })
+    .await;
     let at_503 = ok.load(Ordering::Relaxed);
     eventually("traffic after SIGTERM", || {
         let ok = ok.clone();
@@ -199,9 +208,17 @@ async fn sigint_exits_zero() {
 #[test]
 fn start_up_errors_exit_non_zero_with_one_line() {
     for (args, names) in [
-        (&["--policy", "/nonexistent/policy.yaml"][..], "/nonexistent/policy.yaml"),
         (
-            &["--tls-cert", "/nonexistent/tls.crt", "--tls-key", "/nonexistent/tls.key"],
+            &["--policy", "/nonexistent/policy.yaml"][..],
+            "/nonexistent/policy.yaml",
+        ),
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent/tls.crt",
+                "--tls-key",
+                "/nonexistent/tls.key",
+            ],
             "/nonexistent/tls.crt",
         ),
         (&["--tls-cert", "/nonexistent/tls.crt"], "--tls-key"),
@@ -216,7 +233,11 @@ fn start_up_errors_exit_non_zero_with_one_line() {
         assert!(!out.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{args:?}: one line expected, got:\n{stderr}");
+        assert_eq!(
+            lines.len(),
+            1,
+            "{args:?}: one line expected, got:\n{stderr}"
+        );
         assert!(lines[0].contains(names), "{args:?}: {stderr}");
     }
 }

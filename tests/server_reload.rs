@@ -2,6 +2,9 @@
 //! traffic with zero failed requests, a bad policy keeps the last good one,
 //! and start-up refuses a bad policy.
 
+// In tests a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod server_support;
 
 use std::net::SocketAddr;
@@ -94,21 +97,30 @@ async fn reload_by_atomic_rename_under_traffic() {
     traffic.wait_for_more(20).await;
 
     replace_file(&policy, POLICY_DENY_DOCKER_HUB.as_bytes());
-    eventually("new policy in force", || async move { !nginx_allowed(addr).await }).await;
+    eventually("new policy in force", || async move {
+        !nginx_allowed(addr).await
+    })
+    .await;
     assert_eq!(generation(addr).await, 2.0);
     assert_eq!(reloads(addr, "success").await, 1.0);
     traffic.wait_for_more(20).await;
 
     // A broken policy: rejected, counted, the last good one keeps serving.
     replace_file(&policy, POLICY_BROKEN.as_bytes());
-    eventually("error counted", || async move { reloads(addr, "error").await == 1.0 }).await;
+    eventually("error counted", || async move {
+        reloads(addr, "error").await == 1.0
+    })
+    .await;
     assert_eq!(generation(addr).await, 2.0);
     assert!(!nginx_allowed(addr).await);
     traffic.wait_for_more(20).await;
 
     // Fixed again: in force.
     replace_file(&policy, POLICY_ALLOW_ALL.as_bytes());
-    eventually("fixed policy in force", || async move { nginx_allowed(addr).await }).await;
+    eventually("fixed policy in force", || async move {
+        nginx_allowed(addr).await
+    })
+    .await;
     assert_eq!(generation(addr).await, 3.0);
 
     traffic.finish().await;
@@ -142,11 +154,17 @@ async fn reload_by_configmap_symlink_swap() {
     traffic.wait_for_more(10).await;
     publish("..2024_02", POLICY_DENY_DOCKER_HUB);
     std::fs::remove_dir_all(d.join("..2024_01")).unwrap();
-    eventually("swapped policy in force", || async move { !nginx_allowed(addr).await }).await;
+    eventually("swapped policy in force", || async move {
+        !nginx_allowed(addr).await
+    })
+    .await;
     assert_eq!(generation(addr).await, 2.0);
 
     publish("..2024_03", POLICY_BROKEN);
-    eventually("error counted", || async move { reloads(addr, "error").await == 1.0 }).await;
+    eventually("error counted", || async move {
+        reloads(addr, "error").await == 1.0
+    })
+    .await;
     assert!(!nginx_allowed(addr).await);
     assert_eq!(generation(addr).await, 2.0);
     traffic.wait_for_more(10).await;
@@ -162,7 +180,10 @@ async fn a_deleted_policy_file_keeps_the_policy() {
     let server = start(config(&["--policy", policy.to_str().unwrap()])).await;
     let addr = server.addr;
     std::fs::remove_file(&policy).unwrap();
-    eventually("error counted", || async move { reloads(addr, "error").await == 1.0 }).await;
+    eventually("error counted", || async move {
+        reloads(addr, "error").await == 1.0
+    })
+    .await;
     assert!(!nginx_allowed(addr).await);
     assert_eq!(generation(addr).await, 1.0);
     server.stop().await;
@@ -188,5 +209,8 @@ async fn a_bad_policy_is_a_start_up_error_with_its_location() {
     let missing = Server::bind(config(&["--policy", "/nonexistent/policy.yaml"]))
         .await
         .expect_err("missing policy refused");
-    assert!(matches!(missing, ServeError::Policy(PolicyError::Read { .. })));
+    assert!(matches!(
+        missing,
+        ServeError::Policy(PolicyError::Read { .. })
+    ));
 }

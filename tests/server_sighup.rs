@@ -1,6 +1,9 @@
 //! SIGHUP forces a policy reload (even of an unchanged file). One test in
 //! its own binary, because it signals its own process.
 
+// In tests a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod server_support;
 
 use std::net::SocketAddr;

@@ -1,6 +1,9 @@
 //! The server over TLS: ALPN `h2` and `http/1.1`, mTLS accepted and
 //! refused, and certificate rotation under traffic.
 
+// In tests a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod server_support;
 
 use std::path::Path;
@@ -41,7 +44,10 @@ async fn alpn_negotiates_h2_and_http11() {
         assert_eq!(conn.peer_cert, Some(der("server.pem")));
         for _ in 0..2 {
             let (status, _, body) = conn
-                .send(post("/imagepolicy?timeout=30s", image_review(&["nginx:1.25"])))
+                .send(post(
+                    "/imagepolicy?timeout=30s",
+                    image_review(&["nginx:1.25"]),
+                ))
                 .await
                 .unwrap();
             assert_eq!(status, 200);
@@ -116,7 +122,11 @@ async fn certificate_rotation_under_traffic() {
     let key = dir.path().join("tls.key");
     copy("server.pem", &cert);
     copy("server.key", &key);
-    let server = start(config(&tls_args(cert.to_str().unwrap(), key.to_str().unwrap()))).await;
+    let server = start(config(&tls_args(
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+    )))
+    .await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
@@ -124,7 +134,8 @@ async fn certificate_rotation_under_traffic() {
     let new_der = der("server2.pem");
     let mut clients = Vec::new();
     for n in 0..2 {
-        let (stop, ok, saw_new, new_der) = (stop.clone(), ok.clone(), saw_new.clone(), new_der.clone());
+        let (stop, ok, saw_new, new_der) =
+            (stop.clone(), ok.clone(), saw_new.clone(), new_der.clone());
         let addr = server.addr;
         clients.push(tokio::spawn(async move {
             let alpn: &[&[u8]] = if n == 0 { &[b"h2"] } else { &[b"http/1.1"] };
@@ -206,7 +217,11 @@ async fn secret_volume_swap_and_a_bad_pair() {
     std::os::unix::fs::symlink("..data/tls.key", d.join("tls.key")).unwrap();
     let cert = d.join("tls.crt");
     let key = d.join("tls.key");
-    let server = start(config(&tls_args(cert.to_str().unwrap(), key.to_str().unwrap()))).await;
+    let server = start(config(&tls_args(
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+    )))
+    .await;
     let addr = server.addr;
     let served = || async move {
         let mut conn = connect(addr, Some(client_tls(&[b"h2"], None)), Proto::H1)
@@ -237,15 +252,21 @@ async fn secret_volume_swap_and_a_bad_pair() {
 
     // A good new pair: served.
     version("..v4", &read("server2.pem"), &read("server2.key"));
-    eventually("new pair served", || async move { served().await == der("server2.pem") }).await;
+    eventually("new pair served", || async move {
+        served().await == der("server2.pem")
+    })
+    .await;
     let text = metrics_text_tls(addr).await;
-    assert_eq!(sample(&text, "imagegate_tls_reloads_total{result=\"success\"}"), Some(1.0));
+    assert_eq!(
+        sample(&text, "imagegate_tls_reloads_total{result=\"success\"}"),
+        Some(1.0)
+    );
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tls_files_are_start_up_errors() {
-    use imagegate::server::{Server, ServeError};
+    use imagegate::server::{ServeError, Server};
     for (cert, key) in [
         ("server.pem", "missing.key"),
         ("server.pem", "server2.key"),
@@ -296,7 +317,10 @@ async fn client_ca_reload() {
     eventually("bad CA counted", || async move {
         let mut conn = connect(
             addr,
-            Some(client_tls(&[b"h2"], Some(("other-client.pem", "other-client.key")))),
+            Some(client_tls(
+                &[b"h2"],
+                Some(("other-client.pem", "other-client.key")),
+            )),
             Proto::H1,
         )
         .await

@@ -14,7 +14,7 @@ use super::error::{CompileError, CompileErrorKind as Kind, CompileErrors};
 use super::evaluate::{Rules, TagRules};
 use super::namespace::NamespaceSet;
 use super::set::{MatchStrategy, PatternSet, PatternSetBuilder};
-use super::source::{self, PolicyFile, Text, Unsupported};
+use super::source::{self, PolicyFile, Text};
 use super::values::{check_annotation_key, is_tag};
 use super::{BreakGlass, Override, Snapshot};
 
@@ -26,6 +26,8 @@ pub const KIND: &str = "ImagePolicy";
 pub const DEFAULT_BREAK_GLASS_ANNOTATION: &str = "break-glass.image-policy.k8s.io/reason";
 /// Largest policy file accepted, in bytes.
 pub const MAX_POLICY_BYTES: usize = 16 << 20;
+/// Largest key or dockerconfigjson file read while compiling, in bytes.
+pub const MAX_SIDE_FILE_BYTES: u64 = 1 << 20;
 
 pub(crate) fn compile(text: &str, strategy: MatchStrategy) -> Result<Snapshot, CompileErrors> {
     let file = parse(text).map_err(|e| CompileErrors::new(vec![e]))?;
@@ -91,17 +93,21 @@ fn parse(text: &str) -> Result<PolicyFile, CompileError> {
     })
 }
 
-fn clamp(n: u64) -> u32 {
+pub(super) fn clamp(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-struct Compiler {
+pub(super) struct Compiler {
     errors: Vec<CompileError>,
     strategy: MatchStrategy,
 }
 
 impl Compiler {
-    fn error(&mut self, kind: Kind, at: &Location, message: String) {
+    pub(super) fn error_count(&self) -> usize {
+        self.errors.len()
+    }
+
+    pub(super) fn error(&mut self, kind: Kind, at: &Location, message: String) {
         self.errors.push(CompileError::new(
             kind,
             clamp(at.line()),
@@ -145,9 +151,6 @@ impl Compiler {
                 None,
             );
         };
-        self.unsupported(&spec.verify, "spec.verify");
-        self.unsupported(&spec.verification, "spec.verification");
-        self.unsupported(&spec.mutate, "spec.mutate");
 
         let mode = self
             .mode(spec.mode.as_ref(), "spec.mode")
@@ -170,17 +173,8 @@ impl Compiler {
             overrides.push(self.override_rule(o, i, &base));
         }
         let break_glass = spec.break_glass.as_ref().and_then(|b| self.break_glass(b));
-        Snapshot::new(name, base, overrides, exemptions, break_glass)
-    }
-
-    fn unsupported(&mut self, field: &Unsupported, name: &str) {
-        if let Some(value) = field {
-            self.error(
-                Kind::Unsupported,
-                &value.referenced,
-                format!("{name} is not supported by this version of imagegate; remove it (it would not be enforced)"),
-            );
-        }
+        let supply = self.supply(spec);
+        Snapshot::new(name, base, overrides, exemptions, break_glass).with_supply(supply)
     }
 
     fn mode(&mut self, mode: Option<&Text>, field: &str) -> Option<Mode> {
@@ -212,8 +206,27 @@ impl Compiler {
         let Some(r) = registries else {
             return (None, None);
         };
-        self.unsupported(&r.insecure, &format!("{field}.insecure"));
-        self.unsupported(&r.auth, &format!("{field}.auth"));
+        if field != "spec.registries" {
+            // Registry access is global: one client serves every namespace.
+            for (name, at) in [
+                (
+                    "insecure",
+                    r.insecure
+                        .as_ref()
+                        .and_then(|l| l.first())
+                        .map(|t| &t.referenced),
+                ),
+                ("auth", r.auth.as_ref().map(|t| &t.referenced)),
+            ] {
+                if let Some(at) = at {
+                    self.error(
+                        Kind::Value,
+                        at,
+                        format!("{field}.{name}: only allowed in spec.registries (one registry client serves every namespace)"),
+                    );
+                }
+            }
+        }
         let allow = r
             .allow
             .as_deref()
@@ -225,7 +238,7 @@ impl Compiler {
         (allow, deny)
     }
 
-    fn patterns(&mut self, list: &[Text], field: &str) -> Option<Arc<PatternSet>> {
+    pub(super) fn patterns(&mut self, list: &[Text], field: &str) -> Option<Arc<PatternSet>> {
         let mut builder = PatternSetBuilder::new();
         for (i, item) in list.iter().enumerate() {
             if let Err(e) = builder.add(&item.value) {

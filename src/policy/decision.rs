@@ -49,6 +49,21 @@ pub enum Reason {
     DigestRequired,
     /// `tags.semver` is set and the tag is not a semantic version.
     TagNotSemver,
+    /// A `verify` rule requires a signature and the image has none.
+    SignatureMissing,
+    /// Signatures exist, but none verifies for this digest with a listed key.
+    SignatureInvalid,
+    /// No valid SBOM attestation of an accepted kind.
+    SbomMissing,
+    /// The newest valid vulnerability scan has a finding above `maxCvss`.
+    Vulnerable,
+    /// No valid vulnerability-scan attestation.
+    VulnReportMissing,
+    /// The newest valid scan finished longer ago than `maxAge`.
+    VulnReportStale,
+    /// The registry could not answer within the review's deadline (or
+    /// answered nonsense); a deny unless `onError: allow`.
+    VerificationUnavailable,
 }
 
 impl Reason {
@@ -64,6 +79,13 @@ impl Reason {
         Reason::TagForbidden,
         Reason::DigestRequired,
         Reason::TagNotSemver,
+        Reason::SignatureMissing,
+        Reason::SignatureInvalid,
+        Reason::SbomMissing,
+        Reason::Vulnerable,
+        Reason::VulnReportMissing,
+        Reason::VulnReportStale,
+        Reason::VerificationUnavailable,
     ];
 
     /// The code used in metrics labels, logs and JSON output.
@@ -79,6 +101,28 @@ impl Reason {
             Reason::TagForbidden => "tag_forbidden",
             Reason::DigestRequired => "digest_required",
             Reason::TagNotSemver => "tag_not_semver",
+            Reason::SignatureMissing => "signature_missing",
+            Reason::SignatureInvalid => "signature_invalid",
+            Reason::SbomMissing => "sbom_missing",
+            Reason::Vulnerable => "vulnerable",
+            Reason::VulnReportMissing => "vuln_report_missing",
+            Reason::VulnReportStale => "vuln_report_stale",
+            Reason::VerificationUnavailable => "verification_unavailable",
+        }
+    }
+
+    /// The reason code of a verification outcome (`allowed` when verified).
+    pub fn from_outcome(outcome: crate::verify::Outcome) -> Reason {
+        use crate::verify::Outcome;
+        match outcome {
+            Outcome::Verified => Reason::Allowed,
+            Outcome::SignatureMissing => Reason::SignatureMissing,
+            Outcome::SignatureInvalid => Reason::SignatureInvalid,
+            Outcome::SbomMissing => Reason::SbomMissing,
+            Outcome::Vulnerable => Reason::Vulnerable,
+            Outcome::VulnReportMissing => Reason::VulnReportMissing,
+            Outcome::VulnReportStale => Reason::VulnReportStale,
+            Outcome::Unavailable => Reason::VerificationUnavailable,
         }
     }
 
@@ -107,6 +151,8 @@ pub struct Warning {
 enum WarningKind {
     /// A `tags.forbid` tag next to a digest: the digest is what runs.
     ForbiddenTagPinned,
+    /// Verification could not run; admitted because `onError: allow`.
+    Unverified,
 }
 
 impl Warning {
@@ -115,6 +161,10 @@ impl Warning {
             kind: WarningKind::ForbiddenTagPinned,
         }
     }
+
+    pub(crate) fn is_forbidden_tag_pinned(self) -> bool {
+        self.kind == WarningKind::ForbiddenTagPinned
+    }
 }
 
 impl fmt::Display for Warning {
@@ -122,6 +172,9 @@ impl fmt::Display for Warning {
         match self.kind {
             WarningKind::ForbiddenTagPinned => f.write_str(
                 "the tag is forbidden by the policy, but the image is pinned by digest, which is what runs",
+            ),
+            WarningKind::Unverified => f.write_str(
+                "the image could not be verified at its registry; admitted because verification.onError is allow",
             ),
         }
     }
@@ -141,6 +194,8 @@ pub struct Decision<'s> {
     pub(super) overridden: Option<Reason>,
     /// For `break_glass`: the annotation key.
     pub(super) annotation: Option<&'s str>,
+    /// A `verification_unavailable` admitted by `onError: allow`.
+    pub(super) admitted_on_error: bool,
 }
 
 impl<'s> Decision<'s> {
@@ -152,7 +207,17 @@ impl<'s> Decision<'s> {
             rule: None,
             overridden: None,
             annotation: None,
+            admitted_on_error: false,
         }
+    }
+
+    /// The deny verdict, admitted because `verification.onError` is allow.
+    pub(crate) fn admitted_on_error(mut self) -> Decision<'s> {
+        self.admitted_on_error = true;
+        self.warning = Some(Warning {
+            kind: WarningKind::Unverified,
+        });
+        self
     }
 
     pub(crate) fn with_rule(mut self, rule: &'s str) -> Decision<'s> {
@@ -183,9 +248,10 @@ impl<'s> Decision<'s> {
         self.reason
     }
 
-    /// What the policy says, before audit mode.
+    /// What the policy says, before audit mode (a `verification_unavailable`
+    /// admitted by `onError: allow` counts as allowed; its reason stays).
     pub fn verdict_allowed(&self) -> bool {
-        self.reason.is_allow()
+        self.reason.is_allow() || self.admitted_on_error
     }
 
     /// The effective result: the verdict, or true in audit mode.

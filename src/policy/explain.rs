@@ -31,11 +31,18 @@ impl fmt::Display for Explain<'_, '_> {
                 .ok()
                 .and_then(|r| r.tag())
         };
-        if let Some(tag) = d.warning.and_then(|_| tag()) {
+        if let Some(tag) = d
+            .warning
+            .filter(|w| w.is_forbidden_tag_pinned())
+            .and_then(|_| tag())
+        {
             write!(
                 f,
                 ", but its tag {tag:?} is forbidden: it runs only because it is pinned by digest"
             )?;
+        }
+        if d.admitted_on_error {
+            f.write_str("; admitted because verification.onError is allow")?;
         }
         if d.mode == Mode::Audit && !d.verdict_allowed() {
             f.write_str(" (audit mode: not enforced)")?;
@@ -134,6 +141,34 @@ fn explain_reason(
                 )
             }
         }
+        Reason::SignatureMissing => write!(
+            f,
+            "image {img} has no cosign signature (verify rules require one)"
+        ),
+        Reason::SignatureInvalid => write!(
+            f,
+            "image {img} has signatures, but none verifies for its digest with a key of the matching verify rule"
+        ),
+        Reason::SbomMissing => write!(
+            f,
+            "image {img} has no signed SBOM attestation of a kind its verify rule accepts"
+        ),
+        Reason::Vulnerable => write!(
+            f,
+            "image {img} has a vulnerability above the maxCvss of its verify rule"
+        ),
+        Reason::VulnReportMissing => write!(
+            f,
+            "image {img} has no signed vulnerability-scan attestation"
+        ),
+        Reason::VulnReportStale => write!(
+            f,
+            "the newest vulnerability scan of image {img} is older than the maxAge of its verify rule"
+        ),
+        Reason::VerificationUnavailable => write!(
+            f,
+            "image {img} could not be verified: its registry did not answer in time"
+        ),
     }
 }
 

@@ -7,10 +7,16 @@
 //! [`Snapshot::scope`] and then calls [`Scope::evaluate`] per image; that
 //! path borrows from the snapshot and does not allocate.
 //!
-//! This module does no I/O and no async: reading the file and swapping the
-//! snapshot in are the server's job.
+//! This module does no network I/O and no async: reading the policy file
+//! and swapping the snapshot in are the server's job. Compiling reads the
+//! key and credential files a `verify` policy names (bounded), so a bad key
+//! is a located policy error. The registry [`Verifier`] is built by the
+//! server or the CLI and attached with [`Snapshot::with_verifier`]; the
+//! snapshot only carries it, so one `ArcSwap<Snapshot>` swaps policy and
+//! verifier together.
 
 mod compile;
+mod compile_supply;
 mod decision;
 mod error;
 mod evaluate;
@@ -19,6 +25,7 @@ mod namespace;
 mod pattern;
 mod set;
 mod source;
+mod supply;
 mod target;
 mod trie;
 mod values;
@@ -26,13 +33,21 @@ mod values;
 #[cfg(test)]
 mod tests;
 
-pub use compile::{API_VERSION, DEFAULT_BREAK_GLASS_ANNOTATION, KIND, MAX_POLICY_BYTES};
+pub use compile::{
+    API_VERSION, DEFAULT_BREAK_GLASS_ANNOTATION, KIND, MAX_POLICY_BYTES, MAX_SIDE_FILE_BYTES,
+};
 pub use decision::{Decision, Mode, Reason, Warning};
 pub use error::{CompileError, CompileErrorKind, CompileErrors};
 pub use pattern::PatternError;
 pub use set::{MatchStrategy, PatternSet, PatternSetBuilder};
+pub use supply::{
+    DEFAULT_VERIFICATION_TIMEOUT, MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain, VerifyRule,
+};
 
 use std::fmt;
+use std::sync::Arc;
+
+use crate::verify::{self, Verifier};
 
 use evaluate::{Resolved, Rules};
 use namespace::NamespaceSet;
@@ -49,6 +64,8 @@ pub struct Snapshot {
     overrides: Vec<Override>,
     exemptions: NamespaceSet,
     break_glass: Option<BreakGlass>,
+    supply: SupplyChain,
+    verifier: supply::SharedVerifier,
 }
 
 /// `spec.overrides[i]`, compiled.
@@ -81,7 +98,14 @@ impl Snapshot {
             overrides,
             exemptions,
             break_glass,
+            supply: SupplyChain::default(),
+            verifier: None,
         }
+    }
+
+    fn with_supply(mut self, supply: SupplyChain) -> Snapshot {
+        self.supply = supply;
+        self
     }
 
     /// Parses and compiles a policy; every error carries its line and
@@ -118,6 +142,25 @@ impl Snapshot {
         self.name.as_deref()
     }
 
+    /// The supply-chain settings: `verify` rules, deadline, failure mode,
+    /// cache, registry access and digest pinning.
+    pub fn supply_chain(&self) -> &SupplyChain {
+        &self.supply
+    }
+
+    /// Returns the snapshot carrying `verifier` for its `verify` rules
+    /// (built from [`SupplyChain::verifier_config`], or the previous
+    /// snapshot's when [`SupplyChain::same_verifier`] says it still fits).
+    pub fn with_verifier(mut self, verifier: Arc<Verifier>) -> Snapshot {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// The attached verifier, if any.
+    pub fn verifier(&self) -> Option<&Arc<Verifier>> {
+        self.verifier.as_ref()
+    }
+
     /// The policy's base mode (an override may set another per namespace).
     pub fn mode(&self) -> Mode {
         self.base.mode
@@ -148,6 +191,7 @@ impl Snapshot {
                 exempt: self.exemptions.find(ns),
                 break_glass,
             },
+            on_error: self.supply.on_error,
         }
     }
 }
@@ -166,6 +210,7 @@ pub struct Context<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'s> {
     resolved: Resolved<'s>,
+    on_error: OnError,
 }
 
 impl<'s> Scope<'s> {
@@ -182,6 +227,33 @@ impl<'s> Scope<'s> {
     /// Whether the break-glass annotation is in force for this review.
     pub fn break_glass(&self) -> bool {
         self.resolved.break_glass.is_some()
+    }
+
+    /// Whether an image with this policy decision must be verified: only
+    /// images the policy allows outright (not exempt, not denied, not
+    /// break-glass) go on to the `verify` rules.
+    pub fn needs_verification(decision: &Decision<'_>) -> bool {
+        decision.reason() == Reason::Allowed
+    }
+
+    /// Combines the policy `decision` of an image with the outcome of its
+    /// verification: a failure becomes a deny with the failure's reason
+    /// (`verification_unavailable` admitted when `onError: allow`; any
+    /// failure admitted by break-glass when it is in force). Decisions
+    /// other than a plain allow are returned unchanged.
+    pub fn verified(&self, decision: Decision<'s>, outcome: verify::Outcome) -> Decision<'s> {
+        if !Scope::needs_verification(&decision) || outcome.is_verified() {
+            return decision;
+        }
+        let reason = Reason::from_outcome(outcome);
+        let failed = Decision::new(reason, decision.mode());
+        if outcome == verify::Outcome::Unavailable && self.on_error == OnError::Allow {
+            return failed.admitted_on_error();
+        }
+        match self.resolved.break_glass {
+            Some(annotation) => failed.broken_glass(annotation),
+            None => failed,
+        }
     }
 }
 

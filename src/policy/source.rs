@@ -3,21 +3,14 @@
 //! Every struct denies unknown fields, so a typo is an error with its line
 //! and column rather than a silently weaker policy. Values that need
 //! checking keep their location (`Spanned`) for the compiler's messages.
-//! Contract fields that a later version implements (`verify`,
-//! `verification`, `mutate`, `registries.insecure`, `registries.auth`) are
-//! read only to be rejected with their location.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
 /// A string with its location.
 pub(crate) type Text = Spanned<String>;
-
-/// A field that is recognized but not supported by this version.
-pub(crate) type Unsupported = Option<Spanned<IgnoredAny>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -47,9 +40,9 @@ pub(crate) struct Spec {
     pub(crate) exemptions: Option<Exemptions>,
     pub(crate) overrides: Option<Vec<Override>>,
     pub(crate) break_glass: Option<BreakGlass>,
-    pub(crate) verify: Unsupported,
-    pub(crate) verification: Unsupported,
-    pub(crate) mutate: Unsupported,
+    pub(crate) verify: Option<Vec<VerifyRule>>,
+    pub(crate) verification: Option<Verification>,
+    pub(crate) mutate: Option<Mutate>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,8 +50,8 @@ pub(crate) struct Spec {
 pub(crate) struct Registries {
     pub(crate) allow: Option<Vec<Text>>,
     pub(crate) deny: Option<Vec<Text>>,
-    pub(crate) insecure: Unsupported,
-    pub(crate) auth: Unsupported,
+    pub(crate) insecure: Option<Vec<Text>>,
+    pub(crate) auth: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,4 +84,64 @@ pub(crate) struct BreakGlass {
     pub(crate) enabled: Option<bool>,
     pub(crate) annotation: Option<Text>,
     pub(crate) namespaces: Option<Spanned<Vec<Text>>>,
+}
+
+/// `spec.verify[i]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct VerifyRule {
+    pub(crate) images: Spanned<Vec<Text>>,
+    pub(crate) keys: Spanned<Vec<Spanned<Key>>>,
+    pub(crate) require: Option<Spanned<Require>>,
+}
+
+/// One trusted key: a file or inline PEM.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Key {
+    pub(crate) file: Option<Text>,
+    pub(crate) pem: Option<Text>,
+}
+
+/// `spec.verify[i].require`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Require {
+    pub(crate) signature: Option<bool>,
+    pub(crate) sbom: Option<Vec<Text>>,
+    pub(crate) vulnerabilities: Option<Vulnerabilities>,
+}
+
+/// `spec.verify[i].require.vulnerabilities`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Vulnerabilities {
+    pub(crate) max_cvss: Option<Spanned<f64>>,
+    pub(crate) max_age: Option<Text>,
+}
+
+/// `spec.verification`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Verification {
+    pub(crate) timeout: Option<Text>,
+    pub(crate) on_error: Option<Text>,
+    pub(crate) cache: Option<Cache>,
+}
+
+/// `spec.verification.cache`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Cache {
+    pub(crate) allow_ttl: Option<Text>,
+    pub(crate) deny_ttl: Option<Text>,
+    pub(crate) tag_ttl: Option<Text>,
+    pub(crate) max_entries: Option<Spanned<u64>>,
+}
+
+/// `spec.mutate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Mutate {
+    pub(crate) pin_digests: Option<bool>,
 }

@@ -15,6 +15,7 @@ use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAcces
 
 use crate::policy::Snapshot;
 
+use super::checks::Checks;
 use super::error::DecodeError;
 use super::extract::{Extracted, Shape, ShapeSeed};
 use super::verdict::Verdicts;
@@ -209,7 +210,18 @@ impl<'de> DeserializeSeed<'de> for Deferred {
     }
 }
 
-pub(super) fn review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
+/// What a decision needs from an AdmissionReview.
+pub(super) struct Parts<'a> {
+    pub(super) api_version: &'a str,
+    pub(super) uid: &'a str,
+    /// `request.namespace`, or the object's when the request has none.
+    pub(super) namespace: &'a str,
+    /// The object with pods to judge; `None` when there is nothing to
+    /// judge (DELETE, CONNECT, a kind without pods, another subresource).
+    pub(super) object: Option<(Shape, Extracted<'a>)>,
+}
+
+pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     let mut de = wire::tape(body)?;
     let envelope: Envelope<'_> = wire::decode(&mut de)?;
     let api_version = match envelope.api_version {
@@ -234,22 +246,21 @@ pub(super) fn review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, D
         .uid
         .ok_or_else(|| DecodeError::missing("request.uid"))?;
     let namespace = request.namespace.unwrap_or("");
-    let nothing = |namespace: &str| {
-        let verdicts = Verdicts::nothing(snapshot, namespace);
-        Ok(Reviewed {
-            body: respond::admission_review(api_version, uid, &verdicts),
-            outcome: verdicts.outcome(Api::AdmissionReview, namespace),
-        })
+    let nothing = Parts {
+        api_version,
+        uid,
+        namespace,
+        object: None,
     };
     if request.operation.is_some_and(skips_object) {
-        return nothing(namespace);
+        return Ok(nothing);
     }
     let kind = request
         .kind
         .as_ref()
         .ok_or_else(|| DecodeError::missing("request.kind"))?;
     let Some(shape) = shape(kind, request.sub_resource) else {
-        return nothing(namespace);
+        return Ok(nothing);
     };
     let object = match request.object {
         Object::Decoded(object) => object,
@@ -265,14 +276,50 @@ pub(super) fn review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, D
     } else {
         namespace
     };
-    let verdicts = Verdicts::judge(
-        snapshot,
+    Ok(Parts {
+        api_version,
+        uid,
         namespace,
-        &object.annotations,
-        object.spec.images(),
-    );
+        object: Some((shape, object)),
+    })
+}
+
+pub(super) fn review(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Reviewed, DecodeError> {
+    let parts = parse(body)?;
+    let verdicts = match &parts.object {
+        None => Verdicts::nothing(snapshot, parts.namespace),
+        Some((_, object)) => Verdicts::judge(
+            snapshot,
+            parts.namespace,
+            &object.annotations,
+            object.spec.images(),
+            checks,
+        ),
+    };
     Ok(Reviewed {
-        body: respond::admission_review(api_version, uid, &verdicts),
-        outcome: verdicts.outcome(Api::AdmissionReview, namespace),
+        body: respond::admission_review(parts.api_version, parts.uid, &verdicts),
+        outcome: verdicts.outcome(Api::AdmissionReview, parts.namespace),
+    })
+}
+
+pub(super) fn pending(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    pin: bool,
+) -> Result<Vec<String>, DecodeError> {
+    let parts = parse(body)?;
+    Ok(match &parts.object {
+        None => Vec::new(),
+        Some((_, object)) => Verdicts::pending(
+            snapshot,
+            parts.namespace,
+            &object.annotations,
+            object.spec.images(),
+            pin,
+        ),
     })
 }

@@ -8,6 +8,7 @@
 
 use crate::policy::Snapshot;
 
+use super::checks::Checks;
 use super::error::DecodeError;
 use super::extract::ImageOf;
 use super::verdict::Verdicts;
@@ -34,7 +35,14 @@ wire_object! {
     }
 }
 
-pub(super) fn review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
+/// The parts of an ImageReview a decision needs.
+struct Parts<'a> {
+    namespace: &'a str,
+    annotations: Vec<(&'a str, &'a str)>,
+    images: Vec<ImageOf<'a>>,
+}
+
+fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     let mut de = wire::tape(body)?;
     let review: ImageReview<'_> = wire::decode(&mut de)?;
     match review.api_version {
@@ -53,17 +61,39 @@ pub(super) fn review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, D
         None => return Err(DecodeError::missing("kind")),
     }
     let spec = review.spec.ok_or_else(|| DecodeError::missing("spec"))?;
-    let namespace = spec.namespace.map_or("", |s| s.0);
-    let annotations = spec.annotations.unwrap_or_default();
-    let images = spec.containers.unwrap_or_default();
+    Ok(Parts {
+        namespace: spec.namespace.map_or("", |s| s.0),
+        annotations: spec.annotations.unwrap_or_default().0,
+        images: spec.containers.unwrap_or_default().0,
+    })
+}
+
+pub(super) fn review(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Reviewed, DecodeError> {
+    let parts = parse(body)?;
     let verdicts = Verdicts::judge(
         snapshot,
-        namespace,
-        &annotations.0,
-        images.0.iter().map(|image| image.0),
+        parts.namespace,
+        &parts.annotations,
+        parts.images.iter().map(|image| image.0),
+        checks,
     );
     Ok(Reviewed {
         body: respond::image_review(&verdicts),
-        outcome: verdicts.outcome(Api::ImageReview, namespace),
+        outcome: verdicts.outcome(Api::ImageReview, parts.namespace),
     })
+}
+
+pub(super) fn pending(body: &mut [u8], snapshot: &Snapshot) -> Result<Vec<String>, DecodeError> {
+    let parts = parse(body)?;
+    Ok(Verdicts::pending(
+        snapshot,
+        parts.namespace,
+        &parts.annotations,
+        parts.images.iter().map(|image| image.0),
+        false,
+    ))
 }

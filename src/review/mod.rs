@@ -13,10 +13,12 @@
 //! denies); a body that is not one gets a [`DecodeError`].
 
 mod admission;
+mod checks;
 mod error;
 mod extract;
 mod imagereview;
 mod json;
+mod mutate;
 mod respond;
 mod verdict;
 mod wire;
@@ -24,7 +26,9 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use checks::{Check, Checks};
 pub use error::{DecodeError, DecodeErrorKind};
+pub use mutate::Mutated;
 pub use respond::{
     AUDIT_BREAK_GLASS, AUDIT_POLICY_GENERATION, AUDIT_WARNINGS, AUDIT_WOULD_DENY, MAX_WARNING_CHARS,
 };
@@ -36,9 +40,31 @@ use crate::policy::{Mode, Reason, Snapshot};
 ///
 /// `body` is parsed in place (its bytes are rewritten). A body that is not
 /// an ImageReview is a [`DecodeError`]; any review, however bad its images,
-/// gets an answer.
+/// gets an answer. Images that a `verify` rule applies to are judged
+/// `verification_unavailable` here: use [`image_review_pending`] and
+/// [`image_review_checked`] when the policy has `verify` rules.
 pub fn image_review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
-    imagereview::review(body, snapshot)
+    imagereview::review(body, snapshot, &Checks::new())
+}
+
+/// The distinct images of an ImageReview that must be verified at their
+/// registry before it can be answered: those the policy allows and a
+/// `verify` rule applies to (empty: answer with [`image_review`]).
+pub fn image_review_pending(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+) -> Result<Vec<String>, DecodeError> {
+    imagereview::pending(body, snapshot)
+}
+
+/// Decides an ImageReview with the verification results of its pending
+/// images (a pending image without a result is `verification_unavailable`).
+pub fn image_review_checked(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Reviewed, DecodeError> {
+    imagereview::review(body, snapshot, checks)
 }
 
 /// Decides an AdmissionReview (`admission.k8s.io/v1` or `v1beta1`) body,
@@ -48,7 +74,38 @@ pub fn image_review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, De
 /// `ephemeralcontainers`, and kinds without pod templates are allowed
 /// without looking. `body` is parsed in place.
 pub fn admission_review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
-    admission::review(body, snapshot)
+    admission::review(body, snapshot, &Checks::new())
+}
+
+/// As [`image_review_pending`], for an AdmissionReview. With `pin` (for
+/// `/mutate` under `mutate.pinDigests`) every other allowed image given
+/// by tag is listed too, to have its digest resolved.
+pub fn admission_review_pending(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    pin: bool,
+) -> Result<Vec<String>, DecodeError> {
+    admission::pending(body, snapshot, pin)
+}
+
+/// As [`image_review_checked`], for an AdmissionReview.
+pub fn admission_review_checked(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Reviewed, DecodeError> {
+    admission::review(body, snapshot, checks)
+}
+
+/// Answers a mutating AdmissionReview (`POST /mutate`): allowed, with a
+/// JSONPatch pinning every tag reference whose check verified to its
+/// digest when the policy sets `mutate.pinDigests` (no patch otherwise).
+pub fn admission_review_mutate(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Mutated, DecodeError> {
+    mutate::review(body, snapshot, checks)
 }
 
 /// A decided review: the response body and a summary for logs and metrics.

@@ -9,7 +9,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::policy::{Context, Decision, Mode, Reason, Snapshot};
+use crate::policy::{Context, Decision, Mode, Reason, Scope, Snapshot};
+use crate::verify::Outcome as Verification;
+
+use super::checks::Checks;
 
 use super::error::floor_char_boundary;
 use super::json::join;
@@ -32,18 +35,38 @@ pub(super) struct Verdicts<'a, 's> {
 }
 
 impl<'a, 's> Verdicts<'a, 's> {
-    /// Judges `images` in `namespace` with the pods' `annotations`.
+    /// Judges `images` in `namespace` with the pods' `annotations`; an image
+    /// that a `verify` rule applies to is judged with its result in
+    /// `checks`, and as `verification_unavailable` when it has none (a
+    /// check that did not run is never a success).
     pub(super) fn judge(
         snapshot: &'s Snapshot,
         namespace: &str,
         annotations: &[(&str, &str)],
         images: impl Iterator<Item = &'a str>,
+        checks: &Checks,
     ) -> Verdicts<'a, 's> {
         let scope = snapshot.scope(&Context {
             namespace,
             annotations,
         });
-        let items: Vec<_> = images.map(|image| (image, scope.evaluate(image))).collect();
+        let supply = snapshot.supply_chain();
+        let items: Vec<_> = images
+            .map(|image| {
+                let decision = scope.evaluate(image);
+                if supply.has_rules()
+                    && Scope::needs_verification(&decision)
+                    && supply.applies_to(image)
+                {
+                    let outcome = checks
+                        .get(image)
+                        .map_or(Verification::Unavailable, |c| c.outcome);
+                    (image, scope.verified(decision, outcome))
+                } else {
+                    (image, decision)
+                }
+            })
+            .collect();
         let allowed = items.iter().all(|(_, d)| d.allowed());
         Verdicts {
             items,
@@ -51,6 +74,39 @@ impl<'a, 's> Verdicts<'a, 's> {
             allowed,
             generation: snapshot.generation(),
         }
+    }
+
+    /// The distinct images that must be verified before this review can be
+    /// answered (policy-allowed images that a `verify` rule applies to),
+    /// plus, when `pin` is set, every other allowed image given by tag
+    /// alone (its digest is resolved for `/mutate`).
+    pub(super) fn pending(
+        snapshot: &Snapshot,
+        namespace: &str,
+        annotations: &[(&str, &str)],
+        images: impl Iterator<Item = &'a str>,
+        pin: bool,
+    ) -> Vec<String> {
+        let scope = snapshot.scope(&Context {
+            namespace,
+            annotations,
+        });
+        let supply = snapshot.supply_chain();
+        let mut out: Vec<String> = Vec::new();
+        for image in images {
+            if out.iter().any(|i| i == image) {
+                continue;
+            }
+            let decision = scope.evaluate(image);
+            let verify = supply.has_rules()
+                && Scope::needs_verification(&decision)
+                && supply.applies_to(image);
+            let resolve = pin && decision.verdict_allowed() && super::mutate::pinnable(image);
+            if verify || resolve {
+                out.push(image.to_owned());
+            }
+        }
+        out
     }
 
     /// A review with nothing to judge (a kind without pods, DELETE):

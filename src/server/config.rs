@@ -39,6 +39,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// UDP address of an HTTP/3 (QUIC) listener serving the same endpoints
+    /// with the same certificate and mTLS setting (requires --tls-cert and
+    /// --tls-key). The TCP listener then advertises it with `Alt-Svc`.
+    #[arg(long, value_name = "ADDR")]
+    pub http3_listen: Option<SocketAddr>,
+
     /// Largest accepted request body; larger bodies get 413. A number of
     /// bytes, or with a KiB or MiB suffix.
     #[arg(long, value_name = "SIZE", default_value = "3MiB", value_parser = parse_size)]
@@ -190,6 +196,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Extra plain-HTTP listener for metrics and health.
     pub metrics_listen: Option<SocketAddr>,
+    /// HTTP/3 (QUIC, UDP) listener; only with `tls`.
+    pub http3_listen: Option<SocketAddr>,
     /// Connection and request limits.
     pub limits: Limits,
     /// Serving time between SIGTERM and closing the listeners.
@@ -215,6 +223,9 @@ pub enum ConfigError {
     /// mTLS without TLS.
     #[error("--client-ca requires --tls-cert and --tls-key")]
     ClientCaWithoutTls,
+    /// HTTP/3 without TLS (QUIC always encrypts).
+    #[error("--http3-listen requires --tls-cert and --tls-key (HTTP/3 runs only over TLS 1.3)")]
+    Http3WithoutTls,
     /// Both listeners on one address.
     #[error("--metrics-listen {0} is the same address as --listen")]
     SameListenAddress(SocketAddr),
@@ -257,6 +268,9 @@ impl ServeArgs {
             (None, None) => None,
             _ => return Err(ConfigError::IncompleteTlsPair),
         };
+        if self.http3_listen.is_some() && tls.is_none() {
+            return Err(ConfigError::Http3WithoutTls);
+        }
         // Port 0 asks the kernel for a free port, so two of them do not clash.
         if self.metrics_listen == Some(self.listen) && self.listen.port() != 0 {
             return Err(ConfigError::SameListenAddress(self.listen));
@@ -280,7 +294,11 @@ impl ServeArgs {
 
         let filter = self
             .log_filter
-            .or_else(|| std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty()))
+            .or_else(|| {
+                std::env::var("RUST_LOG")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
+            })
             .unwrap_or_else(|| "info".to_owned());
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&filter) {
             return Err(ConfigError::LogFilter {
@@ -290,10 +308,13 @@ impl ServeArgs {
         }
 
         Ok(Config {
-            policy: self.policy.map_or(PolicySource::Builtin, PolicySource::File),
+            policy: self
+                .policy
+                .map_or(PolicySource::Builtin, PolicySource::File),
             listen: self.listen,
             tls,
             metrics_listen: self.metrics_listen,
+            http3_listen: self.http3_listen,
             limits: Limits {
                 max_body_bytes,
                 max_connections: self.max_connections,
@@ -342,7 +363,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => Some(Duration::from_secs(number)),
             "m" => number.checked_mul(60).map(Duration::from_secs),
             "h" => number.checked_mul(3600).map(Duration::from_secs),
-            "" => return Err(format!("invalid duration {text:?}: missing unit (ms, s, m, h)")),
+            "" => {
+                return Err(format!(
+                    "invalid duration {text:?}: missing unit (ms, s, m, h)"
+                ));
+            }
             _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}")),
         };
         total = part
@@ -396,6 +421,7 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8443".parse().unwrap());
         assert_eq!(c.tls, None);
         assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.http3_listen, None);
         assert_eq!(c.limits.max_body_bytes, 3 * 1024 * 1024);
         assert_eq!(c.limits.max_connections, 4096);
         assert_eq!(c.shutdown_delay, Duration::ZERO);
@@ -435,6 +461,28 @@ mod tests {
     }
 
     #[test]
+    fn http3_needs_tls() {
+        assert_eq!(
+            parse(&["--http3-listen", "127.0.0.1:8443"]),
+            Err(ConfigError::Http3WithoutTls)
+        );
+        let c = parse(&[
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--http3-listen",
+            "127.0.0.1:8443",
+            "--log-filter",
+            "info",
+        ])
+        .unwrap();
+        // UDP and TCP ports are separate: the same address is fine.
+        assert_eq!(c.http3_listen, Some("127.0.0.1:8443".parse().unwrap()));
+        assert_eq!(c.listen, "127.0.0.1:8443".parse().unwrap());
+    }
+
+    #[test]
     fn ranges_are_checked() {
         assert_eq!(
             parse(&["--max-connections", "0"]),
@@ -454,7 +502,9 @@ mod tests {
         );
         assert_eq!(
             parse(&["--listen", "127.0.0.1:9", "--metrics-listen", "127.0.0.1:9"]),
-            Err(ConfigError::SameListenAddress("127.0.0.1:9".parse().unwrap()))
+            Err(ConfigError::SameListenAddress(
+                "127.0.0.1:9".parse().unwrap()
+            ))
         );
         assert!(matches!(
             parse(&["--log-filter", "imagegate=nonsense=1"]),

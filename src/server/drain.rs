@@ -46,10 +46,7 @@ impl Trigger {
 /// Waits for the first shutdown trigger.
 pub(crate) struct ShutdownSignal {
     rx: watch::Receiver<bool>,
-    signals: Option<(
-        tokio::signal::unix::Signal,
-        tokio::signal::unix::Signal,
-    )>,
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
 impl ShutdownSignal {
@@ -57,7 +54,7 @@ impl ShutdownSignal {
     /// [`ShutdownSignal::recv`] is polled still drains rather than kills).
     pub(crate) fn new(signals: Signals) -> std::io::Result<(ShutdownSignal, ShutdownHandle)> {
         let (tx, rx) = watch::channel(false);
-            let signals = match signals {
+        let signals = match signals {
             Signals::Handle => {
                 use tokio::signal::unix::{SignalKind, signal};
                 Some((
@@ -68,17 +65,14 @@ impl ShutdownSignal {
             Signals::Ignore => None,
         };
         Ok((
-            ShutdownSignal {
-                rx,
-                            signals,
-            },
+            ShutdownSignal { rx, signals },
             ShutdownHandle { tx: Arc::new(tx) },
         ))
     }
 
     /// Resolves at the first trigger.
     pub(crate) async fn recv(&mut self) -> Trigger {
-            let ShutdownSignal { rx, signals } = self;
+        let ShutdownSignal { rx, signals } = self;
         let handle = async {
             // An error means every handle is gone: nothing can trigger
             // through this path any more, so wait for a signal instead.
@@ -86,7 +80,7 @@ impl ShutdownSignal {
                 std::future::pending::<()>().await;
             }
         };
-            if let Some((term, int)) = signals.as_mut() {
+        if let Some((term, int)) = signals.as_mut() {
             return tokio::select! {
                 _ = term.recv() => Trigger::Terminate,
                 _ = int.recv() => Trigger::Interrupt,

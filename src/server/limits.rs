@@ -137,7 +137,11 @@ mod tests {
             mut self: std::pin::Pin<&mut Self>,
             _: &mut std::task::Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-            Poll::Ready(self.0.pop_front().map(|p| Ok(Frame::data(Bytes::from_static(p)))))
+            Poll::Ready(
+                self.0
+                    .pop_front()
+                    .map(|p| Ok(Frame::data(Bytes::from_static(p)))),
+            )
         }
     }
     fn chunks(parts: Vec<&'static [u8]>) -> Chunks {
@@ -155,14 +159,18 @@ mod tests {
     #[tokio::test]
     async fn refuses_declared_length_over_limit() {
         let body = Full::new(Bytes::from_static(b"hello!"));
-        let err = read_body(body, 5, Duration::from_secs(1)).await.unwrap_err();
+        let err = read_body(body, 5, Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(matches!(err, BodyError::TooLarge { limit: 5 }));
     }
 
     #[tokio::test]
     async fn counts_undeclared_length() {
         let body = chunks(vec![b"abc", b"def"]);
-        let err = read_body(body, 5, Duration::from_secs(1)).await.unwrap_err();
+        let err = read_body(body, 5, Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(matches!(err, BodyError::TooLarge { .. }));
         let body = chunks(vec![b"ab", b"cde"]);
         assert_eq!(

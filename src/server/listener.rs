@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     header_timeout: Duration,
     open: IntGauge,
     rejected: IntCounter,
+    /// The TCP series of the per-transport open-connections gauge.
+    transport_open: Option<IntGauge>,
     /// Set when the grace period is over: every connection closes at once.
     abort: watch::Sender<bool>,
 }
@@ -76,8 +78,22 @@ impl Shared {
             header_timeout: limits.header_read_timeout,
             open,
             rejected,
+            transport_open: None,
             abort: watch::Sender::new(false),
         }
+    }
+
+    /// Also counts this server's open TCP connections in the given
+    /// per-transport gauge.
+    pub(crate) fn with_transport_gauge(mut self, open: IntGauge) -> Shared {
+        self.transport_open = Some(open);
+        self
+    }
+
+    /// A slot under the connection cap, which every listener shares (the
+    /// HTTP/3 listener too); `None` when the cap is reached.
+    pub(crate) fn try_admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
     }
 
     /// Closes every connection now, in-flight requests included.
@@ -112,7 +128,7 @@ pub(crate) async fn accept_loop<H, Fut>(
                 continue;
             }
         };
-        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
+        let Some(permit) = shared.try_admit() else {
             shared.rejected.inc();
             tracing::debug!(%peer, "connection limit reached, closing new connection");
             drop(stream);
@@ -154,6 +170,7 @@ async fn connection<H, Fut>(
 {
     let _permit = permit;
     let _open = GaugeGuard::new(shared.open.clone());
+    let _transport_open = shared.transport_open.clone().map(GaugeGuard::new);
     // Reviews are small request/response exchanges: send at once.
     let _ = stream.set_nodelay(true);
     match tls {

@@ -2,7 +2,7 @@
 //! and graceful drain. It carries bytes between the kube-apiserver and
 //! [`review`](crate::review), and never decides anything itself.
 //!
-//! Layout, one job per file: [`config`](ServeArgs) (flags → [`Config`]),
+//! Layout, one job per file: `config` ([`ServeArgs`] → [`Config`]),
 //! `listener` (accept, TLS handshake, HTTP/1.1 + HTTP/2, connection
 //! limits), `tls` (certificates and their hot swap), `routes` ([`App`]:
 //! routing and handlers, callable without sockets), `limits` (body size and
@@ -14,11 +14,13 @@
 
 mod config;
 mod drain;
+mod h3;
 mod limits;
 mod listener;
 mod reload;
 mod routes;
 mod tls;
+mod verification;
 mod watch;
 
 pub use config::{
@@ -29,18 +31,23 @@ pub use drain::ShutdownHandle;
 pub use reload::PolicyError;
 pub use routes::App;
 pub use tls::TlsError;
+pub use verification::{attach_verifier, check_image, verify_images};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http::header::{ALT_SVC, HeaderValue};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use drain::ShutdownSignal;
+use h3::H3Listener;
 use listener::{Shared, accept_loop};
 use reload::Reloader;
 use routes::Routes;
 use tls::TlsState;
+
+use crate::metrics::TransportLabel;
 
 /// Why the server could not start (a clean shutdown is `Ok`).
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +67,12 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// HTTP/3 was asked for without TLS.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The TLS configuration cannot be used for QUIC.
+    #[error("cannot build the HTTP/3 TLS configuration")]
+    Http3Tls(#[source] quinn::crypto::rustls::NoInitialCipherSuite),
     /// The signal handlers could not be installed.
     #[error("cannot install signal handlers")]
     Signals(#[source] std::io::Error),
@@ -95,6 +108,7 @@ pub struct Server {
     main: TcpListener,
     main_addr: SocketAddr,
     metrics: Option<(TcpListener, SocketAddr)>,
+    h3: Option<H3Listener>,
     tls: Option<Arc<TlsState>>,
     reloader: Reloader,
     shutdown: ShutdownSignal,
@@ -131,7 +145,13 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        let (shutdown, handle) = ShutdownSignal::new(config.signals).map_err(ServeError::Signals)?;
+        let h3 = match (config.http3_listen, &tls) {
+            (Some(addr), Some(tls)) => Some(H3Listener::bind(addr, tls.clone(), &config.limits)?),
+            (Some(_), None) => return Err(ConfigError::Http3WithoutTls.into()),
+            (None, _) => None,
+        };
+        let (shutdown, handle) =
+            ShutdownSignal::new(config.signals).map_err(ServeError::Signals)?;
         let app = Arc::new(App::new(snapshot, config.limits.clone()));
         let reloader = Reloader::new(
             app.clone(),
@@ -149,6 +169,7 @@ impl Server {
             main,
             main_addr,
             metrics,
+            h3,
             tls,
             reloader,
             shutdown,
@@ -164,6 +185,11 @@ impl Server {
     /// The metrics listener's address, if there is one.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The HTTP/3 listener's UDP address, if there is one.
+    pub fn http3_addr(&self) -> Option<SocketAddr> {
+        self.h3.as_ref().map(|h3| h3.local_addr())
     }
 
     /// The shared state (policy, readiness, metrics).
@@ -186,16 +212,29 @@ impl Server {
             main,
             main_addr,
             metrics,
+            h3,
             tls,
             reloader,
             mut shutdown,
             handle: _handle,
         } = self;
-        let shared = Arc::new(Shared::new(
-            &config.limits,
-            app.metrics().connections_open().clone(),
-            app.metrics().connections_rejected().clone(),
-        ));
+        let shared = Arc::new(
+            Shared::new(
+                &config.limits,
+                app.metrics().connections_open().clone(),
+                app.metrics().connections_rejected().clone(),
+            )
+            .with_transport_gauge(
+                app.metrics()
+                    .transport_connections_open(TransportLabel::Tcp)
+                    .clone(),
+            ),
+        );
+        // Advertised on the main listener's answers so HTTP/3 clients can
+        // switch; `ma` is how long (seconds) they may remember it.
+        let alt_svc = h3.as_ref().and_then(|h3| {
+            HeaderValue::from_str(&format!("h3=\":{}\"; ma=86400", h3.local_addr().port())).ok()
+        });
         tracing::info!(
             policy = %config.policy,
             generation = app.policy().generation(),
@@ -203,15 +242,26 @@ impl Server {
             tls = tls.is_some(),
             mtls = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
             metrics_listen = %metrics.as_ref().map(|(_, a)| a.to_string()).unwrap_or_default(),
+            http3_listen = %h3.as_ref().map(|h3| h3.local_addr().to_string()).unwrap_or_default(),
             "imagegate serving"
         );
 
         let graceful = GracefulShutdown::new();
         let handler = |routes: Routes| {
             let app = app.clone();
+            let alt_svc = alt_svc.clone().filter(|_| routes == Routes::Webhook);
             move |request| {
                 let app = app.clone();
-                async move { app.serve(request, routes).await }
+                let alt_svc = alt_svc.clone();
+                async move {
+                    let mut response = app.serve(request, routes).await;
+                    app.metrics()
+                        .observe_transport_request(TransportLabel::Tcp, response.status().as_u16());
+                    if let Some(alt_svc) = alt_svc {
+                        response.headers_mut().insert(ALT_SVC, alt_svc);
+                    }
+                    response
+                }
             }
         };
         let main_loop = accept_loop(
@@ -236,7 +286,13 @@ impl Server {
                 None => std::future::pending().await,
             }
         };
-        let background = async { tokio::join!(main_loop, metrics_loop, reloader.run()) };
+        let h3_loop = async {
+            match &h3 {
+                Some(h3) => h3.accept_loop(app.clone(), shared.clone()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let background = async { tokio::join!(main_loop, metrics_loop, h3_loop, reloader.run()) };
         let drain = async {
             let trigger = shutdown.recv().await;
             app.start_draining();
@@ -252,12 +308,29 @@ impl Server {
             () = drain => {}
         }
 
+        if let Some(h3) = &h3 {
+            h3.stop_accepting();
+        }
         tracing::info!(
             grace_period = ?config.grace_period,
             connections = graceful.count(),
+            quic_connections = h3.as_ref().map_or(0, |h3| h3.open_connections()),
             "listeners closed, waiting for in-flight requests"
         );
-        let finished = tokio::time::timeout(config.grace_period, graceful.shutdown()).await;
+        let h3_idle = async {
+            if let Some(h3) = &h3 {
+                h3.wait_idle().await;
+            }
+        };
+        let finished = tokio::time::timeout(config.grace_period, async {
+            tokio::join!(graceful.shutdown(), h3_idle)
+        })
+        .await;
+        if let Some(h3) = &h3 {
+            // Also after a clean drain: sends the close frames of
+            // connections that linger.
+            h3.close_all();
+        }
         if finished.is_err() {
             shared.abort_all();
             tracing::warn!("grace period over, remaining connections closed");

@@ -186,7 +186,7 @@ impl Reloader {
                 watched.push(Watched::ClientCa);
             }
         }
-            let hup = match signals {
+        let hup = match signals {
             Signals::Handle => Some(tokio::signal::unix::signal(
                 tokio::signal::unix::SignalKind::hangup(),
             )?),
@@ -198,7 +198,7 @@ impl Reloader {
             tls,
             watch: FileWatch::new(paths, poll, debounce),
             watched,
-                    hup,
+            hup,
         })
     }
 

@@ -1,7 +1,8 @@
 //! Routing and the request handler ([`App`]), callable without sockets.
 //!
-//! `POST /imagepolicy` and `POST /validate` carry a review body to
-//! [`review`](crate::review) with the current policy snapshot and return
+//! `POST /imagepolicy`, `POST /validate` and `POST /mutate` carry a review
+//! body to [`review`](crate::review) with the current policy snapshot and
+//! return
 //! its answer; `GET /healthz`, `/readyz` and `/metrics` report on the
 //! process. Errors are classified here: 404, 405 (with `Allow`), 415, 413,
 //! 408, and 400 `{"error": "..."}` for a body that is not a review. The
@@ -20,9 +21,38 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Body;
 
-use crate::metrics::{ApiLabel, Metrics, PathLabel};
+use crate::metrics::{Metrics, PathLabel};
 use crate::policy::{Reason, Snapshot};
-use crate::review::{self, Api, DecodeErrorKind, Outcome};
+use crate::review::{self, Api, Checks, Mutated, Outcome, Reviewed};
+use crate::verify::Outcome as VerifyOutcome;
+
+use super::verification::{attach_verifier, verify_images};
+
+/// Which review route a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `POST /imagepolicy`.
+    ImageReview,
+    /// `POST /validate`.
+    Validate,
+    /// `POST /mutate`.
+    Mutate,
+}
+
+impl Endpoint {
+    fn api(self) -> Api {
+        match self {
+            Endpoint::ImageReview => Api::ImageReview,
+            Endpoint::Validate | Endpoint::Mutate => Api::AdmissionReview,
+        }
+    }
+}
+
+/// A review route's answer.
+enum Answer {
+    Reviewed(Reviewed),
+    Mutated(Mutated),
+}
 
 use super::config::Limits;
 use super::limits::{BodyError, GaugeGuard, isolate, read_body};
@@ -56,8 +86,7 @@ impl App {
     pub fn new(snapshot: Snapshot, limits: Limits) -> App {
         let metrics = Metrics::new();
         metrics.set_policy_generation(snapshot.generation());
-        let kinds: Vec<&'static str> = DecodeErrorKind::ALL.iter().map(|k| k.as_str()).collect();
-        metrics.declare_decode_error_kinds(&kinds);
+        let snapshot = attach_verifier(snapshot, None, Some(metrics.registry_observer()));
         App {
             policy: ArcSwap::from_pointee(snapshot),
             draining: AtomicBool::new(false),
@@ -77,7 +106,16 @@ impl App {
     }
 
     /// Puts a new policy in force for every later request, atomically.
+    /// Its verifier (for `verify` rules) is the previous one when the
+    /// registry and cache settings did not change, so cached verdicts
+    /// survive the reload; otherwise a fresh one.
     pub fn swap_policy(&self, snapshot: Snapshot) {
+        let previous = self.policy.load_full();
+        let snapshot = attach_verifier(
+            snapshot,
+            Some(&previous),
+            Some(self.metrics.registry_observer()),
+        );
         let generation = snapshot.generation();
         self.policy.store(Arc::new(snapshot));
         self.metrics.set_policy_generation(generation);
@@ -104,7 +142,11 @@ impl App {
         self.serve(request, Routes::Webhook).await
     }
 
-    pub(crate) async fn serve<B>(&self, request: Request<B>, routes: Routes) -> Response<Full<Bytes>>
+    pub(crate) async fn serve<B>(
+        &self,
+        request: Request<B>,
+        routes: Routes,
+    ) -> Response<Full<Bytes>>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -112,15 +154,16 @@ impl App {
         let started = Instant::now();
         let _in_flight = GaugeGuard::new(self.metrics.requests_in_flight().clone());
         let path = match (routes, PathLabel::from_path(request.uri().path())) {
-            (Routes::Observability, PathLabel::ImagePolicy | PathLabel::Validate) => {
-                PathLabel::Other
-            }
+            (
+                Routes::Observability,
+                PathLabel::ImagePolicy | PathLabel::Validate | PathLabel::Mutate,
+            ) => PathLabel::Other,
             (_, path) => path,
         };
         let response = match isolate(self.route(request, path)).await {
             Ok(response) => response,
             Err(panic) => {
-                tracing::error!(path = path.as_str(), %panic, "request handler panicked");
+                tracing::error!(path = path.as_str(), panic = %Clean(&panic), "request handler panicked");
                 error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         };
@@ -136,24 +179,38 @@ impl App {
     {
         let readable = matches!(*request.method(), Method::GET | Method::HEAD);
         match path {
-            PathLabel::ImagePolicy => self.review(request, Api::ImageReview).await,
-            PathLabel::Validate => self.review(request, Api::AdmissionReview).await,
-            _ if path != PathLabel::Other && !readable => {
-                method_not_allowed("GET, HEAD")
-            }
+            PathLabel::ImagePolicy => self.review(request, Endpoint::ImageReview).await,
+            PathLabel::Validate => self.review(request, Endpoint::Validate).await,
+            PathLabel::Mutate => self.review(request, Endpoint::Mutate).await,
+            _ if path != PathLabel::Other && !readable => method_not_allowed("GET, HEAD"),
             PathLabel::Healthz => text(StatusCode::OK, "ok\n"),
             PathLabel::Readyz if self.is_ready() => text(StatusCode::OK, "ready\n"),
             PathLabel::Readyz => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
-            PathLabel::Metrics => response(
-                StatusCode::OK,
-                Metrics::content_type(),
-                self.metrics.render(),
-            ),
+            PathLabel::Metrics => {
+                self.sync_verifier_stats();
+                response(
+                    StatusCode::OK,
+                    Metrics::content_type(),
+                    self.metrics.render(),
+                )
+            }
             PathLabel::Other => error(StatusCode::NOT_FOUND, "not found"),
         }
     }
 
-    async fn review<B>(&self, request: Request<B>, api: Api) -> Response<Full<Bytes>>
+    fn sync_verifier_stats(&self) {
+        if let Some(v) = self.policy.load().verifier() {
+            let stats = v.stats();
+            self.metrics.sync_verify_cache(
+                Arc::as_ptr(v) as usize,
+                stats.cache_hits.load(Ordering::Relaxed),
+                stats.cache_misses.load(Ordering::Relaxed),
+                stats.coalesced.load(Ordering::Relaxed),
+            );
+        }
+    }
+
+    async fn review<B>(&self, request: Request<B>, endpoint: Endpoint) -> Response<Full<Bytes>>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -186,32 +243,110 @@ impl App {
             }
             Err(e @ BodyError::Read(_)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
         };
-        let snapshot = self.policy.load();
-        let result = match api {
-            Api::ImageReview => review::image_review(&mut body, &snapshot),
-            Api::AdmissionReview => review::admission_review(&mut body, &snapshot),
+        let snapshot = self.policy.load_full();
+        let api = endpoint.api();
+        let supply = snapshot.supply_chain();
+        let result = if endpoint == Endpoint::Mutate {
+            self.mutate(body, &snapshot).await
+        } else if !supply.has_rules() {
+            // The fast path: no rule can send this review to the network.
+            match api {
+                Api::ImageReview => review::image_review(&mut body, &snapshot),
+                Api::AdmissionReview => review::admission_review(&mut body, &snapshot),
+            }
+            .map(Answer::Reviewed)
+        } else {
+            self.verified_review(body, &snapshot, api)
+                .await
+                .map(Answer::Reviewed)
         };
         match result {
-            Ok(reviewed) => {
+            Ok(Answer::Reviewed(reviewed)) => {
                 self.record(&reviewed.outcome, snapshot.generation());
                 response(StatusCode::OK, JSON, reviewed.body)
             }
+            Ok(Answer::Mutated(mutated)) => {
+                tracing::debug!(pinned = mutated.pinned, "mutate answered");
+                response(StatusCode::OK, JSON, mutated.body)
+            }
             Err(e) => {
-                self.metrics.observe_decode_error(e.kind().as_str());
+                self.metrics.observe_decode_error(e.kind());
                 tracing::debug!(api = api.as_str(), kind = e.kind().as_str(), error = %Clean(&e.to_string()), "not a review");
                 error(StatusCode::BAD_REQUEST, &e.to_string())
             }
         }
     }
 
-    fn record(&self, outcome: &Outcome, generation: u64) {
-        let verdict_allowed = outcome.reasons.iter().all(|r| r.is_allow());
-        let api = match outcome.api {
-            Api::ImageReview => ApiLabel::ImageReview,
-            Api::AdmissionReview => ApiLabel::AdmissionReview,
+    /// A review under `verify` rules: the policy decides first (a policy
+    /// deny never reaches the network), then every image that a rule
+    /// applies to is verified, concurrently, under the policy's one
+    /// deadline, and the review is decided with the outcomes.
+    async fn verified_review(
+        &self,
+        mut body: Vec<u8>,
+        snapshot: &Arc<Snapshot>,
+        api: Api,
+    ) -> Result<Reviewed, review::DecodeError> {
+        let deadline = Instant::now() + snapshot.supply_chain().timeout();
+        // simd-json parses in place: the second pass needs its own copy.
+        let mut second = body.clone();
+        let pending = match api {
+            Api::ImageReview => review::image_review_pending(&mut body, snapshot)?,
+            Api::AdmissionReview => review::admission_review_pending(&mut body, snapshot, false)?,
         };
+        let checks = self.verify(snapshot, pending, deadline).await;
+        match api {
+            Api::ImageReview => review::image_review_checked(&mut second, snapshot, &checks),
+            Api::AdmissionReview => {
+                review::admission_review_checked(&mut second, snapshot, &checks)
+            }
+        }
+    }
+
+    /// `POST /mutate`: with `mutate.pinDigests`, the tag images are
+    /// verified (or resolved) and pinned to their digest.
+    async fn mutate(
+        &self,
+        mut body: Vec<u8>,
+        snapshot: &Arc<Snapshot>,
+    ) -> Result<Answer, review::DecodeError> {
+        let supply = snapshot.supply_chain();
+        let mut checks = Checks::new();
+        if supply.pin_digests() {
+            let deadline = Instant::now() + supply.timeout();
+            let mut second = body.clone();
+            let pending = review::admission_review_pending(&mut body, snapshot, true)?;
+            checks = self.verify(snapshot, pending, deadline).await;
+            body = std::mem::take(&mut second);
+        }
+        review::admission_review_mutate(&mut body, snapshot, &checks).map(Answer::Mutated)
+    }
+
+    async fn verify(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        images: Vec<String>,
+        deadline: Instant,
+    ) -> Checks {
+        if images.is_empty() {
+            return Checks::new();
+        }
+        let checks = verify_images(Arc::clone(snapshot), images.clone(), deadline).await;
+        for image in &images {
+            let outcome = checks
+                .get(image)
+                .map_or(VerifyOutcome::Unavailable, |c| c.outcome);
+            self.metrics.observe_verification(outcome);
+        }
+        checks
+    }
+
+    fn record(&self, outcome: &Outcome, generation: u64) {
+        // `denied` lists every image whose verdict is a deny (a
+        // `verification_unavailable` admitted by `onError: allow` is not).
+        let verdict_allowed = outcome.denied.is_empty();
         self.metrics
-            .observe_review(api, verdict_allowed, outcome.mode);
+            .observe_review(outcome.api, verdict_allowed, outcome.mode);
         for reason in &outcome.reasons {
             self.metrics.observe_image(*reason);
         }
@@ -247,7 +382,11 @@ fn is_json(value: &HeaderValue) -> bool {
     essence.eq_ignore_ascii_case(JSON)
 }
 
-fn response(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
+fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response

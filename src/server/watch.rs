@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -67,7 +68,14 @@ impl FileWatch {
         // Capacity 1: a pending wake-up is all that matters, not how many.
         let (tx, events) = mpsc::channel(1);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            // Opening or reading a file changes nothing, and a process that
+            // keeps reading files here (ourselves included) would otherwise
+            // keep a burst from ever settling.
+            let relevant = event.is_ok_and(|e| match e.kind {
+                EventKind::Access(kind) => kind == AccessKind::Close(AccessMode::Write),
+                _ => true,
+            });
+            if relevant {
                 let _ = tx.try_send(());
             }
         });
@@ -219,6 +227,44 @@ mod tests {
         expect_change(&mut watch, &[0]).await;
         std::fs::write(&a, "back").unwrap();
         expect_change(&mut watch, &[0]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_in_the_directory_do_not_delay_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, "one").unwrap();
+        std::fs::write(&b, "other").unwrap();
+        let mut watch = FileWatch::new(
+            vec![a.clone()],
+            Duration::from_secs(3600),
+            Duration::from_millis(100),
+        );
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = std::thread::spawn({
+            let (stop, a, b) = (stop.clone(), a.clone(), b.clone());
+            move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::read(&a);
+                    let _ = std::fs::read(&b);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        let tmp = dir.path().join("a.tmp");
+        std::fs::write(&tmp, "two").unwrap();
+        std::fs::rename(&tmp, &a).unwrap();
+        let started = Instant::now();
+        expect_change(&mut watch, &[0]).await;
+        // The burst cap is 20 x 100 ms; without filtering reads it is hit.
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
     }
 
     #[tokio::test]

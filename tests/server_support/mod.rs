@@ -1,7 +1,8 @@
 //! Shared helpers of the `server_*` integration tests: starting a server
 //! on 127.0.0.1:0, a small HTTP/1.1 + HTTP/2 client over plain TCP or
 //! rustls, request bodies, and reading `/metrics`.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+// Each test binary uses a different part; a failed unwrap is a failed test.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -283,10 +284,13 @@ pub fn image_review_allowed(body: &[u8]) -> bool {
 /// `response.allowed` of an AdmissionReview answer.
 pub fn admission_allowed(body: &[u8]) -> bool {
     let v: serde_json::Value = serde_json::from_slice(body).expect("JSON answer");
-    v["response"]["allowed"].as_bool().expect("response.allowed")
+    v["response"]["allowed"]
+        .as_bool()
+        .expect("response.allowed")
 }
 
-pub const POLICY_ALLOW_ALL: &str = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec: {}\n";
+pub const POLICY_ALLOW_ALL: &str =
+    "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec: {}\n";
 pub const POLICY_DENY_DOCKER_HUB: &str = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  registries:\n    deny: [docker.io]\n";
 pub const POLICY_BROKEN: &str = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  registries:\n    denny: [docker.io]\n";
 

@@ -1,0 +1,314 @@
+//! Supply-chain verification through the server's handler and the CLI,
+//! against a real registry (Debian's `docker-registry`) holding the
+//! committed, independently signed fixtures: signed images allowed,
+//! unsigned denied with `signature_missing`, a registry that is down
+//! denied with `verification_unavailable` (or admitted under
+//! `onError: allow`), `/mutate` pinning digests, a reload that changes
+//! keys, and `imagegate check` run as a program.
+
+#![allow(clippy::unwrap_used)]
+
+mod support_registry;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use imagegate::policy::Snapshot;
+use imagegate::server::{App, Limits};
+use serde_json::{Value, json};
+use support_registry::{Fixtures, Pusher, RegistryProcess};
+
+const KEY: &str = "tests/fixtures/verify/keys/cosign.pub";
+const OTHER_KEY: &str = "tests/fixtures/verify/keys/other.pub";
+
+macro_rules! registry {
+    ($name:expr) => {
+        match RegistryProcess::start($name) {
+            Some(r) => r,
+            None => return,
+        }
+    };
+}
+
+/// A registry with `fixtures/app:v1` (signed with the cosign key) and
+/// `fixtures/hello:v1` (unsigned).
+async fn populated(reg: &RegistryProcess) -> Fixtures {
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    let d = push.image(&fx, "app", "fixtures/app", "v1").await;
+    assert_eq!(d, fx.app);
+    let layer = (fx.bytes("sig/app.payload.json"), fx.text("sig/app.sig.b64"));
+    push.signatures("fixtures/app", d, &[layer]).await;
+    push.image(&fx, "hello", "fixtures/hello", "v1").await;
+    fx
+}
+
+fn policy(addr: &str, key: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"{addr}/**\"]\n      keys:\n        - file: {key}\n      require:\n        signature: true\n  registries:\n    insecure: [\"{addr}\"]\n  verification:\n    timeout: 3s\n{extra}"
+    )
+}
+
+fn app(policy: &str) -> App {
+    App::new(
+        Snapshot::from_yaml(policy)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_generation(1),
+        Limits::default(),
+    )
+}
+
+async fn post(app: &App, path: &str, body: &Value) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let response = app.handle(request).await;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+fn image_review(images: &[&str]) -> Value {
+    let containers: Vec<Value> = images.iter().map(|i| json!({ "image": i })).collect();
+    json!({"apiVersion": "imagepolicy.k8s.io/v1alpha1", "kind": "ImageReview",
+        "spec": {"containers": containers, "namespace": "shop"}})
+}
+
+async fn metrics(app: &App) -> String {
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = app.handle(request).await;
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("{series} not in\n{text}"))
+}
+
+#[tokio::test]
+async fn image_reviews_are_verified_at_the_registry() {
+    let reg = registry!("image_reviews_are_verified_at_the_registry");
+    populated(&reg).await;
+    let app = app(&policy(&reg.addr, KEY, ""));
+    let signed = format!("{}/fixtures/app:v1", reg.addr);
+    let unsigned = format!("{}/fixtures/hello:v1", reg.addr);
+
+    let (status, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+
+    // an image no rule applies to is judged by the policy alone
+    let (_, body) = post(&app, "/imagepolicy", &image_review(&["nginx:1.25"])).await;
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+
+    let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed, &unsigned])).await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    let reason = body["status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("hello:v1") && reason.contains("no cosign signature"),
+        "{reason}"
+    );
+    assert!(!reason.contains("app:v1"), "{reason}");
+
+    // a policy deny stays a deny and never reaches the registry
+    let latest = format!("{}/fixtures/app", reg.addr);
+    let policy_deny = "  tags:\n    forbid: [latest]\n";
+    let strict = self::app(&policy(&reg.addr, KEY, policy_deny));
+    let (_, body) = post(&strict, "/imagepolicy", &image_review(&[&latest])).await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    assert!(
+        body["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("latest"),
+        "{body}"
+    );
+    let text = metrics(&strict).await;
+    assert_eq!(
+        metric(
+            &text,
+            "imagegate_registry_requests_total{operation=\"resolve\",status=\"2xx\"}"
+        ),
+        0.0
+    );
+
+    // the same checks over AdmissionReview
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "shop", "operation": "CREATE",
+            "object": {"metadata": {"namespace": "shop"},
+                "spec": {"containers": [{"name": "a", "image": signed}, {"name": "b", "image": unsigned}]}}}});
+    let (_, body) = post(&app, "/validate", &review).await;
+    assert_eq!(body["response"]["allowed"], false, "{body}");
+    assert_eq!(body["response"]["uid"], "u-1");
+
+    let text = metrics(&app).await;
+    let deny = "imagegate_image_decisions_total{decision=\"deny\",reason=\"signature_missing\"}";
+    assert_eq!(metric(&text, deny), 2.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "imagegate_verifications_total{kind=\"signature\",result=\"signature_missing\"}"
+        ),
+        2.0
+    );
+    assert!(
+        metric(
+            &text,
+            "imagegate_registry_requests_total{operation=\"resolve\",status=\"2xx\"}"
+        ) >= 2.0
+    );
+    assert!(
+        metric(&text, "imagegate_verify_cache_total{result=\"hit\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("imagegate_registry_request_duration_seconds_bucket{operation=\"manifest\"")
+    );
+}
+
+#[tokio::test]
+async fn a_registry_that_is_down_is_unavailable() {
+    // a port with nothing listening
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let image = format!("{addr}/fixtures/app:v1");
+    let closed = app(&policy(&addr, KEY, ""));
+    let (_, body) = post(&closed, "/imagepolicy", &image_review(&[&image])).await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    let reason = body["status"]["reason"].as_str().unwrap();
+    assert!(reason.contains("could not be verified"), "{reason}");
+    let text = metrics(&closed).await;
+    let series =
+        "imagegate_image_decisions_total{decision=\"deny\",reason=\"verification_unavailable\"}";
+    assert_eq!(metric(&text, series), 1.0);
+
+    let open = app(&policy(&addr, KEY, "    onError: allow\n"));
+    let (_, body) = post(&open, "/imagepolicy", &image_review(&[&image])).await;
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+    let warnings = body["status"]["auditAnnotations"]["warnings"]
+        .as_str()
+        .unwrap_or("");
+    assert!(warnings.contains("onError is allow"), "{body}");
+    let text = metrics(&open).await;
+    assert_eq!(metric(&text, series), 1.0, "the reason is still counted");
+    assert_eq!(
+        metric(
+            &text,
+            "imagegate_reviews_total{api=\"imagereview\",decision=\"allow\",mode=\"enforce\"}"
+        ),
+        1.0
+    );
+}
+
+fn golden(name: &str, reg: &str, fx: &Fixtures) -> Value {
+    let text = std::fs::read_to_string(format!("tests/fixtures/verify/mutate/{name}")).unwrap();
+    serde_json::from_str(
+        &text
+            .replace("{REG}", reg)
+            .replace("{APP}", &fx.app.to_string()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn mutate_pins_verified_tags_to_their_digest() {
+    let reg = registry!("mutate_pins_verified_tags_to_their_digest");
+    let fx = populated(&reg).await;
+    let request = golden("deployment.request.json", &reg.addr, &fx);
+
+    let pinning = app(&policy(&reg.addr, KEY, "  mutate:\n    pinDigests: true\n"));
+    let (status, mut body) = post(&pinning, "/mutate", &request).await;
+    assert_eq!(status, StatusCode::OK);
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(body["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    body["response"]["patch"] = serde_json::from_slice(&patch).unwrap();
+    assert_eq!(body, golden("deployment.expected.json", &reg.addr, &fx));
+
+    let off = app(&policy(&reg.addr, KEY, ""));
+    let (_, body) = post(&off, "/mutate", &request).await;
+    assert_eq!(body, golden("deployment.off.expected.json", &reg.addr, &fx));
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache() {
+    let reg = registry!("a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache");
+    populated(&reg).await;
+    let signed = format!("{}/fixtures/app:v1", reg.addr);
+    let app = app(&policy(&reg.addr, KEY, ""));
+    let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+    let before = Arc::clone(app.policy().verifier().unwrap());
+
+    let other = Snapshot::from_yaml(&policy(&reg.addr, OTHER_KEY, "")).unwrap();
+    app.swap_policy(other.with_generation(2));
+    let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    let reason = body["status"]["reason"].as_str().unwrap();
+    assert!(reason.contains("none verifies"), "{reason}");
+    let after = Arc::clone(app.policy().verifier().unwrap());
+    assert!(
+        Arc::ptr_eq(&before, &after),
+        "same registry settings: the verifier survives"
+    );
+
+    // different registry settings: a new verifier
+    let tuned = policy(&reg.addr, KEY, "    cache:\n      denyTtl: 1s\n");
+    app.swap_policy(Snapshot::from_yaml(&tuned).unwrap().with_generation(3));
+    assert!(!Arc::ptr_eq(&after, app.policy().verifier().unwrap()));
+    let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+}
+
+#[tokio::test]
+async fn check_verifies_like_the_server() {
+    let reg = registry!("check_verifies_like_the_server");
+    populated(&reg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.yaml");
+    let key = std::fs::canonicalize(KEY).unwrap();
+    std::fs::write(&file, policy(&reg.addr, key.to_str().unwrap(), "")).unwrap();
+    let run = |image: String| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagegate"))
+            .arg("check")
+            .arg("--policy")
+            .arg(&file)
+            .arg(image)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(format!("{}/fixtures/app:v1", reg.addr));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.starts_with("ALLOW") && out.contains("[allowed]"),
+        "{out}"
+    );
+    let (code, out) = run(format!("{}/fixtures/hello:v1", reg.addr));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("DENY") && out.contains("[signature_missing]"),
+        "{out}"
+    );
+    assert!(out.contains("no cosign signature"), "{out}");
+}
