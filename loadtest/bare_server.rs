@@ -4,9 +4,10 @@
 //!
 //! It does what any webhook must do and nothing more: terminate TLS (ring,
 //! ALPN `h2` and `http/1.1`), serve HTTP/1.1 and HTTP/2 through hyper-util's
-//! auto builder with its default keep-alive settings, read the whole request
-//! body (with the same 3 MiB cap), and write a small JSON answer. No routing,
-//! no decoding, no policy, no metrics. `loadtest/run.sh` drives it with the
+//! auto builder (HTTP/1.1 keep-alive on, hyper's defaults, the same HTTP/2
+//! stream limit as imagegate), read the whole request body (with the same
+//! 3 MiB cap), and write a small JSON answer. No routing, no decoding, no
+//! policy, no metrics, no timeouts. `loadtest/run.sh` drives it with the
 //! same load as `imagegate serve`, so the ratio between the two is the cost
 //! of everything imagegate adds.
 //!
@@ -99,7 +100,12 @@ async fn serve(addr: SocketAddr, tls: Arc<ServerConfig>) -> anyhow::Result<()> {
         listener.local_addr()?
     );
     let acceptor = TlsAcceptor::from(tls);
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The one protocol-visible setting imagegate changes from hyper's
+    // defaults that a load can meet; its timeouts and keep-alive pings are
+    // protection, part of what the comparison measures.
+    builder.http2().max_concurrent_streams(256);
+    let builder = Arc::new(builder);
     loop {
         let (tcp, _) = match listener.accept().await {
             Ok(conn) => conn,

@@ -12,6 +12,8 @@
 #   CONNS=21           HTTP/1.1 keep-alive connections per apiserver
 #   STREAMS=21         HTTP/2 concurrent streams per apiserver (one connection each)
 #   PIN=1              1: servers on CPU 1, load generator on CPU 0; 0: no pinning
+#   NICE=-10           niceness of the servers and the generator (root only; 0 = unchanged),
+#                      so that other work on a shared machine disturbs the comparison less
 #   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
 #   OUT=path           results file (default loadtest/RESULTS.md)
 #   PORT_GATE, PORT_BARE   ports on 127.0.0.1 (default 18443, 18444)
@@ -33,6 +35,7 @@ APISERVERS=${APISERVERS:-3}
 CONNS=${CONNS:-21}
 STREAMS=${STREAMS:-21}
 PIN=${PIN:-1}
+NICE=${NICE:--10}
 ONLY_BARE=${ONLY_BARE:-0}
 OUT=${OUT:-$ROOT/loadtest/RESULTS.md}
 PORT_GATE=${PORT_GATE:-18443}
@@ -52,6 +55,8 @@ done
 ((ROUNDS >= 1 && ROUNDS <= 10)) || die "ROUNDS must be 1..10"
 ((DURATION >= 1 && DURATION <= 300)) || die "DURATION must be 1..300 seconds"
 ((APISERVERS >= 1 && CONNS >= 1 && STREAMS >= 1)) || die "APISERVERS, CONNS, STREAMS must be positive"
+[[ $NICE =~ ^-?[0-9]+$ ]] || die "NICE must be a whole number"
+[[ $(id -u) -eq 0 ]] || NICE=0
 
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -119,14 +124,14 @@ BARE_BIN="$TARGET_DIR/release/examples/bare_server"
 GATE_BIN="$TARGET_DIR/release/imagegate"
 
 # ---------------------------------------------------------------- servers
+# Prefixes for the servers and the load generator: niceness, then CPU pinning.
+SERVER_PIN=(nice -n "$NICE")
+LOADGEN_PIN=(nice -n "$NICE")
 if ((PIN)); then
     SERVER_CPU=1
     LOADGEN_CPU=0
-    SERVER_PIN=(taskset -c "$SERVER_CPU")
-    LOADGEN_PIN=(taskset -c "$LOADGEN_CPU")
-else
-    SERVER_PIN=()
-    LOADGEN_PIN=()
+    SERVER_PIN+=(taskset -c "$SERVER_CPU")
+    LOADGEN_PIN+=(taskset -c "$LOADGEN_CPU")
 fi
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -262,6 +267,7 @@ load_run() {
 
 SCENARIOS=(h1-oha h2-h2load h2-oha)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for scenario in "${SCENARIOS[@]}"; do
     for s in "${SERVERS[@]}"; do
         load_run "$scenario" "$s" warmup "$WARMUP"
@@ -277,17 +283,19 @@ done
 for s in "${SERVERS[@]}"; do
     kill -0 "${SERVER_PID[$s]}" 2>/dev/null || die "$s died during the load"
 done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A HWM
 for s in "${SERVERS[@]}"; do
     HWM[$s]=$(awk '/^VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/${SERVER_PID[$s]}/status")
 done
 
 # Means per scenario and server: rps p50 p99 errors cpu_us_per_request.
-mean_of() { # scenario server -> "rps p50 p99 errors server_cpu"
+mean_of() { # scenario server -> "rps p50 p99 errors server_us_cpu_per_request"
     awk -F'\t' -v sc="$1" -v sv="$2" '$1 == sc && $2 == sv {
-            n++; rps += $4; p50 += $5; p99 += $6; err += $9; cpu += $10
+            n++; rps += $4; p50 += $5; p99 += $6; err += $9
+            if ($4 > 0) us += $10 / 100 * 1000000 / $4
         }
-        END {if (n) printf "%.1f %.3f %.3f %d %.0f\n", rps / n, p50 / n, p99 / n, err, cpu / n; else print "nan nan nan 0 nan"}' "$RAW"
+        END {if (n) printf "%.1f %.3f %.3f %d %.1f\n", rps / n, p50 / n, p99 / n, err, us / n; else print "nan nan nan 0 nan"}' "$RAW"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 > 0) printf "%.3f", a / b; else print "nan"}'; }
 verdict() { # value op target
@@ -319,6 +327,7 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "| kernel | $(uname -sr) |"
     echo "| memory | $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) |"
     echo "| commit | $GIT_COMMIT |"
+    echo "| load average (1, 5, 15 min) | before the load $LOAD_BEFORE, after it $LOAD_AFTER (other work on the machine raises it) |"
     echo "| rustc | $(rustc -V) |"
     echo "| oha | $(oha --version) |"
     echo "| h2load | $(h2load --version | head -n 1) |"
@@ -350,6 +359,11 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
         echo "- **CPU sharing**: not pinned (PIN=0): the servers and the load generator share all"
         echo "  $(nproc) CPUs, so the generator's own TLS and HTTP work competes with the server."
     fi
+    if ((NICE != 0)); then
+        echo "- Both servers and the generator run at niceness $NICE, so that other work on this"
+        echo "  shared machine (builds, tests) takes less of their CPU. Server and generator CPU"
+        echo "  shares well below 100% below mean such other work still took part of the cores."
+    fi
     echo "- Latency: p50/p99 as measured by the generator (oha's JSON percentiles; h2load's"
     echo "  per-request log, sorted). Throughput counts 2xx answers only. Errors are transport"
     echo "  errors, failed or timed-out streams, and non-2xx answers."
@@ -361,18 +375,22 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     if ((ONLY_BARE)); then
         echo "Not judged: this run measured the bare server alone (ONLY_BARE=1)."
     else
-        echo "| scenario | bare req/s | imagegate req/s | ratio | bare p99 ms | imagegate p99 ms | p99 ratio | errors (imagegate) | throughput | p99 | errors |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
+        echo "| scenario | bare req/s | imagegate req/s | ratio | bare p99 ms | imagegate p99 ms | p99 ratio | errors (imagegate) | throughput | p99 | errors | bare µs CPU/req | imagegate µs CPU/req |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |"
         for scenario in "${SCENARIOS[@]}"; do
-            read -r b_rps _ b_p99 b_err _ < <(mean_of "$scenario" bare)
-            read -r g_rps _ g_p99 g_err _ < <(mean_of "$scenario" imagegate)
+            read -r b_rps _ b_p99 b_err b_cpu < <(mean_of "$scenario" bare)
+            read -r g_rps _ g_p99 g_err g_cpu < <(mean_of "$scenario" imagegate)
             r_rps=$(ratio "$g_rps" "$b_rps")
             r_p99=$(ratio "$g_p99" "$b_p99")
             err_verdict=$([[ $g_err -eq 0 ]] && echo PASS || echo FAIL)
-            echo "| $scenario | $b_rps | $g_rps | $r_rps | $b_p99 | $g_p99 | $r_p99 | $g_err | $(verdict "$r_rps" ">=" "$TARGET_RPS_RATIO") | $(verdict "$r_p99" "<=" "$TARGET_P99_RATIO") | $err_verdict |"
+            echo "| $scenario | $b_rps | $g_rps | $r_rps | $b_p99 | $g_p99 | $r_p99 | $g_err | $(verdict "$r_rps" ">=" "$TARGET_RPS_RATIO") | $(verdict "$r_p99" "<=" "$TARGET_P99_RATIO") | $err_verdict | $b_cpu | $g_cpu |"
         done
         echo
         echo "The bare server had $(awk -F'\t' '$2 == "bare" {e += $9} END {print e + 0}' "$RAW") errors in all its runs."
+        echo "µs CPU/req is server CPU time per answered request (from /proc, mean over rounds)."
+        echo "It depends far less than req/s on how much CPU other work on the machine left to"
+        echo "the server, so it is the steadier view of what imagegate adds per request (it still"
+        echo "rises somewhat when a server is starved: fewer requests per wake-up and syscall)."
     fi
     echo
     echo "## Every run"
