@@ -2,10 +2,17 @@
 dashboard tests. Everything listens on 127.0.0.1 on free ports, lives in a
 temporary folder, is bounded in time, and is stopped by PID on exit.
 
+The policy has `verify` rules, so the supply-chain families see real traffic
+without a real registry: a stub registry in this process (FakeRegistry:
+nothing is signed there, one repository answers 500, one answers slowly) and
+a loopback port where nothing listens (no answer at all).
+
 Prometheus is Debian's (`prometheus` package, /usr/bin/prometheus, or
 $PROMETHEUS_BIN); imagegate is $IMAGEGATE_BIN or the newest build in target/.
 """
 
+import hashlib
+import http.server
 import json
 import os
 import shutil
@@ -31,8 +38,9 @@ kind: ImagePolicy
 spec:
   mode: enforce
   registries:
-    allow: [registry.example.com, nginx]
+    allow: [registry.example.com, nginx, "127.0.0.1:{registry}", "127.0.0.1:{dead}"]
     deny: [evil.example.com]
+    insecure: ["127.0.0.1:{registry}", "127.0.0.1:{dead}"]
   tags:
     requireTagOrDigest: true
     forbid: [latest]
@@ -41,9 +49,76 @@ spec:
   overrides:
     - namespaces: ["sandbox-*"]
       mode: audit
+  # Only these loopback registries are ever contacted: every other allowed
+  # image matches no rule, and /mutate (pinDigests) is sent only images on
+  # them.
+  verify:
+    - images: ["127.0.0.1:{registry}/**", "127.0.0.1:{dead}/**"]
+      keys:
+        - file: {key}
+  verification:
+    timeout: 3s
+    onError: deny
+  mutate:
+    pinDigests: true
 """
-# Unknown field: rejected at reload, the previous policy keeps serving.
-BAD_POLICY = GOOD_POLICY.replace("mode: enforce", "mode: enforce\n  moed: audit")
+KEY = REPO / "examples/keys/example.pub"
+
+
+def good_policy(registry: int, dead: int) -> str:
+    return GOOD_POLICY.format(registry=registry, dead=dead, key=json.dumps(str(KEY)))
+
+
+def bad_policy(registry: int, dead: int) -> str:
+    """Unknown field: rejected at reload, the previous policy keeps serving."""
+    return good_policy(registry, dead).replace("mode: enforce", "mode: enforce\n  moed: audit")
+
+
+def digest(seed: str) -> str:
+    return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+
+
+class FakeRegistry(http.server.ThreadingHTTPServer):
+    """A registry where nothing is signed: 404 for every manifest, tag,
+    referrer and blob (signature_missing, a verdict that is cached), except
+    /v2/broken/ (500: a registry failure) and /v2/slow/ (404 after 0.3 s, so
+    two reviews of the same digest overlap and one waits on the other)."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), FakeRegistryHandler)
+        self.port = self.server_address[1]
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():  # shutdown() would wait forever otherwise
+            self.shutdown()
+            self.thread.join(timeout=5)
+        self.server_close()
+
+
+class FakeRegistryHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def answer(self) -> None:
+        if self.path.startswith("/v2/slow/"):
+            time.sleep(0.3)
+        status = 500 if self.path.startswith("/v2/broken/") else 404
+        body = b"" if self.command == "HEAD" else b'{"errors":[{"code":"UNKNOWN"}]}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_HEAD = answer
+
+    def log_message(self, *args) -> None:
+        pass
 
 
 def imagegate_bin() -> Path:
@@ -119,6 +194,11 @@ class Stack:
         self.ig = f"http://127.0.0.1:{self.ig_port}"
         self.prom = f"http://127.0.0.1:{self.prom_port}"
         self.sent: dict[int, int] = {}
+        self.registry = FakeRegistry()
+        # Nothing listens here: a verification round gets no answer.
+        self.dead_port = free_port()
+        self.good_policy = good_policy(self.registry.port, self.dead_port)
+        self.bad_policy = bad_policy(self.registry.port, self.dead_port)
 
     # ------------------------------------------------------------ processes
 
@@ -143,7 +223,8 @@ class Stack:
         raise RuntimeError(f"{url} not ready within {deadline_s}s")
 
     def start(self) -> None:
-        self.policy.write_text(GOOD_POLICY)
+        self.registry.start()
+        self.policy.write_text(self.good_policy)
         ig = self.spawn([str(imagegate_bin()), "serve", f"--listen=127.0.0.1:{self.ig_port}",
                          f"--policy={self.policy}", "--file-poll-interval=1s", "--log-filter=warn"], "imagegate.log")
         self.wait_http(self.ig + "/readyz", ig, 15)
@@ -168,6 +249,7 @@ class Stack:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        self.registry.stop()
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -181,9 +263,21 @@ class Stack:
     # ----------------------------------------------------------------- load
 
     def requests(self) -> list[tuple[str, str, bytes | None, str | None]]:
-        """One round: allowed, denied (several reasons), audit-mode, malformed."""
+        """One round: allowed, denied (several reasons), audit-mode, malformed,
+        supply-chain verification and /mutate against the loopback registries."""
         ig = image_review
+        reg, dead = f"127.0.0.1:{self.registry.port}", f"127.0.0.1:{self.dead_port}"
+        unsigned = f"{reg}/unsigned/app@{digest('unsigned')}"
         return [
+            ("POST", "/imagepolicy", ig("default", unsigned), "application/json"),                 # signature_missing, cached
+            ("POST", "/imagepolicy", ig("default", f"{reg}/broken/app@{digest('broken')}"), "application/json"),  # 5xx
+            ("POST", "/imagepolicy", ig("default", f"{dead}/app:1.0"), "application/json"),      # no answer
+            ("POST", "/validate", admission_review("admission-v1-pod-create.json", image=unsigned), "application/json"),
+            ("POST", "/mutate", admission_review("admission-v1-pod-create.json", image=f"{reg}/unsigned/app:1.0"),
+             "application/json"),
+            ("POST", "/mutate", admission_review("admission-v1-pod-create.json", image=f"{dead}/app:1.0"),
+             "application/json"),
+            ("POST", "/mutate", b"{not json", "application/json"),                                    # 400
             ("POST", "/imagepolicy", ig("default", "registry.example.com/app:1.2.3"), "application/json"),
             ("POST", "/imagepolicy", ig("default", "nginx"), "application/json"),                  # tag_missing
             ("POST", "/imagepolicy", ig("default", "evil.example.com/x:1"), "application/json"),   # registry_denied
@@ -214,6 +308,21 @@ class Stack:
             rounds += 1
             time.sleep(0.05)
 
+    def overlap(self, seconds: float, max_pairs: int) -> None:
+        """Pairs of concurrent reviews of a new digest on the slow repository:
+        the second waits on the first's registry round (a coalesced miss)."""
+        end = time.monotonic() + seconds
+        for i in range(max_pairs):
+            if time.monotonic() >= end:
+                break
+            body = image_review("default", f"127.0.0.1:{self.registry.port}/slow/app@{digest(f'slow-{i}')}")
+            pair = [threading.Thread(target=http, args=("POST", self.ig + "/imagepolicy", body)) for _ in range(2)]
+            for t in pair:
+                t.start()
+            for t in pair:
+                t.join(timeout=10)
+            time.sleep(0.2)
+
     def metric_value(self, text: str) -> float:
         for line in http("GET", self.ig + "/metrics", ctype=None)[1].decode().splitlines():
             if line.startswith(text + " "):
@@ -234,12 +343,15 @@ class Stack:
         for 18 s (longer than the reload alert's 15 s evaluation grid, so the
         alert fires), then an accepted one (so it resolves)."""
         worker = threading.Thread(target=self.load, args=(10.0, 400), daemon=True)
+        overlap = threading.Thread(target=self.overlap, args=(10.0, 10), daemon=True)
         worker.start()
+        overlap.start()
         time.sleep(2.5)
-        self.reload(BAD_POLICY, 'imagegate_policy_reloads_total{result="error"}')
+        self.reload(self.bad_policy, 'imagegate_policy_reloads_total{result="error"}')
         time.sleep(18.0)
-        self.reload(GOOD_POLICY, 'imagegate_policy_reloads_total{result="success"}')
+        self.reload(self.good_policy, 'imagegate_policy_reloads_total{result="success"}')
         worker.join(timeout=30)
+        overlap.join(timeout=30)
 
     # ----------------------------------------------------------- Prometheus
 

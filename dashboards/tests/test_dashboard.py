@@ -65,6 +65,16 @@ def test_panels_are_well_formed(dash):
     "imagegate_requests_in_flight",
     "imagegate_connections_open",
     "imagegate_build_info",
+    'path=~"validate|mutate|imagepolicy"',      # /mutate in the latency panels
+    "imagegate_registry_requests_total",        # registry rate and errors
+    'status=~"5xx|none"',
+    "imagegate_registry_request_duration_seconds_bucket",
+    'result=~"hit|miss"',                       # cache hit ratio
+    "imagegate_verify_cache_total",             # lookups, coalesced waits
+    "imagegate_verifications_total",
+    'result="verification_unavailable"',
+    "imagegate_transport_requests_total",
+    "imagegate_transport_connections_open",
 ])
 def test_operator_questions_are_answered(needle):
     exprs = [e for p in PATHS for _, e in dashboard_queries(p)]

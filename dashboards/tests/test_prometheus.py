@@ -1,7 +1,8 @@
 """Every PromQL expression of the dashboard and of the alerting rules,
 evaluated by a real Prometheus that scraped a real imagegate under load
-(allowed, denied, audit-mode and malformed reviews, a rejected and an
-accepted policy reload): none may fail, none may come back empty, and every
+(allowed, denied, audit-mode and malformed reviews, supply-chain
+verification and /mutate against loopback registries that fail in each of
+the ways the panels show, a rejected and an accepted policy reload): none may fail, none may come back empty, and every
 metric, label and label value they name must be what imagegate exports.
 
 Dashboard variables get test values ($__rate_interval=1m, $__range=5m,
@@ -160,6 +161,19 @@ def test_every_label_and_value_named_is_exported(stack):
     'sum(imagegate_policy_reloads_total{result="success"})',
     'min(imagegate_policy_generation)',
     'sum(imagegate_build_info)',
+    'sum(imagegate_http_requests_total{path="mutate", code="200"})',
+    'sum(imagegate_http_requests_total{path="mutate", code="400"})',
+    'sum(imagegate_registry_requests_total{status="4xx"})',
+    'sum(imagegate_registry_requests_total{status="5xx"})',
+    'sum(imagegate_registry_requests_total{status="none"})',
+    'sum(imagegate_registry_request_duration_seconds_count)',
+    'sum(imagegate_verify_cache_total{result="hit"})',
+    'sum(imagegate_verify_cache_total{result="miss"})',
+    'sum(imagegate_verify_cache_total{result="coalesced"})',
+    'sum(imagegate_verifications_total{result="signature_missing"})',
+    'sum(imagegate_verifications_total{result="verification_unavailable"})',
+    'sum(imagegate_image_decisions_total{reason="verification_unavailable"})',
+    'sum(imagegate_transport_requests_total{transport="tcp"})',
 ])
 def test_the_load_reached_every_panel(stack, expr):
     """The load is what the dashboard is for: these counters moved."""

@@ -24,6 +24,15 @@ KUSTOMIZATIONS = {
     "no-cert-manager": "overlays/no-cert-manager",
     "imagepolicywebhook": "imagepolicywebhook",
 }
+# The in-cluster overlays rendered again with the optional mutating webhook
+# enabled the way deploy/README.md says: the overlay's commented
+# `components:` stanza uncommented (in a copy).
+MUTATING_COMPONENT = "../../components/mutating-webhook"
+WITH_MUTATING = {
+    "cert-manager+mutating": "overlays/cert-manager",
+    "no-cert-manager+mutating": "overlays/no-cert-manager",
+}
+RENDERINGS = [*KUSTOMIZATIONS, *WITH_MUTATING]
 
 
 def imagegate_bin() -> Path:
@@ -104,6 +113,15 @@ def kubectl_kustomize(folder: Path) -> list[dict]:
     if out.returncode != 0:
         pytest.fail(f"kubectl kustomize {folder} failed:\n{out.stderr}")
     return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def enable_mutating_webhook(overlay: Path) -> None:
+    """Uncomment the overlay's optional `components:` stanza, in place."""
+    path = overlay / "kustomization.yaml"
+    text = path.read_text()
+    stanza = f"# components:\n#   - {MUTATING_COMPONENT}\n"
+    assert text.count(stanza) == 1, f"{path} has no commented stanza enabling {MUTATING_COMPONENT}"
+    path.write_text(text.replace(stanza, f"components:\n  - {MUTATING_COMPONENT}\n"))
 
 
 def load_yaml_docs(path: Path) -> list[dict]:

@@ -4,11 +4,17 @@ namespaces, CA bundles, the pinned image, shutdown timing, and the
 apiserver-side files of the ImagePolicyWebhook mode.
 
 The strongest check starts the real binary with exactly the arguments of each
-manifest (only addresses and file paths are swapped for local ones) and
-shuts it down with SIGTERM within the pod's termination budget.
+manifest (only addresses and file paths are swapped for local ones), sends an
+AdmissionReview to every path a webhook configuration names, and shuts it
+down with SIGTERM within the pod's termination budget.
+
+The optional mutating webhook (components/mutating-webhook) is checked in
+both overlays with the component enabled: same rules, exclusions and
+matchConditions as the validating webhooks, on /mutate.
 """
 
 import base64
+import json
 import re
 import subprocess
 import time
@@ -17,10 +23,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import (DEPLOY, REPO, Server, find, free_port, http_status, load_yaml_docs, one,
-                      wait_ready)
+from support import (DEPLOY, REPO, WITH_MUTATING, Server, find, free_port, http_status, load_yaml_docs,
+                     one, wait_ready)
 
-ENDPOINTS = {"/imagepolicy", "/validate", "/healthz", "/readyz", "/metrics"}
+ENDPOINTS = {"/imagepolicy", "/validate", "/mutate", "/healthz", "/readyz", "/metrics"}
+# The path each kind of webhook configuration must call.
+WEBHOOK_PATHS = {"ValidatingWebhookConfiguration": "/validate", "MutatingWebhookConfiguration": "/mutate"}
 WORKLOAD_RESOURCES = {
     "": {"pods", "pods/ephemeralcontainers", "podtemplates", "replicationcontrollers"},
     "apps": {"deployments", "replicasets", "statefulsets", "daemonsets"},
@@ -29,6 +37,8 @@ WORKLOAD_RESOURCES = {
 # CONTRACT section 6: the default supply-chain verification deadline.
 DEFAULT_VERIFICATION_TIMEOUT_S = 5.0
 IN_CLUSTER = ["cert-manager", "no-cert-manager"]
+# The in-cluster renderings, with and without the mutating webhook.
+IN_CLUSTER_ALL = IN_CLUSTER + list(WITH_MUTATING)
 
 
 def serve_flags(binary: Path) -> set[str]:
@@ -88,6 +98,11 @@ def pinned_image() -> str:
     return f"{img['newName']}:{img['newTag']}"
 
 
+def webhook_configs(objs: list[dict]) -> list[dict]:
+    """The validating configuration, then the mutating one if any."""
+    return [o for kind in WEBHOOK_PATHS for o in find(objs, kind)]
+
+
 def selects(selector: dict, labels: dict) -> bool:
     match = selector.get("matchLabels", {})
     return bool(match) and all(labels.get(k) == v for k, v in match.items())
@@ -145,7 +160,7 @@ def test_static_pod_listens_on_loopback_with_mtls(rendered):
 # ------------------------------------------------------- services and webhooks
 
 
-@pytest.mark.parametrize("name", IN_CLUSTER)
+@pytest.mark.parametrize("name", IN_CLUSTER_ALL)
 def test_service_selects_the_pods_and_targets_the_listener(name, rendered):
     objs = rendered[name]
     dep, spec, meta = imagegate_pod(objs)
@@ -156,31 +171,46 @@ def test_service_selects_the_pods_and_targets_the_listener(name, rendered):
     assert dep["spec"]["selector"]["matchLabels"].items() <= meta["labels"].items()
     for p in svc["spec"]["ports"]:
         resolve_port(c, p["targetPort"])
-    vwc = one(objs, "ValidatingWebhookConfiguration")
+    one(objs, "ValidatingWebhookConfiguration")
     https_port = resolve_port(c, "https")
-    for hook in vwc["webhooks"]:
-        ref = hook["clientConfig"]["service"]
-        assert (ref["namespace"], ref["name"]) == (svc["metadata"]["namespace"], svc["metadata"]["name"])
-        assert ref["path"] == "/validate" and ref["path"] in ENDPOINTS
-        sp = next(p for p in svc["spec"]["ports"] if p["port"] == ref.get("port", 443))
-        assert resolve_port(c, sp["targetPort"]) == https_port
+    for config in webhook_configs(objs):
+        for hook in config["webhooks"]:
+            ref = hook["clientConfig"]["service"]
+            assert (ref["namespace"], ref["name"]) == (svc["metadata"]["namespace"], svc["metadata"]["name"])
+            assert ref["path"] == WEBHOOK_PATHS[config["kind"]] and ref["path"] in ENDPOINTS
+            sp = next(p for p in svc["spec"]["ports"] if p["port"] == ref.get("port", 443))
+            assert resolve_port(c, sp["targetPort"]) == https_port
 
 
-@pytest.mark.parametrize("name", IN_CLUSTER)
+@pytest.mark.parametrize("name", IN_CLUSTER_ALL)
 def test_webhook_registration(name, rendered):
     objs = rendered[name]
+    configs = webhook_configs(objs)
+    assert [c["kind"] for c in configs] == list(WEBHOOK_PATHS)[: 2 if name in WITH_MUTATING else 1]
+    for config in configs:
+        check_webhooks(objs, config)
+
+
+def check_webhooks(objs: list[dict], config: dict) -> None:
     ns = one(objs, "Namespace")["metadata"]["name"]
-    vwc = one(objs, "ValidatingWebhookConfiguration")
     policy = yaml.safe_load(one(objs, "ConfigMap", "imagegate-policy")["data"]["policy.yaml"])
     timeout = policy.get("spec", {}).get("verification", {}).get("timeout")
     deadline = duration_s(timeout) if timeout else DEFAULT_VERIFICATION_TIMEOUT_S
     covered: dict[str, set[str]] = {}
     names = set()
-    for hook in vwc["webhooks"]:
+    mutating = config["kind"] == "MutatingWebhookConfiguration"
+    assert config["metadata"]["labels"]["imagegate.dev/part"] == "webhook", "installed last (README, Deploy)"
+    for hook in config["webhooks"]:
         assert hook["name"] not in names and hook["name"].count(".") >= 2
         names.add(hook["name"])
+        # Fail closed (validating); the mutating one fails only when imagegate
+        # does not answer, when the validating one already refuses (see the
+        # header of its manifest).
         assert hook["failurePolicy"] == "Fail"
         assert hook["sideEffects"] == "None"
+        if mutating:
+            # Pins the containers a later mutating webhook adds, too.
+            assert hook["reinvocationPolicy"] == "IfNeeded"
         assert deadline < hook["timeoutSeconds"] <= 30
         assert "v1" in hook["admissionReviewVersions"]
         excluded = [e for e in hook["namespaceSelector"]["matchExpressions"]
@@ -195,16 +225,48 @@ def test_webhook_registration(name, rendered):
         assert resources <= covered.get(group, set()), f"{group or 'core'}: {resources - covered.get(group, set())} not covered"
 
 
+@pytest.mark.parametrize("name", list(WITH_MUTATING))
+def test_mutating_webhooks_mirror_the_validating_ones(name, rendered):
+    """Same objects, namespaces, exclusions, CEL and timeouts: a pod the
+    validating webhook judges is the pod the mutating one pinned, and the
+    CEL tested in test_match_conditions.py is the CEL of both."""
+    objs = rendered[name]
+    vwc = one(objs, "ValidatingWebhookConfiguration")
+    mwc = one(objs, "MutatingWebhookConfiguration")
+    assert mwc["metadata"]["name"] == vwc["metadata"]["name"]
+    assert len(mwc["webhooks"]) == len(vwc["webhooks"])
+    same = ["rules", "namespaceSelector", "matchConditions", "admissionReviewVersions", "matchPolicy",
+            "timeoutSeconds", "sideEffects"]
+    for m, v in zip(mwc["webhooks"], vwc["webhooks"]):
+        assert m["name"] != v["name"] and m["name"].split(".", 1)[0] == v["name"].split(".", 1)[0]
+        for key in same:
+            assert m.get(key) == v.get(key), f"{m['name']}: {key} differs from {v['name']}"
+        mref, vref = m["clientConfig"]["service"], v["clientConfig"]["service"]
+        assert {**mref, "path": "/validate"} == vref
+        assert m["clientConfig"].get("caBundle") == v["clientConfig"].get("caBundle")
+
+
+@pytest.mark.parametrize("name", IN_CLUSTER)
+def test_mutating_webhook_is_optional(name, rendered):
+    """Not shipped unless the component is enabled; the overlays' CA
+    plumbing selects it by name when it is."""
+    assert not find(rendered[name], "MutatingWebhookConfiguration")
+    assert len(find(rendered[f"{name}+mutating"], "MutatingWebhookConfiguration")) == 1
+
+
 def test_podtemplates_are_judged_by_the_server():
     """podtemplates is registered only because the server reads them."""
     src = (REPO / "src/review/extract.rs").read_text()
     assert '("", "PodTemplate") => Some(Shape::PodTemplate)' in src
 
 
-def test_ca_bundle_comes_from_cert_manager(rendered):
-    objs = rendered["cert-manager"]
-    vwc = one(objs, "ValidatingWebhookConfiguration")
-    ns, name = vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].split("/")
+@pytest.mark.parametrize("variant", ["cert-manager", "cert-manager+mutating"])
+def test_ca_bundle_comes_from_cert_manager(variant, rendered):
+    objs = rendered[variant]
+    configs = webhook_configs(objs)
+    injected = {c["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] for c in configs}
+    assert len(injected) == 1, injected
+    ns, name = injected.pop().split("/")
     cert = one(objs, "Certificate", name)
     assert cert["metadata"]["namespace"] == ns
     svc = one(objs, "Service", "imagegate")
@@ -216,16 +278,16 @@ def test_ca_bundle_comes_from_cert_manager(rendered):
     _, spec, _ = imagegate_pod(objs)
     tls = next(v for v in spec["volumes"] if v["name"] == "tls")
     assert tls["secret"]["secretName"] == cert["spec"]["secretName"]
-    for hook in vwc["webhooks"]:
+    for hook in (h for c in configs for h in c["webhooks"]):
         assert "caBundle" not in hook["clientConfig"], "the cainjector fills it; a stale value must not be shipped"
 
 
-def test_ca_bundle_without_cert_manager(rendered, deploy_copy, tmp_path):
-    objs = rendered["no-cert-manager"]
-    certs = deploy_copy / "overlays/no-cert-manager/certs"
+@pytest.mark.parametrize("variant", ["no-cert-manager", "no-cert-manager+mutating"])
+def test_ca_bundle_without_cert_manager(variant, rendered, deploy_copy, tmp_path):
+    objs = rendered[variant]
+    certs = deploy_copy / "overlays" / variant / "certs"
     ca_pem = (certs / "ca.crt").read_bytes()
-    vwc = one(objs, "ValidatingWebhookConfiguration")
-    for hook in vwc["webhooks"]:
+    for hook in (h for c in webhook_configs(objs) for h in c["webhooks"]):
         bundle = base64.b64decode("".join(hook["clientConfig"]["caBundle"].split()))
         assert bundle == ca_pem
     secret = one(objs, "Secret", "imagegate-tls")
@@ -253,7 +315,7 @@ def test_base_alone_has_no_ca_bundle(rendered):
 # ---------------------------------------------------- names, labels, selectors
 
 
-@pytest.mark.parametrize("name", IN_CLUSTER)
+@pytest.mark.parametrize("name", IN_CLUSTER_ALL)
 def test_names_namespaces_and_selectors_agree(name, rendered):
     objs = rendered[name]
     ns = one(objs, "Namespace")["metadata"]["name"]
@@ -343,7 +405,7 @@ def localized(args: dict[str, str], files: dict[str, Path]) -> tuple[list[str], 
     return out, listen, metrics
 
 
-@pytest.mark.parametrize("name", IN_CLUSTER)
+@pytest.mark.parametrize("name", IN_CLUSTER_ALL)
 def test_binary_runs_with_the_deployment_args(name, rendered, binary, deploy_copy, tmp_path):
     objs = rendered[name]
     _, spec, _ = imagegate_pod(objs)
@@ -357,14 +419,26 @@ def test_binary_runs_with_the_deployment_args(name, rendered, binary, deploy_cop
     with Server(binary, argv) as server:
         wait_ready(f"http://127.0.0.1:{metrics}/readyz", server.proc)
         body = (REPO / "tests/fixtures/review/admission-v1-pod-create.json").read_text()
-        out = subprocess.run(
-            ["curl", "-sS", "--max-time", "5", "--cacert", str(certs / "ca.crt"),
-             "--resolve", f"imagegate.imagegate.svc:{listen}:127.0.0.1",
-             "-H", "content-type: application/json", "--data-binary", body,
-             f"https://imagegate.imagegate.svc:{listen}/validate?timeout=10s"],
-            capture_output=True, text=True, timeout=10)
-        assert out.returncode == 0, out.stderr
-        assert '"uid":"705ab4f5-6393-11e8-b7cc-42010a800002"' in out.stdout.replace(" ", "")
+        # Every path a webhook configuration of this rendering calls, as the
+        # apiserver calls it (its `?timeout=` included).
+        paths = {h["clientConfig"]["service"]["path"] for c in webhook_configs(objs) for h in c["webhooks"]}
+        want = {"/validate", "/mutate"} if name in WITH_MUTATING else {"/validate"}
+        assert paths == want
+        for path in sorted(paths):
+            out = subprocess.run(
+                ["curl", "-sS", "--max-time", "5", "--cacert", str(certs / "ca.crt"),
+                 "--resolve", f"imagegate.imagegate.svc:{listen}:127.0.0.1",
+                 "-H", "content-type: application/json", "--data-binary", body, "-w", "\n%{http_code}",
+                 f"https://imagegate.imagegate.svc:{listen}{path}?timeout=10s"],
+                capture_output=True, text=True, timeout=10)
+            assert out.returncode == 0, out.stderr
+            answer, code = out.stdout.rsplit("\n", 1)
+            assert code == "200", f"{path}: HTTP {code}: {answer}"
+            review = json.loads(answer)
+            assert review["kind"] == "AdmissionReview" and review["response"]["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002"
+            if path == "/mutate":
+                # pinDigests is off in the shipped policy: allowed, no patch.
+                assert review["response"]["allowed"] is True and "patch" not in review["response"]
         # SIGTERM: /readyz turns 503 during --shutdown-delay, then a clean exit
         # well inside terminationGracePeriodSeconds minus the preStop sleep.
         started = time.monotonic()

@@ -19,7 +19,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from support import DEPLOY, KUSTOMIZATIONS, load_yaml_docs
+from support import DEPLOY, RENDERINGS, load_yaml_docs
 
 # The oldest Kubernetes release the manifests support (matchConditions GA
 # and the preStop `sleep` action need >= 1.30), and a current one.
@@ -82,7 +82,7 @@ def test_every_file_as_written_is_valid(path, binary, tmp_path):
         assert not problems, f"{path}: {doc.get('kind')} {doc.get('metadata', {}).get('name')}:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
+@pytest.mark.parametrize("name", RENDERINGS)
 def test_every_rendered_object_is_valid(name, rendered, binary, tmp_path):
     objs = rendered[name]
     assert objs
