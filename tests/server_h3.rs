@@ -4,7 +4,7 @@
 //! request that completes through a lossy UDP path.
 //!
 //! Each test prints SKIPPED and passes when `python3` with `aioquic` is
-//! missing, unless `IMAGEGATE_REQUIRE_AIOQUIC` is set: `.ci/run` installs
+//! missing, unless `IMAGEGATE_REQUIRE_TOOLS` is set: `.ci/run` installs
 //! aioquic and sets it, so CI always runs them.
 
 // In tests a failed unwrap is a failed test; SKIPPED goes to stderr.
@@ -38,7 +38,7 @@ fn have_aioquic() -> bool {
 }
 
 /// Set by `.ci/run`: there, a missing client is a failure, not a skip.
-const REQUIRE: &str = "IMAGEGATE_REQUIRE_AIOQUIC";
+const REQUIRE: &str = "IMAGEGATE_REQUIRE_TOOLS";
 
 macro_rules! require_aioquic {
     () => {
@@ -399,6 +399,61 @@ async fn drain_finishes_in_flight_requests() {
 
     let after = h3_client(h3, args(&["--path", "/healthz", "--timeout", "3"])).await;
     assert!(after.get("error").is_some(), "{after}");
+}
+
+/// One cap for every listener: while a TCP connection holds the only slot,
+/// a QUIC connection is refused at once (and counted); once it closes,
+/// HTTP/3 is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_covers_quic_too() {
+    require_aioquic!();
+    let server = H3Server::start(&["--max-connections", "1"]).await;
+    let mut tcp = connect(server.tcp, Some(client_tls(&[b"h2"], None)), Proto::H1)
+        .await
+        .unwrap();
+    let (code, _, _) = tcp.send(get("/healthz")).await.unwrap();
+    assert_eq!(code, 200);
+    let refused = h3_client(server.h3, args(&["--path", "/healthz", "--timeout", "5"])).await;
+    assert!(refused.get("error").is_some(), "{refused}");
+    let rejected = server.app.metrics().connections_rejected().get();
+    assert!(rejected >= 1, "refusal counted: {rejected}");
+    drop(tcp);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let answer = h3_client(server.h3, args(&["--path", "/healthz", "--timeout", "5"])).await;
+        if answer.get("status").is_some() {
+            assert_eq!(status(&answer), 200);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}
+
+/// With fewer than half the slots free, a new QUIC client must first
+/// answer a Retry (address validation); a real client does, and is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_connection_pressure_clients_pass_a_retry_and_are_served() {
+    require_aioquic!();
+    let server = H3Server::start(&["--max-connections", "4"]).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut tcp = connect(server.tcp, Some(client_tls(&[b"h2"], None)), Proto::H1)
+            .await
+            .unwrap();
+        assert_eq!(tcp.send(get("/healthz")).await.unwrap().0, 200);
+        held.push(tcp);
+    }
+    let answer = h3_client(
+        server.h3,
+        post_args("/imagepolicy", &image_review(&["nginx:1.25"])),
+    )
+    .await;
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(server.app.metrics().connections_rejected().get(), 0);
+    drop(held);
+    server.stop().await;
 }
 
 /// A UDP relay between the client and the server that drops a share of

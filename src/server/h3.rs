@@ -19,7 +19,9 @@
 //!   [`H3Listener::close_all`] ends whatever is left at the end of the
 //!   grace period.
 //!
-//! QUIC-specific limits: `h2_max_concurrent_streams` request streams per
+//! QUIC-specific limits: a Retry (address validation) before a new
+//! connection is admitted while fewer than half the connection slots are
+//! free, `h2_max_concurrent_streams` request streams per
 //! connection, a header section of at most `h2_max_header_list_bytes`, the
 //! handshake and the first request within `header_read_timeout`, and an
 //! idle timeout of `h2_keep_alive_interval` (a connection that carries no
@@ -128,6 +130,19 @@ impl H3Listener {
                 incoming.refuse();
                 continue;
             }
+            // A spoofed source address could hold a slot of the shared cap
+            // for a whole handshake timeout. Under pressure (half the slots
+            // taken), a client must first prove its address with a Retry
+            // round trip; a validated one then comes back here.
+            if !incoming.remote_address_validated()
+                && shared.free_slots() < self.limits.max_connections / 2
+            {
+                tracing::debug!(peer = %incoming.remote_address(), "connection slots scarce, asking for address validation (Retry)");
+                if let Err(error) = incoming.retry() {
+                    tracing::debug!(%error, "QUIC retry failed");
+                }
+                continue;
+            }
             let Some(permit) = shared.try_admit() else {
                 app.metrics().observe_connection_rejected();
                 tracing::debug!(peer = %incoming.remote_address(), "connection limit reached, refusing QUIC connection");
@@ -203,16 +218,20 @@ fn transport_config(limits: &Limits) -> quinn::TransportConfig {
 
 /// The TCP listener's TLS config with ALPN `h3` and no 0-RTT: same
 /// certificate resolver, same client verifier.
-fn quic_config(
-    tcp: &Arc<rustls::ServerConfig>,
-    transport: &Arc<quinn::TransportConfig>,
-) -> Result<quinn::ServerConfig, ServeError> {
-    let mut tls = rustls::ServerConfig::clone(tcp);
+fn quic_tls(tcp: &rustls::ServerConfig) -> rustls::ServerConfig {
+    let mut tls = tcp.clone();
     tls.alpn_protocols = vec![b"h3".to_vec()];
     // 0-RTT requests can be replayed; a review is cheap enough to wait one
     // round trip.
     tls.max_early_data_size = 0;
-    let crypto = QuicServerConfig::try_from(tls).map_err(ServeError::Http3Tls)?;
+    tls
+}
+
+fn quic_config(
+    tcp: &Arc<rustls::ServerConfig>,
+    transport: &Arc<quinn::TransportConfig>,
+) -> Result<quinn::ServerConfig, ServeError> {
+    let crypto = QuicServerConfig::try_from(quic_tls(tcp)).map_err(ServeError::Http3Tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport.clone());
     Ok(config)
@@ -417,5 +436,42 @@ impl Body for RecvBody<'_> {
             Some(length) => SizeHint::with_exact(length),
             None => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::config::TlsFiles;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tls")
+            .join(name)
+    }
+
+    #[test]
+    fn quic_config_is_the_tcp_config_with_alpn_h3() {
+        let tls = TlsState::load(TlsFiles {
+            cert: fixture("server.pem"),
+            key: fixture("server.key"),
+            client_ca: Some(fixture("ca.pem")),
+        })
+        .unwrap();
+        let tcp = tls.config();
+        let quic = quic_tls(&tcp);
+        assert_eq!(quic.alpn_protocols, vec![b"h3".to_vec()]);
+        assert_eq!(quic.max_early_data_size, 0);
+        // The same resolver object: a certificate reload reaches both.
+        assert!(Arc::ptr_eq(&quic.cert_resolver, &tcp.cert_resolver));
+        // The TCP listener keeps its own ALPN list.
+        assert_eq!(
+            tcp.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        // quinn accepts it (TLS 1.3 and its initial suite are there).
+        let transport = Arc::new(transport_config(&Limits::default()));
+        quic_config(&tcp, &transport).unwrap();
     }
 }

@@ -96,6 +96,11 @@ impl Shared {
         self.permits.clone().try_acquire_owned().ok()
     }
 
+    /// Slots left under the connection cap.
+    pub(crate) fn free_slots(&self) -> usize {
+        self.permits.available_permits()
+    }
+
     /// Closes every connection now, in-flight requests included.
     pub(crate) fn abort_all(&self) {
         self.abort.send_replace(true);
