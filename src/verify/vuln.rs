@@ -36,6 +36,14 @@ pub struct Scan {
     pub scanner: Scanner,
 }
 
+impl Scan {
+    /// Reads cosign's vuln predicate (a Grype or Trivy report inside);
+    /// `None` when it lacks a finish time or holds neither known shape.
+    pub fn from_predicate(predicate: &Value) -> Option<Scan> {
+        parse(predicate)
+    }
+}
+
 /// Reads a vuln predicate; `None` when it lacks a finish time or holds a
 /// report of neither known shape.
 pub(crate) fn parse(predicate: &Value) -> Option<Scan> {
