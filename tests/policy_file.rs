@@ -324,3 +324,55 @@ fn all_semantic_errors_are_collected_in_file_order() {
     let lines: Vec<u32> = errs.iter().map(|e| e.line).collect();
     assert_eq!(lines, (6..56).collect::<Vec<u32>>());
 }
+
+#[test]
+fn registry_ca_bundle() {
+    let policy = |ca: &str| format!("{HEAD}spec:\n  registries:\n    ca: {ca}\n");
+    let s =
+        Snapshot::from_yaml(&policy("tests/fixtures/tls/ca.pem")).unwrap_or_else(|e| panic!("{e}"));
+    let config = s.supply_chain().verifier_config();
+    assert_eq!(config.registry.ca.len(), 1);
+    let none = Snapshot::from_yaml(&format!("{HEAD}spec: {{}}\n")).unwrap();
+    assert!(none.supply_chain().verifier_config().registry.ca.is_empty());
+    // a changed CA is a new verifier (no cache reuse across it)
+    let other = Snapshot::from_yaml(&policy("tests/fixtures/tls/other-ca.pem")).unwrap();
+    assert!(!s.supply_chain().same_verifier(other.supply_chain()));
+    let again = Snapshot::from_yaml(&policy("tests/fixtures/tls/ca.pem")).unwrap();
+    assert!(s.supply_chain().same_verifier(again.supply_chain()));
+    // located errors: missing, not PEM, a key instead of a certificate, too large
+    let (l, _, kind, m) = one(&policy("/nonexistent/ca.pem"));
+    assert_eq!((l, kind), (5, CompileErrorKind::Value), "{m}");
+    assert!(
+        m.contains("spec.registries.ca: cannot read \"/nonexistent/ca.pem\""),
+        "{m}"
+    );
+    let (l, _, _, m) = one(&policy("tests/fixtures/tls/server.key"));
+    assert_eq!(l, 5, "{m}");
+    assert!(
+        m.contains("spec.registries.ca:") && m.contains("holds no PEM certificate"),
+        "{m}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let (_, _, _, m) = one(&policy(&bad.display().to_string()));
+    assert!(m.contains("not a usable CA certificate"), "{m}");
+    let big = dir.path().join("big.pem");
+    std::fs::write(&big, "#".repeat((1 << 20) + 1)).unwrap();
+    let (_, _, _, m) = one(&policy(&big.display().to_string()));
+    assert!(m.contains("larger than 1024 KiB"), "{m}");
+    // registry access is global
+    let text = format!(
+        "{HEAD}spec:\n  overrides:\n    - namespaces: [a]\n      registries:\n        ca: tests/fixtures/tls/ca.pem\n"
+    );
+    let (l, _, _, m) = one(&text);
+    assert_eq!(l, 7, "{m}");
+    assert!(
+        m.contains("overrides[0].registries.ca: only allowed in spec.registries"),
+        "{m}"
+    );
+}

@@ -9,15 +9,20 @@
 mod support_registry;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use imagegate::reference::Reference;
+use imagegate::verify::registry::Credentials;
 use imagegate::verify::{
-    CacheConfig, Digest, KeySet, Outcome, PublicKey, RegistryConfig, Requirement, SbomKind,
-    Verifier, VerifierConfig, VulnLimits,
+    CaBundle, CacheConfig, Digest, KeySet, Outcome, PublicKey, RegistryConfig, RegistryErrorKind,
+    Repository, Requirement, SbomKind, Verifier, VerifierConfig, VulnLimits,
 };
 use support_registry::proxy::Proxy;
-use support_registry::{Fixtures, Pusher, RegistryProcess};
+use support_registry::token::TokenGate;
+use support_registry::{
+    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
+};
 
 const CDX: &str = "https://cyclonedx.org/bom";
 const SPDX: &str = "https://spdx.dev/Document";
@@ -460,10 +465,7 @@ async fn rate_limited_then_success() {
     );
     signed_app(&push, &fx, "fixtures/limited").await;
     let proxy = Proxy::start(&reg.addr).await;
-    proxy
-        .behaviour
-        .too_many
-        .store(1, std::sync::atomic::Ordering::SeqCst);
+    proxy.behaviour.too_many.store(1, Ordering::SeqCst);
     let v = verifier(&proxy.addr);
     let started = Instant::now();
     let out = check(
@@ -478,10 +480,7 @@ async fn rate_limited_then_success() {
     assert!(started.elapsed() >= Duration::from_secs(1));
 
     // more 429s than retries: unavailable, not a success
-    proxy
-        .behaviour
-        .too_many
-        .store(10, std::sync::atomic::Ordering::SeqCst);
+    proxy.behaviour.too_many.store(10, Ordering::SeqCst);
     let v = verifier_with(&proxy.addr, |c| {
         c.registry.max_retry_wait = Duration::from_millis(10);
     });
@@ -594,7 +593,7 @@ async fn concurrent_checks_share_one_registry_round() {
     assert_eq!(verified, 200);
     assert_eq!(proxy.count(".sig"), 1, "{:?}", proxy.paths.lock().unwrap());
     let stats = v.stats();
-    assert_eq!(stats.rounds.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(stats.rounds.load(Ordering::Relaxed), 1);
     // later checks are answered from the cache, without the network
     let before = proxy.paths.lock().unwrap().len();
     let r = Reference::parse(&image).unwrap();
@@ -604,4 +603,210 @@ async fn concurrent_checks_share_one_registry_round() {
             .cached
     );
     assert_eq!(proxy.paths.lock().unwrap().len(), before);
+}
+
+/// An open registry to push through, and a second process serving the same
+/// storage with `options` (TLS, htpasswd).
+fn registry_pair(
+    test: &str,
+    tls: bool,
+    htpasswd: bool,
+) -> Option<(RegistryProcess, RegistryProcess)> {
+    let open = RegistryProcess::start(test)?;
+    let served = RegistryProcess::start_with(
+        test,
+        &Options {
+            tls,
+            htpasswd,
+            storage: Some(open.data.clone()),
+        },
+    )?;
+    Some((open, served))
+}
+
+fn tls_fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tls")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A verifier reaching every registry over HTTPS.
+fn tls_verifier(tune: impl FnOnce(&mut RegistryConfig)) -> Verifier {
+    verifier_with("", |c| {
+        c.registry.insecure.clear();
+        tune(&mut c.registry);
+    })
+}
+
+fn dockerconfig(host: &str, user: &str, password: &str) -> Credentials {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let text = serde_json::json!({"auths": {host: {"auth": auth}}}).to_string();
+    Credentials::from_dockerconfigjson(&text).unwrap()
+}
+
+#[tokio::test]
+async fn private_ca_registry_is_trusted_only_with_its_ca() {
+    let Some((open, tls)) = registry_pair(
+        "private_ca_registry_is_trusted_only_with_its_ca",
+        true,
+        false,
+    ) else {
+        return;
+    };
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: open.addr.clone(),
+    };
+    let d = signed_app(&push, &fx, "fixtures/private").await;
+    let req = sig_only(&keys(&fx, "cosign"));
+    let image = format!("{}/fixtures/private:v1", tls.addr);
+    let ca = CaBundle::from_pem(&tls_fixture("ca.pem")).unwrap();
+
+    let v = tls_verifier(|r| r.ca = ca.clone());
+    assert_eq!(check(&v, &image, &req).await, Outcome::Verified);
+    assert_eq!(
+        check(&v, &format!("{}/fixtures/private@{d}", tls.addr), &req).await,
+        Outcome::Verified
+    );
+
+    // without the CA (Mozilla roots only), or with an unrelated CA: the
+    // handshake fails, verification is unavailable
+    for bundle in [
+        CaBundle::default(),
+        CaBundle::from_pem(&tls_fixture("other-ca.pem")).unwrap(),
+    ] {
+        let v = tls_verifier(|r| r.ca = bundle.clone());
+        assert_eq!(check(&v, &image, &req).await, Outcome::Unavailable);
+        let err = v
+            .registry()
+            .resolve(&repository(&tls.addr, "fixtures/private"), "v1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), RegistryErrorKind::Connect, "{err}");
+        assert!(err.to_string().contains("TLS"), "{err}");
+    }
+}
+
+fn repository(domain: &str, path: &str) -> Repository {
+    Repository {
+        domain: domain.to_owned(),
+        path: path.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn htpasswd_registry_with_dockerconfigjson_credentials() {
+    let Some((open, locked)) = registry_pair(
+        "htpasswd_registry_with_dockerconfigjson_credentials",
+        true,
+        true,
+    ) else {
+        return;
+    };
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: open.addr.clone(),
+    };
+    signed_app(&push, &fx, "fixtures/locked").await;
+    let req = sig_only(&keys(&fx, "cosign"));
+    let image = format!("{}/fixtures/locked:v1", locked.addr);
+    let ca = CaBundle::from_pem(&tls_fixture("ca.pem")).unwrap();
+
+    let v = tls_verifier(|r| {
+        r.ca = ca.clone();
+        r.credentials = dockerconfig(&locked.addr, HTPASSWD_USER, HTPASSWD_PASSWORD);
+    });
+    assert_eq!(check(&v, &image, &req).await, Outcome::Verified);
+
+    // a wrong password, no credentials, credentials for another host: the
+    // registry refuses (401), which is "cannot verify", never a pass
+    for credentials in [
+        dockerconfig(&locked.addr, HTPASSWD_USER, "wrong"),
+        Credentials::default(),
+        dockerconfig(&open.addr, HTPASSWD_USER, HTPASSWD_PASSWORD),
+    ] {
+        let v = tls_verifier(|r| {
+            r.ca = ca.clone();
+            r.credentials = credentials;
+        });
+        assert_eq!(check(&v, &image, &req).await, Outcome::Unavailable);
+        let err = v
+            .registry()
+            .resolve(&repository(&locked.addr, "fixtures/locked"), "v1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), RegistryErrorKind::Auth, "{err}");
+    }
+}
+
+#[tokio::test]
+async fn bearer_tokens_against_the_real_registry() {
+    let reg = registry!("bearer_tokens_against_the_real_registry");
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    let a = signed_app(&push, &fx, "fixtures/tok-a").await;
+    signed_app(&push, &fx, "fixtures/tok-b").await;
+    // blobs are redirected to another host (a recording proxy), as
+    // registries do with storage URLs
+    let storage = Proxy::start(&reg.addr).await;
+    let gate = TokenGate::start(&reg.addr, "robot", "s3cret", Some(&storage.addr)).await;
+    let tune = |credentials: Credentials| {
+        let (g, s) = (gate.addr.clone(), storage.addr.clone());
+        move |c: &mut VerifierConfig| {
+            c.registry.insecure = vec![g, s];
+            c.registry.credentials = credentials;
+        }
+    };
+    let v = verifier_with("", tune(dockerconfig(&gate.addr, "robot", "s3cret")));
+    let ks = keys(&fx, "cosign");
+    let image_a = format!("{}/fixtures/tok-a:v1", gate.addr);
+    assert_eq!(check(&v, &image_a, &sig_only(&ks)).await, Outcome::Verified);
+    assert_eq!(gate.issued_for("repository:fixtures/tok-a:pull"), 1);
+    assert_eq!(gate.state.challenged.load(Ordering::SeqCst), 1);
+    // another requirement on the same repository: more requests, the
+    // cached token
+    let passed = gate.state.passed.load(Ordering::SeqCst);
+    assert_eq!(
+        check(
+            &v,
+            &format!("{}/fixtures/tok-a@{a}", gate.addr),
+            &sig_only(&keys(&fx, "other"))
+        )
+        .await,
+        Outcome::SignatureInvalid
+    );
+    assert!(gate.state.passed.load(Ordering::SeqCst) > passed);
+    assert_eq!(gate.issued_for("repository:fixtures/tok-a:pull"), 1);
+    assert_eq!(gate.state.challenged.load(Ordering::SeqCst), 1);
+    // another repository needs its own token (the gate scopes tokens)
+    let image_b = format!("{}/fixtures/tok-b:v1", gate.addr);
+    assert_eq!(check(&v, &image_b, &sig_only(&ks)).await, Outcome::Verified);
+    assert_eq!(gate.issued_for("repository:fixtures/tok-b:pull"), 1);
+    assert_eq!(gate.state.issued.lock().unwrap().len(), 2);
+    assert_eq!(gate.state.challenged.load(Ordering::SeqCst), 2);
+    // blobs were fetched from the storage host, never with the token
+    assert!(storage.count("GET /v2/fixtures/tok-a/blobs/") > 0);
+    assert!(storage.count("GET /v2/fixtures/tok-b/blobs/") > 0);
+    assert_eq!(storage.authorized.load(Ordering::SeqCst), 0);
+    assert_eq!(gate.state.refused.load(Ordering::SeqCst), 0);
+
+    // a wrong password or none: the token service refuses, unavailable
+    for (credentials, refused) in [
+        (dockerconfig(&gate.addr, "robot", "wrong"), 1),
+        (Credentials::default(), 2),
+    ] {
+        let v = verifier_with("", tune(credentials));
+        assert_eq!(
+            check(&v, &image_a, &sig_only(&ks)).await,
+            Outcome::Unavailable
+        );
+        assert_eq!(gate.state.refused.load(Ordering::SeqCst), refused);
+    }
+    assert_eq!(gate.state.issued.lock().unwrap().len(), 2);
 }

@@ -19,7 +19,9 @@ use http_body_util::{BodyExt, Full};
 use imagegate::policy::Snapshot;
 use imagegate::server::{App, Limits};
 use serde_json::{Value, json};
-use support_registry::{Fixtures, Pusher, RegistryProcess};
+use support_registry::{
+    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
+};
 
 const KEY: &str = "tests/fixtures/verify/keys/cosign.pub";
 const OTHER_KEY: &str = "tests/fixtures/verify/keys/other.pub";
@@ -311,4 +313,69 @@ async fn check_verifies_like_the_server() {
         "{out}"
     );
     assert!(out.contains("no cosign signature"), "{out}");
+}
+
+#[tokio::test]
+async fn private_ca_and_registry_credentials_from_the_policy() {
+    let test = "private_ca_and_registry_credentials_from_the_policy";
+    let open = registry!(test);
+    let Some(locked) = RegistryProcess::start_with(
+        test,
+        &Options {
+            tls: true,
+            htpasswd: true,
+            storage: Some(open.data.clone()),
+        },
+    ) else {
+        return;
+    };
+    populated(&open).await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth_file = |name: &str, password: &str| {
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("{HTPASSWD_USER}:{password}"));
+        let path = dir.path().join(name);
+        let text = json!({"auths": {locked.addr.clone(): {"auth": auth}}}).to_string();
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let policy = |ca: bool, auth: &str| {
+        let ca = if ca {
+            "    ca: tests/fixtures/tls/ca.pem\n"
+        } else {
+            ""
+        };
+        format!(
+            "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"{}/**\"]\n      keys:\n        - file: {KEY}\n  registries:\n{ca}    auth: {auth}\n  verification:\n    timeout: 3s\n",
+            locked.addr
+        )
+    };
+    let good = auth_file("good.json", HTPASSWD_PASSWORD);
+    let bad = auth_file("bad.json", "wrong");
+    let signed = format!("{}/fixtures/app:v1", locked.addr);
+    let unsigned = format!("{}/fixtures/hello:v1", locked.addr);
+
+    let ok = app(&policy(true, &good));
+    let (_, body) = post(&ok, "/imagepolicy", &image_review(&[&signed])).await;
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+    let (_, body) = post(&ok, "/imagepolicy", &image_review(&[&unsigned])).await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    assert!(
+        body["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no cosign signature"),
+        "{body}"
+    );
+
+    // a wrong password or an untrusted certificate: verification_unavailable
+    for policy in [policy(true, &bad), policy(false, &good)] {
+        let app = app(&policy);
+        let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+        assert_eq!(body["status"]["allowed"], false, "{body}");
+        let reason = body["status"]["reason"].as_str().unwrap();
+        assert!(reason.contains("could not be verified"), "{reason}");
+        let series = "imagegate_image_decisions_total{decision=\"deny\",reason=\"verification_unavailable\"}";
+        assert_eq!(metric(&metrics(&app).await, series), 1.0);
+    }
 }

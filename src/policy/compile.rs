@@ -217,6 +217,7 @@ impl Compiler {
                         .map(|t| &t.referenced),
                 ),
                 ("auth", r.auth.as_ref().map(|t| &t.referenced)),
+                ("ca", r.ca.as_ref().map(|t| &t.referenced)),
             ] {
                 if let Some(at) = at {
                     self.error(

@@ -1,5 +1,5 @@
 //! Compiling the supply-chain fields: `spec.verify`, `spec.verification`,
-//! `spec.registries.insecure`/`auth` and `spec.mutate`, every error with
+//! `spec.registries.insecure`/`auth`/`ca` and `spec.mutate`, every error with
 //! its location. Key and credential files are read here (bounded), so a
 //! missing or wrong key fails `policy validate`, not a review.
 
@@ -12,7 +12,7 @@ use super::compile::{Compiler, MAX_SIDE_FILE_BYTES};
 use super::error::CompileErrorKind as Kind;
 use super::source::{self, Text};
 use super::supply::{MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain, VerifyRule, text_id};
-use crate::verify::registry::Credentials;
+use crate::verify::registry::{CaBundle, Credentials};
 use crate::verify::{CacheConfig, KeySet, PublicKey, Requirement, SbomKind, VulnLimits};
 
 /// Reads a small text file, refusing anything larger than the bound.
@@ -65,6 +65,19 @@ impl Compiler {
                         Kind::Value,
                         &auth.referenced,
                         format!("spec.registries.auth: {e}"),
+                    ),
+                }
+            }
+            if let Some(ca) = &r.ca {
+                let parsed = read_small(&ca.value).and_then(|text| {
+                    CaBundle::from_pem(&text).map_err(|e| format!("{:?} {e}", ca.value))
+                });
+                match parsed {
+                    Ok(bundle) => out.ca = bundle,
+                    Err(e) => self.error(
+                        Kind::Value,
+                        &ca.referenced,
+                        format!("spec.registries.ca: {e}"),
                     ),
                 }
             }

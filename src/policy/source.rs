@@ -52,6 +52,7 @@ pub(crate) struct Registries {
     pub(crate) deny: Option<Vec<Text>>,
     pub(crate) insecure: Option<Vec<Text>>,
     pub(crate) auth: Option<Text>,
+    pub(crate) ca: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,9 +1,9 @@
 //! The supply-chain part of a policy, compiled: `spec.verify` rules (image
 //! patterns and the [`Requirement`] they impose), `spec.verification`
-//! (deadline, failure mode, cache), `spec.registries.insecure`/`auth` and
+//! (deadline, failure mode, cache), `spec.registries.insecure`/`auth`/`ca` and
 //! `spec.mutate`.
 //!
-//! Compiling reads the key files and the dockerconfigjson file a policy
+//! Compiling reads the key files and the dockerconfigjson and CA files a policy
 //! names (small, bounded reads), so that a bad key is a located error of
 //! the policy rather than a failure at review time. Nothing here talks to a
 //! registry: the server and the CLI build a [`Verifier`] from
@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::set::PatternSet;
 use crate::reference::Reference;
-use crate::verify::registry::Credentials;
+use crate::verify::registry::{CaBundle, Credentials};
 use crate::verify::{CacheConfig, RegistryConfig, Requirement, Verifier, VerifierConfig};
 
 /// The review deadline when `spec.verification.timeout` is not set.
@@ -77,6 +77,8 @@ pub struct SupplyChain {
     pub(crate) credentials: Credentials,
     /// sha256 of the dockerconfigjson text (compared on reload, never shown).
     pub(crate) credentials_id: Option<[u8; 32]>,
+    /// `spec.registries.ca`: private CAs for registry TLS.
+    pub(crate) ca: CaBundle,
     pub(crate) pin_digests: bool,
 }
 
@@ -90,6 +92,7 @@ impl fmt::Debug for SupplyChain {
             .field("cache", &self.cache)
             .field("insecure", &self.insecure)
             .field("auth", &self.credentials_id.is_some())
+            .field("ca", &self.ca)
             .field("pin_digests", &self.pin_digests)
             .finish()
     }
@@ -146,6 +149,7 @@ impl SupplyChain {
             registry: RegistryConfig {
                 insecure: self.insecure.clone(),
                 credentials: self.credentials.clone(),
+                ca: self.ca.clone(),
                 ..RegistryConfig::default()
             },
             cache: self.cache,
@@ -160,6 +164,7 @@ impl SupplyChain {
     pub fn same_verifier(&self, other: &SupplyChain) -> bool {
         self.insecure == other.insecure
             && self.credentials_id == other.credentials_id
+            && self.ca == other.ca
             && self.cache == other.cache
     }
 }

@@ -25,7 +25,9 @@ pub use cache::CacheConfig;
 pub use digest::{Digest, DigestError};
 pub use dsse::{Envelope, Statement, pae};
 pub use keys::{KeyError, KeySet, PublicKey};
-pub use registry::{Registry, RegistryConfig, RegistryError, RegistryErrorKind, Repository};
+pub use registry::{
+    CaBundle, Registry, RegistryConfig, RegistryError, RegistryErrorKind, Repository,
+};
 pub use requirement::{Outcome, Requirement, SbomKind, VulnLimits};
 pub use vuln::{Scan, Scanner, VULN_PREDICATE};
 

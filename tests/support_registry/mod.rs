@@ -1,6 +1,7 @@
 //! Test support: a real Debian `docker-registry` (distribution v2) on
 //! 127.0.0.1, a pusher for images and cosign artifacts, a counting and
-//! misbehaving proxy, and the committed fixtures.
+//! misbehaving proxy, a bearer-token gate, TLS and htpasswd variants of the
+//! registry, and the committed fixtures.
 //!
 //! When `/usr/bin/docker-registry` is absent, [`RegistryProcess::start`]
 //! prints a SKIPPED notice and returns `None`; `.ci/run` installs it.
@@ -9,6 +10,7 @@
 
 pub mod http;
 pub mod proxy;
+pub mod token;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,10 +24,34 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
+/// The htpasswd user of [`Options::htpasswd`].
+pub const HTPASSWD_USER: &str = "ci";
+/// Its password (test-only).
+pub const HTPASSWD_PASSWORD: &str = "registry-test-password";
+/// bcrypt (cost 4, for speed: the registry checks it on every request) of
+/// [`HTPASSWD_PASSWORD`], made once with libxcrypt's `crypt()`
+/// (`python3 -c "import crypt; print(crypt.crypt(PW, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))"`).
+pub const HTPASSWD_BCRYPT: &str = "$2b$04$x481mkxN.f7tqwdF52jLI.BH81L2wwjfJ8DPvI6uHiSOpR1LVgHpu";
+
+/// How a registry process serves.
+#[derive(Default)]
+pub struct Options {
+    /// HTTPS with tests/fixtures/tls/server.pem (CA: ca.pem, SAN 127.0.0.1).
+    pub tls: bool,
+    /// `auth: htpasswd` with [`HTPASSWD_USER`]/[`HTPASSWD_PASSWORD`].
+    pub htpasswd: bool,
+    /// Serve this storage root (another process's `data`) instead of a
+    /// fresh one: content is pushed through a plain, open registry and read
+    /// through this one.
+    pub storage: Option<PathBuf>,
+}
+
 /// A running registry; killed on drop.
 pub struct RegistryProcess {
     child: Child,
     pub addr: String,
+    /// The storage root (shareable with a second registry process).
+    pub data: PathBuf,
     _dir: tempfile::TempDir,
     pub log: PathBuf,
 }
@@ -34,6 +60,12 @@ impl RegistryProcess {
     /// Starts `docker-registry serve` on a free loopback port, or returns
     /// `None` (after a SKIPPED notice) when the binary is not installed.
     pub fn start(test: &str) -> Option<RegistryProcess> {
+        RegistryProcess::start_with(test, &Options::default())
+    }
+
+    /// Like [`RegistryProcess::start`], with TLS, htpasswd auth or another
+    /// registry's storage as `options` ask.
+    pub fn start_with(test: &str, options: &Options) -> Option<RegistryProcess> {
         if !Path::new(REGISTRY_BIN).exists() {
             // CI installs every real component: there, a skip is a failure.
             assert!(
@@ -54,14 +86,32 @@ impl RegistryProcess {
         let addr = format!("127.0.0.1:{port}");
         let config = dir.path().join("config.yml");
         let log = dir.path().join("registry.log");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .expect("config");
+        let data = options
+            .storage
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            data.display()
+        );
+        if options.tls {
+            let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+            text.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                tls.join("server.pem").display(),
+                tls.join("server.key").display()
+            ));
+        }
+        if options.htpasswd {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{HTPASSWD_USER}:{HTPASSWD_BCRYPT}\n"))
+                .expect("htpasswd");
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: imagegate-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, text).expect("config");
         let child = Command::new(REGISTRY_BIN)
             .arg("serve")
             .arg(&config)
@@ -73,6 +123,7 @@ impl RegistryProcess {
         let reg = RegistryProcess {
             child,
             addr,
+            data,
             _dir: dir,
             log,
         };

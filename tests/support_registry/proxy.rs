@@ -25,6 +25,8 @@ pub struct Behaviour {
 pub struct Proxy {
     pub addr: String,
     pub paths: Arc<Mutex<Vec<String>>>,
+    /// Requests that arrived with an `Authorization` header.
+    pub authorized: Arc<AtomicUsize>,
     pub behaviour: Arc<Behaviour>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -49,18 +51,29 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let paths = Arc::new(Mutex::new(Vec::new()));
+        let authorized = Arc::new(AtomicUsize::new(0));
         let behaviour = Arc::new(Behaviour::default());
-        let (p, b, up) = (paths.clone(), behaviour.clone(), upstream.to_owned());
+        let (p, a, b, up) = (
+            paths.clone(),
+            authorized.clone(),
+            behaviour.clone(),
+            upstream.to_owned(),
+        );
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (p, b, up) = (p.clone(), b.clone(), up.clone());
+                let (p, a, b, up) = (p.clone(), a.clone(), b.clone(), up.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<Incoming>| {
-                        let (p, b, up) = (p.clone(), b.clone(), up.clone());
-                        async move { Ok::<_, Infallible>(forward(req, &p, &b, &up).await) }
+                        let (p, a, b, up) = (p.clone(), a.clone(), b.clone(), up.clone());
+                        async move {
+                            if req.headers().contains_key("authorization") {
+                                a.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok::<_, Infallible>(forward(req, &p, &b, &up).await)
+                        }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
@@ -71,6 +84,7 @@ impl Proxy {
         Proxy {
             addr,
             paths,
+            authorized,
             behaviour,
             task,
         }
@@ -108,11 +122,23 @@ async fn forward(
             )))
             .expect("response");
     }
+    relay(req, upstream).await
+}
+
+/// Forwards `req` to the plain-HTTP registry at `upstream` (without its
+/// `Host` and `Authorization` headers: the test registries behind a proxy
+/// are open) and returns the answer.
+pub async fn relay(req: hyper::Request<Incoming>, upstream: &str) -> hyper::Response<Full<Bytes>> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
     let method = req.method().as_str().to_owned();
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .filter(|(k, _)| *k != "host")
+        .filter(|(k, _)| *k != "host" && *k != "authorization")
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
     let body = req

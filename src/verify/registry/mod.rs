@@ -14,6 +14,7 @@
 mod auth;
 mod error;
 mod manifest;
+mod roots;
 mod transport;
 
 pub use auth::{Challenge, Credentials, CredentialsError, parse_challenge};
@@ -21,6 +22,7 @@ pub use error::{RegistryError, RegistryErrorKind};
 pub use manifest::{
     ACCEPT, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Manifest, OCI_INDEX, OCI_MANIFEST,
 };
+pub use roots::{CaBundle, CaBundleError};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -40,6 +42,9 @@ pub struct RegistryConfig {
     pub insecure: Vec<String>,
     /// Basic credentials per registry.
     pub credentials: Credentials,
+    /// Private CAs trusted for registry TLS, in addition to the Mozilla
+    /// root set.
+    pub ca: CaBundle,
     /// Timeout of one HTTP exchange (connect to last body byte).
     pub call_timeout: Duration,
     /// Largest manifest or index read (distribution's own limit is 4 MiB).
@@ -60,6 +65,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             insecure: Vec::new(),
             credentials: Credentials::default(),
+            ca: CaBundle::default(),
             call_timeout: Duration::from_secs(3),
             max_manifest_bytes: 4 << 20,
             max_blob_bytes: 8 << 20,
@@ -69,6 +75,9 @@ impl Default for RegistryConfig {
         }
     }
 }
+
+/// How long basic credentials, once asked for, are sent up front.
+const BASIC_REUSE: Duration = Duration::from_secs(600);
 
 /// What a registry request was for (a closed set: metric labels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,11 +157,12 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A client with `config`; HTTPS trusts the Mozilla root set.
+    /// A client with `config`; HTTPS trusts the Mozilla root set and the
+    /// configured private CAs.
     pub fn new(config: RegistryConfig) -> Registry {
         Registry {
+            transport: Transport::new(&config.ca),
             config,
-            transport: Transport::new(),
             tokens: DashMap::new(),
             observe: None,
         }
@@ -464,9 +474,16 @@ impl Registry {
             })?;
         let (realm, service) = match challenge {
             Challenge::Basic => {
-                return basic.ok_or_else(|| {
+                let basic = basic.ok_or_else(|| {
                     RegistryError::new(RegistryErrorKind::Auth, "basic auth asked, no credentials")
-                });
+                })?;
+                // Sent up front from now on (this registry, this
+                // repository): one round trip per call instead of two.
+                self.tokens.insert(
+                    key.to_owned(),
+                    (basic.clone(), Instant::now() + BASIC_REUSE),
+                );
+                return Ok(basic);
             }
             Challenge::Bearer { realm, service, .. } => (realm, service),
         };

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::error::{RegistryError, RegistryErrorKind};
+use super::roots::CaBundle;
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +40,8 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub(crate) fn new() -> Transport {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    pub(crate) fn new(ca: &CaBundle) -> Transport {
+        let roots = ca.root_store();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
