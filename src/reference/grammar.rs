@@ -28,7 +28,7 @@ pub(super) fn parse_strict(s: &str) -> Result<Parts<'_>, ()> {
     // A domain cannot hold `/`, so if the optional domain group matches at
     // all it is exactly the first component; otherwise the whole name is a
     // path. Either way the rest must be a path.
-    if let Some((first, rest)) = name.split_once('/')
+    if let Some((first, rest)) = split_once_byte(name, b'/')
         && is_domain(first)
         && is_path(rest)
     {
@@ -57,17 +57,32 @@ pub(super) fn parse_strict(s: &str) -> Result<Parts<'_>, ()> {
 /// starts at the first `@` and a tag is whatever follows the last `:` when
 /// no `/` comes after it. This is the only split the expression can match.
 pub(super) fn split_name_tag_digest(s: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
-    let (before, digest) = match s.split_once('@') {
-        Some((before, digest)) => {
+    // One pass: the first `@`, and the last `/` and `:` before it.
+    let mut at = None;
+    let mut last_slash = None;
+    let mut last_colon = None;
+    for (i, &c) in s.as_bytes().iter().enumerate() {
+        match c {
+            b'@' => {
+                at = Some(i);
+                break;
+            }
+            b'/' => last_slash = Some(i),
+            b':' => last_colon = Some(i),
+            _ => {}
+        }
+    }
+    let (before, digest) = match at {
+        Some(i) => {
+            let digest = &s[i + 1..];
             if !is_digest_syntax(digest) {
                 return None;
             }
-            (before, Some(digest))
+            (&s[..i], Some(digest))
         }
         None => (s, None),
     };
-    let last_slash = before.rfind('/');
-    let (name, tag) = match before.rfind(':') {
+    let (name, tag) = match last_colon {
         Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
             let tag = &before[colon + 1..];
             if !is_tag(tag) {
@@ -97,7 +112,7 @@ fn is_tag(s: &str) -> bool {
 
 /// `[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
 fn is_digest_syntax(s: &str) -> bool {
-    let Some((algorithm, hex)) = s.split_once(':') else {
+    let Some((algorithm, hex)) = split_once_byte(s, b':') else {
         return false;
     };
     let algorithm_ok = algorithm.split(['-', '_', '+', '.']).all(|part| {
@@ -147,7 +162,7 @@ fn is_domain(s: &str) -> bool {
             },
         }
     } else {
-        match s.split_once(':') {
+        match split_once_byte(s, b':') {
             Some((host, port)) => (host, port),
             None => (s, "1"),
         }
@@ -159,56 +174,187 @@ fn is_domain(s: &str) -> bool {
 /// `label(\.label)*`, a label being `[a-zA-Z0-9]` or
 /// `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`.
 fn is_domain_name(s: &str) -> bool {
-    s.split('.').all(|label| {
-        let b = label.as_bytes();
-        match (b.first(), b.last()) {
-            (Some(first), Some(last)) => {
-                first.is_ascii_alphanumeric()
-                    && last.is_ascii_alphanumeric()
-                    && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-            }
-            _ => false,
-        }
-    })
-}
-
-/// `component(/component)*`
-pub(super) fn is_path(s: &str) -> bool {
-    s.split('/').all(is_path_component)
-}
-
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
-fn is_path_component(s: &str) -> bool {
     let b = s.as_bytes();
-    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let mut i = 0;
-    loop {
-        // One or more alphanumerics.
-        let start = i;
-        while i < b.len() && alnum(b[i]) {
-            i += 1;
-        }
-        if i == start {
+    let mut label_start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'.' {
+            // A label ends: it must be non-empty and end alphanumeric.
+            if i == label_start || !b[i - 1].is_ascii_alphanumeric() {
+                return false;
+            }
+            label_start = i + 1;
+        } else if i == label_start {
+            if !c.is_ascii_alphanumeric() {
+                return false;
+            }
+        } else if !(c.is_ascii_alphanumeric() || c == b'-') {
             return false;
         }
-        if i == b.len() {
-            return true;
-        }
-        // Then a separator: `.`, `_`, `__` or one or more `-`.
-        match b[i] {
-            b'.' => i += 1,
-            b'_' => {
+    }
+    label_start < b.len() && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// `component(/component)*`, in one pass over the bytes.
+pub(super) fn is_path(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    loop {
+        // A component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+        loop {
+            // One or more alphanumerics.
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_lowercase() || b[i].is_ascii_digit()) {
                 i += 1;
-                if b.get(i) == Some(&b'_') {
-                    i += 1;
-                }
             }
-            b'-' => {
-                while b.get(i) == Some(&b'-') {
-                    i += 1;
-                }
+            if i == start {
+                return false;
             }
-            _ => return false,
+            if i == b.len() {
+                return true;
+            }
+            // Then a separator: `.`, `_`, `__` or one or more `-`; or `/`
+            // and the next component.
+            match b[i] {
+                b'.' => i += 1,
+                b'_' => {
+                    i += 1;
+                    if b.get(i) == Some(&b'_') {
+                        i += 1;
+                    }
+                }
+                b'-' => {
+                    while b.get(i) == Some(&b'-') {
+                        i += 1;
+                    }
+                }
+                b'/' => {
+                    i += 1;
+                    break;
+                }
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// The first index of `byte` in `s` (a plain loop: the strings here are
+/// short, and the generic `char` searcher costs more than it saves).
+pub(super) fn find_byte(s: &str, byte: u8) -> Option<usize> {
+    s.bytes().position(|b| b == byte)
+}
+
+/// `s` split around the first `byte`.
+pub(super) fn split_once_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
+    find_byte(s, byte).map(|i| (&s[..i], &s[i + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The expressions written the obvious way, split on their separators:
+    /// the one-pass scanners above must agree with them.
+    fn naive_is_path(s: &str) -> bool {
+        s.split('/').all(naive_component)
+    }
+
+    fn naive_component(s: &str) -> bool {
+        // `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`: alphanumeric runs joined by
+        // exactly one separator each.
+        let b = s.as_bytes();
+        let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+        let mut runs = Vec::new();
+        let mut seps = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let start = i;
+            let is_alnum = alnum(&b[i]);
+            while i < b.len() && alnum(&b[i]) == is_alnum {
+                i += 1;
+            }
+            if is_alnum {
+                runs.push(&s[start..i]);
+            } else {
+                seps.push(&s[start..i]);
+            }
+        }
+        let first_alnum = b.first().is_some_and(alnum);
+        let last_alnum = b.last().is_some_and(alnum);
+        first_alnum
+            && last_alnum
+            && seps.iter().all(|sep| {
+                *sep == "." || *sep == "_" || *sep == "__" || sep.bytes().all(|c| c == b'-')
+            })
+    }
+
+    fn naive_is_domain_name(s: &str) -> bool {
+        s.split('.').all(|label| {
+            let b = label.as_bytes();
+            match (b.first(), b.last()) {
+                (Some(first), Some(last)) => {
+                    first.is_ascii_alphanumeric()
+                        && last.is_ascii_alphanumeric()
+                        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                }
+                _ => false,
+            }
+        })
+    }
+
+    #[test]
+    fn scanners_on_edge_cases() {
+        for (s, path, domain) in [
+            ("", false, false),
+            ("a", true, true),
+            ("a/b", true, false),
+            ("a/", false, false),
+            ("/a", false, false),
+            ("a//b", false, false),
+            ("a__b/c-d.e", true, false),
+            ("a___b", false, false),
+            ("a.-b", false, false),
+            ("a---b", true, true),
+            ("A", false, true),
+            ("a.b", true, true),
+            ("a..b", false, false),
+            ("a.", false, false),
+            ("-a", false, false),
+            ("a-", false, false),
+        ] {
+            assert_eq!(is_path(s), path, "is_path({s:?})");
+            assert_eq!(is_path(s), naive_is_path(s), "naive is_path({s:?})");
+            assert_eq!(is_domain_name(s), domain, "is_domain_name({s:?})");
+            assert_eq!(
+                naive_is_domain_name(s),
+                domain,
+                "naive is_domain_name({s:?})"
+            );
+        }
+        assert_eq!(find_byte("a/b/c", b'/'), Some(1));
+        assert_eq!(split_once_byte("a:b:c", b':'), Some(("a", "b:c")));
+        assert_eq!(split_once_byte("abc", b':'), None);
+        assert_eq!(
+            split_name_tag_digest("h:5000/a/b:t@sha256:0123456789abcdef0123456789abcdef"),
+            Some((
+                "h:5000/a/b",
+                Some("t"),
+                Some("sha256:0123456789abcdef0123456789abcdef")
+            ))
+        );
+        assert_eq!(
+            split_name_tag_digest("h:5000/a"),
+            Some(("h:5000/a", None, None))
+        );
+        assert_eq!(split_name_tag_digest("a:t/b"), Some(("a:t/b", None, None)));
+        assert_eq!(split_name_tag_digest("a@b"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn scanners_agree_with_the_split_forms(s in "[a-zA-Z0-9._/-]{0,24}|\\PC{0,12}") {
+            prop_assert_eq!(is_path(&s), naive_is_path(&s));
+            prop_assert_eq!(is_domain_name(&s), naive_is_domain_name(&s));
         }
     }
 }

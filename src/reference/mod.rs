@@ -190,7 +190,7 @@ impl<'a> Path<'a> {
     pub fn components(&self) -> Components<'a> {
         Components {
             library: self.library,
-            rest: self.rest.split('/'),
+            rest: Some(self.rest),
         }
     }
 }
@@ -209,7 +209,8 @@ impl fmt::Display for Path<'_> {
 #[derive(Clone, Debug)]
 pub struct Components<'a> {
     library: bool,
-    rest: std::str::Split<'a, char>,
+    /// What is left to split on `/` (`None` when done).
+    rest: Option<&'a str>,
 }
 
 impl<'a> Iterator for Components<'a> {
@@ -220,7 +221,19 @@ impl<'a> Iterator for Components<'a> {
             self.library = false;
             return Some(OFFICIAL_PREFIX);
         }
-        self.rest.next()
+        // `split('/')` by bytes: paths are short, and this runs for every
+        // pattern walk of every image.
+        let rest = self.rest?;
+        match grammar::find_byte(rest, b'/') {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
     }
 }
 
@@ -282,10 +295,10 @@ struct Split<'a> {
 }
 
 fn split_docker_domain(input: &str) -> Split<'_> {
-    let (domain_is_hub, remainder, prefixed) = match input.find('/') {
+    let (domain_is_hub, remainder, prefixed) = match grammar::find_byte(input, b'/') {
         Some(i) => {
             let first = &input[..i];
-            let is_domain = first.contains(['.', ':'])
+            let is_domain = first.bytes().any(|b| b == b'.' || b == b':')
                 || first == "localhost"
                 || first.bytes().any(|b| b.is_ascii_uppercase());
             if !is_domain {
@@ -298,7 +311,7 @@ fn split_docker_domain(input: &str) -> Split<'_> {
         }
         None => (true, input, true),
     };
-    let library = domain_is_hub && !remainder.contains('/');
+    let library = domain_is_hub && grammar::find_byte(remainder, b'/').is_none();
     Split {
         prefixed,
         library,
@@ -310,9 +323,7 @@ fn split_docker_domain(input: &str) -> Split<'_> {
 /// Upstream refuses a repository part with upper case before it parses, and
 /// names that part (with `library/`) in the message.
 fn check_remote_lowercase(split: &Split<'_>) -> Result<(), ParseReferenceError> {
-    let remote = split
-        .remainder
-        .split_once(':')
+    let remote = grammar::split_once_byte(split.remainder, b':')
         .map_or(split.remainder, |(remote, _)| remote);
     if !remote.bytes().any(|b| b.is_ascii_uppercase()) {
         return Ok(());

@@ -6,13 +6,13 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Buf;
-use http_body_util::BodyExt;
 use hyper::body::Body;
+use tokio::time::Sleep;
 
 /// Why a request body could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -49,69 +49,132 @@ impl Drop for GaugeGuard {
 }
 
 /// Reads a whole body into one `Vec`, refusing more than `limit` bytes and
-/// giving up after `timeout`.
+/// giving up after `timeout` of waiting for it.
 ///
 /// A declared length above the limit is refused before any byte is read.
 /// The buffer is sized from the declared length when there is one (capped by
 /// the limit, so a lying header cannot make it allocate more).
-pub(crate) async fn read_body<B>(
-    body: B,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Vec<u8>, BodyError>
+pub(crate) fn read_body<B>(body: B, limit: usize, timeout: Duration) -> ReadBody<B>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let hint = body.size_hint();
-    if usize::try_from(hint.lower()).map_or(true, |lower| lower > limit) {
-        return Err(BodyError::TooLarge { limit });
+    let refused = usize::try_from(hint.lower()).map_or(true, |lower| lower > limit);
+    let capacity = if refused {
+        0
+    } else {
+        hint.exact()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+            .min(limit)
+    };
+    ReadBody {
+        body,
+        buf: Vec::with_capacity(capacity),
+        limit,
+        timeout,
+        deadline: None,
+        refused,
     }
-    let capacity = hint
-        .exact()
-        .and_then(|n| usize::try_from(n).ok())
-        .unwrap_or(0)
-        .min(limit);
-    let read = async {
-        let mut body = pin!(body);
-        let mut buf = Vec::with_capacity(capacity);
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| BodyError::Read(e.into()))?;
-            if let Ok(mut data) = frame.into_data() {
-                if buf.len().saturating_add(data.remaining()) > limit {
-                    return Err(BodyError::TooLarge { limit });
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`read_body`].
+    ///
+    /// Its timer starts when the body first has to be waited for: a body
+    /// that has already arrived with its head (the usual small review)
+    /// never arms a timer. The timer is boxed, as it is only needed then.
+    pub(crate) struct ReadBody<B> {
+        #[pin]
+        body: B,
+        buf: Vec<u8>,
+        limit: usize,
+        timeout: Duration,
+        deadline: Option<Pin<Box<Sleep>>>,
+        refused: bool,
+    }
+}
+
+impl<B> Future for ReadBody<B>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Output = Result<Vec<u8>, BodyError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let limit = *this.limit;
+        if *this.refused {
+            return Poll::Ready(Err(BodyError::TooLarge { limit }));
+        }
+        loop {
+            match this.body.as_mut().poll_frame(cx) {
+                Poll::Ready(None) => return Poll::Ready(Ok(std::mem::take(this.buf))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(BodyError::Read(e.into()))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(mut data) = frame.into_data() {
+                        if this.buf.len().saturating_add(data.remaining()) > limit {
+                            *this.refused = true;
+                            return Poll::Ready(Err(BodyError::TooLarge { limit }));
+                        }
+                        while data.has_remaining() {
+                            let chunk = data.chunk();
+                            this.buf.extend_from_slice(chunk);
+                            let n = chunk.len();
+                            data.advance(n);
+                        }
+                    }
                 }
-                while data.has_remaining() {
-                    let chunk = data.chunk();
-                    buf.extend_from_slice(chunk);
-                    let n = chunk.len();
-                    data.advance(n);
-                }
+                Poll::Pending => break,
             }
         }
-        Ok(buf)
-    };
-    tokio::time::timeout(timeout, read)
-        .await
-        .map_err(|_| BodyError::Timeout(timeout))?
+        let timeout = *this.timeout;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(BodyError::Timeout(timeout))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Runs a handler future, turning a panic inside it into `Err` with the
 /// panic message, so that one request fails and its connection (and the
 /// other HTTP/2 streams on it) carry on.
-pub(crate) async fn isolate<F: Future>(future: F) -> Result<F::Output, String> {
-    let mut future = pin!(future);
-    std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+///
+/// A named future rather than an `async fn`: the handler's future is held
+/// once, in place (an `async fn` would keep its argument beside the pinned
+/// copy, doubling the size of every request's state).
+pub(crate) fn isolate<F: Future>(future: F) -> Isolate<F> {
+    Isolate { future }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`isolate`].
+    pub(crate) struct Isolate<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Isolate<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
         }
-    })
-    .await
+    }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic payload (`panic!` with a string or a format).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -134,8 +197,8 @@ mod tests {
         type Data = Bytes;
         type Error = std::io::Error;
         fn poll_frame(
-            mut self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
             Poll::Ready(
                 self.0
@@ -186,8 +249,8 @@ mod tests {
             type Data = Bytes;
             type Error = std::io::Error;
             fn poll_frame(
-                self: std::pin::Pin<&mut Self>,
-                _: &mut std::task::Context<'_>,
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
             ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
                 Poll::Pending
             }

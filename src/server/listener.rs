@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -202,8 +203,9 @@ where
         let started = started.clone();
         move |request| {
             started.store(true, Ordering::Relaxed);
-            let response = handler(request);
-            async move { Ok::<_, Infallible>(response.await) }
+            // A combinator, not an `async` block: the block would hold the
+            // handler's future twice (captured, then awaited).
+            handler(request).map(Ok::<_, Infallible>)
         }
     });
     let conn = watcher.watch(shared.builder.serve_connection(io, service));

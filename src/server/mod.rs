@@ -251,17 +251,14 @@ impl Server {
             let app = app.clone();
             let alt_svc = alt_svc.clone().filter(|_| routes == Routes::Webhook);
             move |request| {
-                let app = app.clone();
                 let alt_svc = alt_svc.clone();
-                async move {
-                    let mut response = app.serve(request, routes).await;
+                App::serve(app.clone(), request, routes, move |app, response| {
                     app.metrics()
                         .observe_transport_request(TransportLabel::Tcp, response.status().as_u16());
                     if let Some(alt_svc) = alt_svc {
                         response.headers_mut().insert(ALT_SVC, alt_svc);
                     }
-                    response
-                }
+                })
             }
         };
         let main_loop = accept_loop(
