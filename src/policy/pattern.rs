@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::Ipv6Addr;
 
 use super::target::{Form, Host, Ipv6Key, RevLabels, normalize_port, split_host_port};
+use crate::reference::{is_domain_label, is_path_component};
 
 /// Longest pattern accepted; it bounds the trie's height and so the depth of
 /// every lookup.
@@ -294,49 +295,6 @@ fn parse_path(path: &str, text: &str) -> Result<Vec<Segment>, PatternError> {
         segments.push(segment);
     }
     Ok(segments)
-}
-
-/// `[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`
-fn is_domain_label(label: &str) -> bool {
-    let b = label.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-}
-
-/// `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
-fn is_path_component(part: &str) -> bool {
-    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let b = part.as_bytes();
-    let mut i = 0;
-    loop {
-        let start = i;
-        while i < b.len() && alnum(b[i]) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-        if i == b.len() {
-            return true;
-        }
-        match b[i] {
-            b'.' => i += 1,
-            b'_' => {
-                i += 1;
-                if i < b.len() && b[i] == b'_' {
-                    i += 1;
-                }
-            }
-            b'-' => {
-                while i < b.len() && b[i] == b'-' {
-                    i += 1;
-                }
-            }
-            _ => return false,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ fn is_domain(s: &str) -> bool {
 
 /// `label(\.label)*`, a label being `[a-zA-Z0-9]` or
 /// `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`.
-fn is_domain_name(s: &str) -> bool {
+pub(super) fn is_domain_name(s: &str) -> bool {
     let b = s.as_bytes();
     let mut label_start = 0;
     for (i, &c) in b.iter().enumerate() {

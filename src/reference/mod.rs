@@ -26,6 +26,19 @@ const OFFICIAL_PREFIX: &str = "library";
 /// Longest repository path accepted (the domain is not counted, as in v0.6.0).
 pub const MAX_PATH_LEN: usize = 255;
 
+/// Whether `s` is one repository path component of the reference grammar
+/// (`[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`), for checking registry patterns
+/// against the same rule images obey.
+pub fn is_path_component(s: &str) -> bool {
+    !s.contains('/') && grammar::is_path(s)
+}
+
+/// Whether `s` is one domain label of the reference grammar
+/// (`[a-zA-Z0-9]` or `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`).
+pub fn is_domain_label(s: &str) -> bool {
+    !s.contains('.') && grammar::is_domain_name(s)
+}
+
 /// A parsed, normalized image reference that borrows from its input.
 ///
 /// `nginx:1.25` is `docker.io/library/nginx:1.25`: [`domain`](Self::domain)
