@@ -126,15 +126,13 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # A throwaway CA and a server certificate for 127.0.0.1 / localhost (as run.sh).
-log "making a throwaway CA and server certificate in $WORK"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=imagegate fanout CA" -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -subj "/CN=localhost" -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$WORK/ext.cnf"
-openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" \
-    -CAcreateserial -days 2 -extfile "$WORK/ext.cnf" -out "$WORK/server.crt" 2>/dev/null
-cat "$WORK/server.crt" "$WORK/ca.crt" >"$WORK/chain.crt"
+log "making a throwaway CA and server certificate in $WORK/tls"
+# (in a directory of their own: see loadtest/certs.sh)
+TLS="$WORK/tls"
+# shellcheck source=loadtest/certs.sh
+source "$ROOT/loadtest/certs.sh"
+make_ca "$TLS" "imagegate fanout CA"
+issue_server "$TLS"
 
 # ---------------------------------------------------------------- registry
 REG_PORT=$(free_port)
@@ -168,7 +166,8 @@ log "docker-registry on $REG holds $REG/fixtures/app:v1 ($SIGNED_DIGEST) and its
 python3 loadtest/fanout_bodies.py "$WORK/bodies" "$REG"
 MIX="$WORK/bodies/mix.tsv"
 KEY="$ROOT/tests/fixtures/verify/keys/cosign.pub"
-cat >"$WORK/policy.yaml" <<EOF
+mkdir -p "$WORK/policy"   # a directory of its own, like the certificates
+cat >"$WORK/policy/policy.yaml" <<EOF
 apiVersion: imagegate.dev/v1alpha1
 kind: ImagePolicy
 spec:
@@ -220,16 +219,16 @@ fi
 port_free "$PORT" || die "port 127.0.0.1:$PORT is already in use"
 port_free "$METRICS_PORT" || die "port 127.0.0.1:$METRICS_PORT is already in use"
 "${SERVER_PIN[@]}" "$GATE_BIN" serve --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
-    --tls-cert "$WORK/chain.crt" --tls-key "$WORK/server.key" --policy "$WORK/policy.yaml" \
+    --tls-cert "$TLS/chain.crt" --tls-key "$TLS/server.key" --policy "$WORK/policy/policy.yaml" \
     >"$WORK/imagegate.log" 2>&1 &
 PIDS+=($!)
 GATE_PID=$!
 for ((i = 0; i < 100; i++)); do
-    curl -sf --cacert "$WORK/ca.crt" -o /dev/null "https://127.0.0.1:$PORT/healthz" && break
+    curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$PORT/healthz" && break
     kill -0 "$GATE_PID" 2>/dev/null || { cat "$WORK/imagegate.log" >&2; die "imagegate exited at start-up"; }
     sleep 0.1
 done
-curl -sf --cacert "$WORK/ca.crt" -o /dev/null "https://127.0.0.1:$PORT/readyz" \
+curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$PORT/readyz" \
     || { cat "$WORK/imagegate.log" >&2; die "imagegate not ready after 10 s"; }
 # With taskset, the server process itself is the pinned one (nice and taskset exec).
 log "imagegate ready on 127.0.0.1:$PORT (pid $GATE_PID)"
@@ -238,7 +237,7 @@ log "imagegate ready on 127.0.0.1:$PORT (pid $GATE_PID)"
 # also performs the first, cold verification of the signed image).
 while IFS=$'\t' read -r kind path _ expected _ _; do
     for proto in --http1.1 --http2; do
-        answer=$(curl -sS --cacert "$WORK/ca.crt" "$proto" -X POST -H 'content-type: application/json' \
+        answer=$(curl -sS --cacert "$TLS/ca.crt" "$proto" -X POST -H 'content-type: application/json' \
             --data-binary "@$WORK/bodies/$kind.json" -w '\n%{http_code}' "https://127.0.0.1:$PORT$path")
         status=$(tail -n 1 <<<"$answer")
         body=$(head -n -1 <<<"$answer")
@@ -310,7 +309,7 @@ run_phase() { # name rate secs record(0|1)
             url="https://127.0.0.1:$PORT$path"
             timeout $((secs + 120)) "${LOADGEN_PIN[@]}" oha --no-tui -z "${secs}s" -w "${q[@]}" "${shape[@]}" \
                 --worker-threads 1 -m POST -T application/json -H 'accept: application/json, */*' \
-                -D "$WORK/bodies/$kind.json" --cacert "$WORK/ca.crt" --output-format json \
+                -D "$WORK/bodies/$kind.json" --cacert "$TLS/ca.crt" --output-format json \
                 -o "$dir/as$a-$kind.json" --db-url "$dir/as$a-$kind.db" "$url" \
                 >"$dir/as$a-$kind.out" 2>"$dir/as$a-$kind.err" &
             opids+=($!)
@@ -368,6 +367,6 @@ jq -n --arg started "$STARTED" --arg commit "$GIT_COMMIT" \
     --arg pin "$PIN" --arg nice "$NICE" --arg clk "$CLK_TCK" --arg rates "$RATES" \
     --arg log_lines "$(wc -l <"$WORK/imagegate.log")" \
     '$ARGS.named' >"$WORK/meta.json"
-cp "$WORK/policy.yaml" "$WORK/policy.used.yaml"
+cp "$WORK/policy/policy.yaml" "$WORK/policy.used.yaml"
 python3 loadtest/fanout_report.py "$WORK" "$OUT" "$PNG"
 log "wrote $OUT and $PNG"

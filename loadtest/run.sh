@@ -96,15 +96,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A throwaway CA and a server certificate for 127.0.0.1 / localhost.
-log "making a throwaway CA and server certificate in $WORK"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=imagegate loadtest CA" -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -subj "/CN=localhost" -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$WORK/ext.cnf"
-openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" \
-    -CAcreateserial -days 2 -extfile "$WORK/ext.cnf" -out "$WORK/server.crt" 2>/dev/null
-cat "$WORK/server.crt" "$WORK/ca.crt" >"$WORK/chain.crt"
+log "making a throwaway CA and server certificate in $WORK/tls"
+# (in a directory of their own: see loadtest/certs.sh)
+TLS="$WORK/tls"
+# shellcheck source=loadtest/certs.sh
+source "$ROOT/loadtest/certs.sh"
+make_ca "$TLS" "imagegate loadtest CA"
+issue_server "$TLS"
 
 # The request: what an apiserver sends for a 3-container pod that the built-in
 # default policy allows (tags, no `latest`).
@@ -148,7 +146,7 @@ start_server() { # name port command...
     SERVER_PORT[$name]=$port
     local i
     for ((i = 0; i < 100; i++)); do
-        if curl -sf --cacert "$WORK/ca.crt" -o /dev/null "https://127.0.0.1:$port/healthz"; then
+        if curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$port/healthz"; then
             log "$name ready on 127.0.0.1:$port (pid $pid)"
             return 0
         fi
@@ -161,11 +159,11 @@ start_server() { # name port command...
 
 SERVERS=(bare)
 start_server bare "$PORT_BARE" "$BARE_BIN" --listen "127.0.0.1:$PORT_BARE" \
-    --tls-cert "$WORK/chain.crt" --tls-key "$WORK/server.key"
+    --tls-cert "$TLS/chain.crt" --tls-key "$TLS/server.key"
 if ((ONLY_BARE == 0)); then
     SERVERS+=(imagegate)
     start_server imagegate "$PORT_GATE" "$GATE_BIN" serve --listen "127.0.0.1:$PORT_GATE" \
-        --tls-cert "$WORK/chain.crt" --tls-key "$WORK/server.key"
+        --tls-cert "$TLS/chain.crt" --tls-key "$TLS/server.key"
 fi
 
 
@@ -174,7 +172,7 @@ fi
 declare -A SAMPLE_ANSWER
 for s in "${SERVERS[@]}"; do
     for proto in --http1.1 --http2; do
-        answer=$(curl -sS --cacert "$WORK/ca.crt" "$proto" -X POST \
+        answer=$(curl -sS --cacert "$TLS/ca.crt" "$proto" -X POST \
             -H 'content-type: application/json' --data-binary "@$BODY" \
             -w '\n%{http_code} %{http_version}' "https://127.0.0.1:${SERVER_PORT[$s]}$PATH_QUERY")
         status=$(tail -n 1 <<<"$answer")
@@ -214,7 +212,7 @@ load_run() {
             { time timeout $((secs + 60)) "${LOADGEN_PIN[@]}" oha --no-tui -z "${secs}s" -w \
                 "${shape[@]}" --worker-threads "$LOADGEN_THREADS" \
                 -m POST -T application/json -H 'accept: application/json, */*' -D "$BODY" \
-                --cacert "$WORK/ca.crt" --output-format json -o "$out" "$url" \
+                --cacert "$TLS/ca.crt" --output-format json -o "$out" "$url" \
                 2>"$WORK/$tag.err"; } 2>"$timing" || die "oha failed ($tag): $(cat "$WORK/$tag.err")"
             ;;
         h2-h2load)
@@ -267,6 +265,10 @@ load_run() {
 
 SCENARIOS=(h1-oha h2-h2load h2-oha)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+SOAK_SECTION=""
+if [[ -f $OUT ]]; then
+    SOAK_SECTION=$(awk '/^<!-- soak:begin -->$/ {on = 1} on {print} /^<!-- soak:end -->$/ {on = 0}' "$OUT")
+fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for scenario in "${SCENARIOS[@]}"; do
     for s in "${SERVERS[@]}"; do
@@ -411,5 +413,11 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     done
     echo
     echo "Re-run: \`loadtest/run.sh\` (see its header for DURATION, ROUNDS, APISERVERS, CONNS, STREAMS, PIN)."
-} >"$OUT"
+    # The soak section belongs to loadtest/soak.sh: carried over as it was.
+    if [[ -n $SOAK_SECTION ]]; then
+        echo
+        printf '%s\n' "$SOAK_SECTION"
+    fi
+} >"$OUT.new"
+mv -f "$OUT.new" "$OUT"
 log "wrote $OUT"

@@ -6,13 +6,19 @@
 //! rename over the file (cert-manager, editors) and the `..data` symlink
 //! swap of ConfigMap and Secret volumes, where the file itself is a symlink
 //! that never changes. A change is judged by a fingerprint of the file the
-//! path resolves to (device, inode, size, modification time), so events
-//! about unrelated entries cost one `stat` and no reload.
+//! path resolves to (device, inode, size, modification time).
+//!
+//! Events are filtered by name on the watcher's own thread: only entries
+//! named like a watched file, and the `..`-prefixed entries of Kubernetes'
+//! atomic writer (`..data`, `..2026_11_27_…`), wake the async side. A busy
+//! neighbour in the same directory (a log file written beside the
+//! certificates, say) would otherwise wake the runtime on every write.
 //!
 //! This module only reports changes; reading and applying files is the
 //! caller's job.
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -67,15 +73,12 @@ impl FileWatch {
     pub(crate) fn new(paths: Vec<PathBuf>, poll: Duration, debounce: Duration) -> FileWatch {
         // Capacity 1: a pending wake-up is all that matters, not how many.
         let (tx, events) = mpsc::channel(1);
+        let names: BTreeSet<OsString> = paths
+            .iter()
+            .filter_map(|p| p.file_name().map(ToOwned::to_owned))
+            .collect();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            // Opening or reading a file changes nothing, and a process that
-            // keeps reading files here (ourselves included) would otherwise
-            // keep a burst from ever settling.
-            let relevant = event.is_ok_and(|e| match e.kind {
-                EventKind::Access(kind) => kind == AccessKind::Close(AccessMode::Write),
-                _ => true,
-            });
-            if relevant {
+            if event.is_ok_and(|e| relevant(&e, &names)) {
                 let _ = tx.try_send(());
             }
         });
@@ -162,6 +165,26 @@ impl FileWatch {
         }
         changed
     }
+}
+
+/// Whether an event may concern one of the watched files (by their file
+/// names): the caller re-stats them when it does.
+fn relevant(event: &notify::Event, names: &BTreeSet<OsString>) -> bool {
+    // Opening or reading a file changes nothing, and a process that keeps
+    // reading files here (ourselves included) would otherwise keep a burst
+    // from ever settling.
+    if let EventKind::Access(kind) = event.kind {
+        if kind != AccessKind::Close(AccessMode::Write) {
+            return false;
+        }
+    }
+    // No paths: a queue overflow or a rescan request, which may hide anything.
+    event.paths.is_empty()
+        || event.paths.iter().any(|path| {
+            path.file_name().is_none_or(|name| {
+                names.contains(name) || name.as_encoded_bytes().starts_with(b"..")
+            })
+        })
 }
 
 fn parent(path: &Path) -> PathBuf {
@@ -265,6 +288,46 @@ mod tests {
         );
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         reader.join().unwrap();
+    }
+
+    #[test]
+    fn only_events_naming_a_watched_file_are_relevant() {
+        use notify::event::{CreateKind, DataChange, ModifyKind, RenameMode};
+        let names: BTreeSet<OsString> = ["tls.crt", "policy.yaml"].map(OsString::from).into();
+        let event = |kind: EventKind, paths: &[&str]| {
+            let mut event = notify::Event::new(kind);
+            for p in paths {
+                event = event.add_path(PathBuf::from(p));
+            }
+            event
+        };
+        let write = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let renamed = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        let created = EventKind::Create(CreateKind::Any);
+        assert!(relevant(&event(write, &["/certs/tls.crt"]), &names));
+        assert!(relevant(
+            &event(renamed, &["/certs/.tls.tmp", "/certs/tls.crt"]),
+            &names
+        ));
+        assert!(relevant(
+            &event(renamed, &["/cm/..data_tmp", "/cm/..data"]),
+            &names
+        ));
+        assert!(relevant(
+            &event(created, &["/cm/..2026_11_27_03_00_00.1"]),
+            &names
+        ));
+        assert!(
+            relevant(&event(EventKind::Other, &[]), &names),
+            "rescan/overflow"
+        );
+        assert!(!relevant(&event(write, &["/certs/h2load.log"]), &names));
+        assert!(!relevant(&event(created, &["/certs/tls.crt.bak"]), &names));
+        assert!(!relevant(&event(created, &["/certs/.tls.crt"]), &names));
+        let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        assert!(!relevant(&event(read, &["/certs/tls.crt"]), &names));
+        let closed = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert!(relevant(&event(closed, &["/certs/tls.crt"]), &names));
     }
 
     #[tokio::test]

@@ -1,0 +1,35 @@
+# Sourced by the load scripts: throwaway TLS material for 127.0.0.1.
+#
+# make_ca DIR CN        a P-256 CA: DIR/ca.crt, DIR/ca.key
+# issue_server DIR      a server certificate for 127.0.0.1 / localhost signed by
+#                       DIR's CA, written as DIR/chain.crt (leaf then CA) and
+#                       DIR/server.key, each replaced by an atomic rename, the way
+#                       cert-manager's Secret volume or a careful operator does it
+#
+# Keep DIR for TLS files only: the server watches the directory of its
+# certificate, and a busy file beside it (a generator's log, say) wakes the
+# watcher on every write.
+
+make_ca() {
+    local dir=$1 cn=$2
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=$cn" -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+}
+
+issue_server() {
+    local dir=$1 tmp
+    tmp=$(mktemp -d "$dir/.issue.XXXXXX")
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj "/CN=localhost" -keyout "$tmp/server.key" -out "$tmp/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tmp/ext.cnf"
+    openssl x509 -req -in "$tmp/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+        -CAcreateserial -CAserial "$tmp/ca.srl" -days 2 -extfile "$tmp/ext.cnf" \
+        -out "$tmp/server.crt" 2>/dev/null
+    cat "$tmp/server.crt" "$dir/ca.crt" >"$tmp/chain.crt"
+    # Key first, then the chain: a reader that sees the new chain also finds
+    # its key (the server retries a mismatched pair on the next change).
+    mv -f "$tmp/server.key" "$dir/server.key"
+    mv -f "$tmp/chain.crt" "$dir/chain.crt"
+    rm -rf "$tmp"
+}
