@@ -50,6 +50,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SIZE", default_value = "3MiB", value_parser = parse_size)]
     pub max_body_bytes: u64,
 
+    /// Request bodies held in memory at once, by all requests together;
+    /// past it a review gets 503 (with Retry-After) instead of more memory.
+    /// Bounds what many slow or parallel uploads (256 HTTP/2 streams on one
+    /// connection, say) can make the process hold. At least --max-body-bytes.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub max_buffered_body_bytes: u64,
+
     /// After SIGTERM, keep serving this long (with /readyz at 503) before
     /// closing the listeners.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
@@ -129,6 +136,8 @@ pub struct TlsFiles {
 pub struct Limits {
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// Request body bytes held in memory by all requests together.
+    pub max_buffered_body_bytes: usize,
     /// Most connections open at once (all listeners together).
     pub max_connections: usize,
     /// TLS handshake, request headers, first request and HTTP/1.1 idle limit.
@@ -143,6 +152,14 @@ pub struct Limits {
     pub h2_max_concurrent_streams: u32,
     /// HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE`.
     pub h2_max_header_list_bytes: u32,
+    /// HTTP/2 streams reset by the client before the server took them in,
+    /// held at once; one more closes the connection with
+    /// `ENHANCE_YOUR_CALM` (rapid reset, CVE-2023-44487).
+    pub h2_max_pending_accept_reset_streams: usize,
+    /// HTTP/2 streams the server resets for the client's errors (refused
+    /// past `MAX_CONCURRENT_STREAMS`, malformed) over a connection's life;
+    /// one more closes the connection with `ENHANCE_YOUR_CALM`.
+    pub h2_max_local_error_reset_streams: usize,
     /// Interval of HTTP/2 keep-alive pings.
     pub h2_keep_alive_interval: Duration,
     /// How long a keep-alive ping may go unanswered before the connection is closed.
@@ -153,6 +170,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 3 * 1024 * 1024,
+            max_buffered_body_bytes: 64 * 1024 * 1024,
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
@@ -160,6 +178,10 @@ impl Default for Limits {
             max_headers: 100,
             h2_max_concurrent_streams: 256,
             h2_max_header_list_bytes: 64 * 1024,
+            // The values of h2 0.4 and hyper 1.x, pinned here so that an
+            // upgrade cannot loosen them unnoticed.
+            h2_max_pending_accept_reset_streams: 20,
+            h2_max_local_error_reset_streams: 1024,
             h2_keep_alive_interval: Duration::from_secs(30),
             h2_keep_alive_timeout: Duration::from_secs(15),
         }
@@ -238,6 +260,14 @@ pub enum ConfigError {
     /// The body limit does not fit this platform's memory.
     #[error("--max-body-bytes {0} is too large")]
     BodyLimitTooLarge(u64),
+    /// The budget for bodies in memory cannot hold one largest body.
+    #[error("--max-buffered-body-bytes {budget} is smaller than --max-body-bytes {limit}")]
+    BodyBudgetTooSmall {
+        /// --max-buffered-body-bytes.
+        budget: u64,
+        /// --max-body-bytes.
+        limit: u64,
+    },
     /// The log filter does not parse.
     #[error("invalid log filter {filter:?}: {message}")]
     LogFilter {
@@ -277,6 +307,10 @@ impl ServeArgs {
         }
         for (flag, zero) in [
             ("--max-body-bytes", self.max_body_bytes == 0),
+            (
+                "--max-buffered-body-bytes",
+                self.max_buffered_body_bytes == 0,
+            ),
             ("--max-connections", self.max_connections == 0),
             ("--header-read-timeout", self.header_read_timeout.is_zero()),
             ("--body-read-timeout", self.body_read_timeout.is_zero()),
@@ -291,6 +325,16 @@ impl ServeArgs {
         }
         let max_body_bytes = usize::try_from(self.max_body_bytes)
             .map_err(|_| ConfigError::BodyLimitTooLarge(self.max_body_bytes))?;
+        if self.max_buffered_body_bytes < self.max_body_bytes {
+            return Err(ConfigError::BodyBudgetTooSmall {
+                budget: self.max_buffered_body_bytes,
+                limit: self.max_body_bytes,
+            });
+        }
+        // Beyond what a semaphore counts is beyond any machine's memory.
+        let max_buffered_body_bytes = usize::try_from(self.max_buffered_body_bytes)
+            .unwrap_or(usize::MAX)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
 
         let filter = self
             .log_filter
@@ -317,6 +361,7 @@ impl ServeArgs {
             http3_listen: self.http3_listen,
             limits: Limits {
                 max_body_bytes,
+                max_buffered_body_bytes,
                 max_connections: self.max_connections,
                 header_read_timeout: self.header_read_timeout,
                 body_read_timeout: self.body_read_timeout,
@@ -423,6 +468,8 @@ mod tests {
         assert_eq!(c.metrics_listen, None);
         assert_eq!(c.http3_listen, None);
         assert_eq!(c.limits.max_body_bytes, 3 * 1024 * 1024);
+        assert_eq!(c.limits.max_buffered_body_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.limits, Limits::default());
         assert_eq!(c.limits.max_connections, 4096);
         assert_eq!(c.shutdown_delay, Duration::ZERO);
         assert_eq!(c.grace_period, Duration::from_secs(30));
@@ -480,6 +527,24 @@ mod tests {
         // UDP and TCP ports are separate: the same address is fine.
         assert_eq!(c.http3_listen, Some("127.0.0.1:8443".parse().unwrap()));
         assert_eq!(c.listen, "127.0.0.1:8443".parse().unwrap());
+    }
+
+    #[test]
+    fn the_body_budget_holds_at_least_one_largest_body() {
+        assert_eq!(
+            parse(&[
+                "--max-body-bytes",
+                "8MiB",
+                "--max-buffered-body-bytes",
+                "4MiB"
+            ]),
+            Err(ConfigError::BodyBudgetTooSmall {
+                budget: 4 * 1024 * 1024,
+                limit: 8 * 1024 * 1024
+            })
+        );
+        let c = parse(&["--max-buffered-body-bytes", "3MiB", "--log-filter", "info"]).unwrap();
+        assert_eq!(c.limits.max_buffered_body_bytes, 3 * 1024 * 1024);
     }
 
     #[test]

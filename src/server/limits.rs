@@ -7,11 +7,13 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Buf;
 use hyper::body::Body;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 /// Why a request body could not be read.
@@ -26,6 +28,12 @@ pub(crate) enum BodyError {
     /// Not complete within the body-read timeout.
     #[error("request body not received within {0:?}")]
     Timeout(Duration),
+    /// The request bodies in memory would exceed the server's budget.
+    #[error("server busy: request bodies in memory at the limit of {budget} bytes, retry")]
+    Busy {
+        /// The budget in bytes (`--max-buffered-body-bytes`).
+        budget: usize,
+    },
     /// The connection failed while reading.
     #[error("cannot read request body")]
     Read(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -48,13 +56,88 @@ impl Drop for GaugeGuard {
     }
 }
 
-/// Reads a whole body into one `Vec`, refusing more than `limit` bytes and
-/// giving up after `timeout` of waiting for it.
+/// The bytes of request bodies that all requests together may hold in
+/// memory. Each body takes its buffer's capacity from it before allocating
+/// and gives it back when the request is done.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyBudget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+}
+
+impl BodyBudget {
+    pub(crate) fn new(total: usize) -> BodyBudget {
+        let total = total.min(Semaphore::MAX_PERMITS);
+        BodyBudget {
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// Bytes not taken by any body now.
+    #[cfg(test)]
+    pub(crate) fn available(&self) -> usize {
+        self.bytes.available_permits()
+    }
+
+    /// Takes `n` more bytes into `held`, or says the budget is spent.
+    fn take(&self, n: usize, held: &mut Option<OwnedSemaphorePermit>) -> Result<(), BodyError> {
+        let busy = BodyError::Busy { budget: self.total };
+        let n = u32::try_from(n).map_err(|_| BodyError::Busy { budget: self.total })?;
+        let permit = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| busy)?;
+        match held {
+            Some(held) => held.merge(permit),
+            None => *held = Some(permit),
+        }
+        Ok(())
+    }
+}
+
+/// A body read into memory, holding its share of the [`BodyBudget`] until
+/// it is dropped.
+#[derive(Debug)]
+pub(crate) struct ReadBytes {
+    pub(crate) bytes: Vec<u8>,
+    budget: Option<OwnedSemaphorePermit>,
+}
+
+/// The share of the [`BodyBudget`] a body took; given back on drop.
+#[derive(Debug)]
+pub(crate) struct BudgetShare {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl ReadBytes {
+    /// The bytes, and the budget share to keep while they live.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, BudgetShare) {
+        let share = BudgetShare {
+            _permit: self.budget,
+        };
+        (self.bytes, share)
+    }
+}
+
+/// Reads a whole body into one `Vec`, refusing more than `limit` bytes,
+/// giving up after `timeout` of waiting for it, and answering busy when the
+/// budget for bodies in memory is spent.
 ///
 /// A declared length above the limit is refused before any byte is read.
 /// The buffer is sized from the declared length when there is one (capped by
-/// the limit, so a lying header cannot make it allocate more).
-pub(crate) fn read_body<B>(body: B, limit: usize, timeout: Duration) -> ReadBody<B>
+/// the limit, so a lying header cannot make it allocate more). Otherwise the
+/// body is gathered in [`SEGMENT`]-sized pieces and copied into one buffer of
+/// its exact size at the end: growing one buffer by doubling reallocates
+/// through every size class, which under many parallel uploads leaves the
+/// allocator holding several times the budget.
+pub(crate) fn read_body<B>(
+    body: B,
+    limit: usize,
+    timeout: Duration,
+    budget: &BodyBudget,
+) -> ReadBody<'_, B>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -69,13 +152,100 @@ where
             .unwrap_or(0)
             .min(limit)
     };
+    let mut held = None;
+    let busy = budget.take(capacity, &mut held).err();
     ReadBody {
         body,
-        buf: Vec::with_capacity(capacity),
+        buf: Segments {
+            current: if busy.is_none() {
+                Vec::with_capacity(capacity)
+            } else {
+                Vec::new()
+            },
+            full: Vec::new(),
+            len: 0,
+        },
         limit,
         timeout,
         deadline: None,
         refused,
+        budget,
+        held,
+        busy,
+    }
+}
+
+/// Size of the pieces a body of undeclared length is gathered in.
+pub(crate) const SEGMENT: usize = 64 * 1024;
+
+/// A body being gathered: the buffer being filled, and the full ones before
+/// it. A body of declared length has one buffer of that size and, unless it
+/// lied, never a second.
+#[derive(Debug)]
+struct Segments {
+    current: Vec<u8>,
+    full: Vec<Vec<u8>>,
+    /// Bytes in `full`.
+    len: usize,
+}
+
+impl Segments {
+    fn push(
+        &mut self,
+        mut data: impl Buf,
+        limit: usize,
+        budget: &BodyBudget,
+        held: &mut Option<OwnedSemaphorePermit>,
+    ) -> Result<(), BodyError> {
+        let total = self.len + self.current.len();
+        if total.saturating_add(data.remaining()) > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        while data.has_remaining() {
+            let room = self.current.capacity() - self.current.len();
+            if room == 0 {
+                let size = SEGMENT.min(limit - self.len - self.current.len());
+                budget.take(size, held)?;
+                let full = std::mem::replace(&mut self.current, Vec::with_capacity(size));
+                if !full.is_empty() {
+                    self.len += full.len();
+                    self.full.push(full);
+                }
+                continue;
+            }
+            let chunk = data.chunk();
+            let n = chunk.len().min(room);
+            self.current.extend_from_slice(&chunk[..n]);
+            data.advance(n);
+        }
+        Ok(())
+    }
+
+    /// The whole body in one buffer: the only one, or the pieces copied
+    /// into a buffer of the exact size (taken from the budget first; the
+    /// pieces' share is given back once they are freed).
+    fn finish(
+        &mut self,
+        budget: &BodyBudget,
+        held: &mut Option<OwnedSemaphorePermit>,
+    ) -> Result<Vec<u8>, BodyError> {
+        if self.full.is_empty() {
+            return Ok(std::mem::take(&mut self.current));
+        }
+        let total = self.len + self.current.len();
+        let pieces: usize =
+            self.full.iter().map(Vec::capacity).sum::<usize>() + self.current.capacity();
+        budget.take(total, held)?;
+        let mut whole = Vec::with_capacity(total);
+        for piece in self.full.drain(..) {
+            whole.extend_from_slice(&piece);
+        }
+        whole.extend_from_slice(&self.current);
+        self.current = Vec::new();
+        if let Some(share) = held.as_mut() {
+            drop(share.split(pieces));
+        }
+        Ok(whole)
     }
 }
 
@@ -85,23 +255,26 @@ pin_project_lite::pin_project! {
     /// Its timer starts when the body first has to be waited for: a body
     /// that has already arrived with its head (the usual small review)
     /// never arms a timer. The timer is boxed, as it is only needed then.
-    pub(crate) struct ReadBody<B> {
+    pub(crate) struct ReadBody<'a, B> {
         #[pin]
         body: B,
-        buf: Vec<u8>,
+        buf: Segments,
         limit: usize,
         timeout: Duration,
         deadline: Option<Pin<Box<Sleep>>>,
         refused: bool,
+        budget: &'a BodyBudget,
+        held: Option<OwnedSemaphorePermit>,
+        busy: Option<BodyError>,
     }
 }
 
-impl<B> Future for ReadBody<B>
+impl<B> Future for ReadBody<'_, B>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Output = Result<Vec<u8>, BodyError>;
+    type Output = Result<ReadBytes, BodyError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -109,22 +282,30 @@ where
         if *this.refused {
             return Poll::Ready(Err(BodyError::TooLarge { limit }));
         }
+        if let Some(busy) = this.busy.take() {
+            *this.refused = true;
+            return Poll::Ready(Err(busy));
+        }
         loop {
             match this.body.as_mut().poll_frame(cx) {
-                Poll::Ready(None) => return Poll::Ready(Ok(std::mem::take(this.buf))),
+                Poll::Ready(None) => {
+                    let done = this
+                        .buf
+                        .finish(this.budget, this.held)
+                        .map(|bytes| ReadBytes {
+                            bytes,
+                            budget: this.held.take(),
+                        });
+                    *this.refused = true;
+                    return Poll::Ready(done);
+                }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(BodyError::Read(e.into()))),
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(mut data) = frame.into_data() {
-                        if this.buf.len().saturating_add(data.remaining()) > limit {
-                            *this.refused = true;
-                            return Poll::Ready(Err(BodyError::TooLarge { limit }));
-                        }
-                        while data.has_remaining() {
-                            let chunk = data.chunk();
-                            this.buf.extend_from_slice(chunk);
-                            let n = chunk.len();
-                            data.advance(n);
-                        }
+                    if let Ok(data) = frame.into_data()
+                        && let Err(e) = this.buf.push(data, limit, this.budget, this.held)
+                    {
+                        *this.refused = true;
+                        return Poll::Ready(Err(e));
                     }
                 }
                 Poll::Pending => break,
@@ -211,10 +392,107 @@ mod tests {
         Chunks(parts.into())
     }
 
+    fn budget() -> BodyBudget {
+        BodyBudget::new(1 << 20)
+    }
+
+    #[tokio::test]
+    async fn bodies_take_from_the_budget_and_give_back() {
+        let budget = BodyBudget::new(10);
+        // A declared length takes its bytes at once.
+        let first = read_body(
+            Full::new(Bytes::from_static(b"123456")),
+            8,
+            Duration::from_secs(1),
+            &budget,
+        )
+        .await
+        .unwrap();
+        assert_eq!(budget.available(), 4);
+        // A second body that does not fit is refused as busy, not read.
+        let err = read_body(
+            Full::new(Bytes::from_static(b"abcdef")),
+            8,
+            Duration::from_secs(1),
+            &budget,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, BodyError::Busy { budget: 10 }), "{err:?}");
+        // An undeclared length is charged as its buffer grows.
+        let err = read_body(
+            chunks(vec![b"ab", b"cd", b"ef"]),
+            8,
+            Duration::from_secs(1),
+            &budget,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, BodyError::Busy { .. }), "{err:?}");
+        assert_eq!(budget.available(), 4, "a refused body gives its bytes back");
+        drop(first);
+        assert_eq!(budget.available(), 10);
+        let body = read_body(
+            chunks(vec![b"ab", b"cd", b"ef"]),
+            8,
+            Duration::from_secs(1),
+            &budget,
+        )
+        .await
+        .unwrap();
+        assert_eq!(body.bytes, b"abcdef");
+        assert!(body.bytes.capacity() <= 8, "never past the limit");
+        assert_eq!(budget.available(), 10 - body.bytes.capacity());
+        drop(body);
+        assert_eq!(budget.available(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_long_undeclared_body_ends_in_one_exact_buffer() {
+        static A: [u8; 50_000] = [b'a'; 50_000];
+        static B: [u8; 50_000] = [b'b'; 50_000];
+        static C: [u8; 50_001] = [b'c'; 50_001];
+        let budget = BodyBudget::new(1 << 20);
+        let body = read_body(
+            chunks(vec![&A, &B, &C]),
+            1 << 20,
+            Duration::from_secs(1),
+            &budget,
+        )
+        .await
+        .unwrap();
+        assert_eq!(body.bytes.len(), 150_001);
+        assert_eq!(body.bytes.capacity(), 150_001);
+        assert!(body.bytes[..50_000].iter().all(|&b| b == b'a'));
+        assert!(body.bytes[50_000..100_000].iter().all(|&b| b == b'b'));
+        assert!(body.bytes[100_000..].iter().all(|&b| b == b'c'));
+        // Only the final buffer is still charged: the pieces gave theirs back.
+        assert_eq!(budget.available(), (1 << 20) - 150_001);
+        drop(body);
+        assert_eq!(budget.available(), 1 << 20);
+        // The limit still counts across pieces.
+        let err = read_body(
+            chunks(vec![&A, &B, &C]),
+            150_000,
+            Duration::from_secs(1),
+            &budget,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, BodyError::TooLarge { limit: 150_000 }),
+            "{err:?}"
+        );
+        assert_eq!(budget.available(), 1 << 20);
+    }
+
     #[tokio::test]
     async fn reads_within_limit() {
         let body = Full::new(Bytes::from_static(b"hello"));
-        let buf = read_body(body, 5, Duration::from_secs(1)).await.unwrap();
+        let buf = read_body(body, 5, Duration::from_secs(1), &budget())
+            .await
+            .unwrap()
+            .bytes;
         assert_eq!(buf, b"hello");
         assert!(buf.capacity() >= 5);
     }
@@ -222,7 +500,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_declared_length_over_limit() {
         let body = Full::new(Bytes::from_static(b"hello!"));
-        let err = read_body(body, 5, Duration::from_secs(1))
+        let err = read_body(body, 5, Duration::from_secs(1), &budget())
             .await
             .unwrap_err();
         assert!(matches!(err, BodyError::TooLarge { limit: 5 }));
@@ -231,13 +509,16 @@ mod tests {
     #[tokio::test]
     async fn counts_undeclared_length() {
         let body = chunks(vec![b"abc", b"def"]);
-        let err = read_body(body, 5, Duration::from_secs(1))
+        let err = read_body(body, 5, Duration::from_secs(1), &budget())
             .await
             .unwrap_err();
         assert!(matches!(err, BodyError::TooLarge { .. }));
         let body = chunks(vec![b"ab", b"cde"]);
         assert_eq!(
-            read_body(body, 5, Duration::from_secs(1)).await.unwrap(),
+            read_body(body, 5, Duration::from_secs(1), &budget())
+                .await
+                .unwrap()
+                .bytes,
             b"abcde"
         );
     }
@@ -255,7 +536,7 @@ mod tests {
                 Poll::Pending
             }
         }
-        let err = read_body(Never, 5, Duration::from_millis(20))
+        let err = read_body(Never, 5, Duration::from_millis(20), &budget())
             .await
             .unwrap_err();
         assert!(matches!(err, BodyError::Timeout(_)));

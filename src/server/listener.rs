@@ -2,6 +2,9 @@
 //! TLS when configured, inside the connection limits.
 //!
 //! Limits enforced here, per connection:
+//! - a deep listen backlog ([`LISTEN_BACKLOG`]), so that a burst of
+//!   connections reaches the accept loop (and the cap) instead of being
+//!   dropped by the kernel;
 //! - a cap on open connections (all listeners together). Past it a new
 //!   connection is accepted and closed at once, and counted. Closing beats
 //!   leaving it in the kernel's backlog: the client learns immediately (the
@@ -14,7 +17,12 @@
 //!   HTTP/1 or HTTP/2 is known), each HTTP/1.1 request head, and the
 //!   HTTP/1.1 keep-alive idle time;
 //! - head size and header count (HTTP/1.1), `MAX_CONCURRENT_STREAMS` and
-//!   `MAX_HEADER_LIST_SIZE` and keep-alive pings (HTTP/2).
+//!   `MAX_HEADER_LIST_SIZE` and keep-alive pings (HTTP/2);
+//! - HTTP/2 reset-stream limits: streams the client resets before they are
+//!   taken in (rapid reset) and streams the server resets for the client's
+//!   errors (refused past `MAX_CONCURRENT_STREAMS`, malformed) each close
+//!   the connection past their count. h2 itself bounds a header block's
+//!   CONTINUATION frames by `MAX_HEADER_LIST_SIZE`.
 //!
 //! The handler is a plain async function from request to response; it
 //! never sees sockets, and routing lives in [`routes`](super::routes).
@@ -35,12 +43,35 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use prometheus::{IntCounter, IntGauge};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::config::Limits;
 use super::limits::GaugeGuard;
 use super::tls::TlsState;
+
+/// Connections the kernel completes and queues before the accept loop
+/// takes them. The usual 128 overflows in a burst (a connection flood, or
+/// every apiserver reconnecting at once), and an overflow is a dropped
+/// handshake that the client retries only after a second or more, even
+/// with slots free. A deep queue lets the accept loop see each connection
+/// and admit it or close it at once. The kernel caps it at
+/// `net.core.somaxconn` (4096 since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A TCP listener on `addr` with a [`LISTEN_BACKLOG`]-deep queue.
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server rebinds at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// What every connection of a server shares.
 pub(crate) struct Shared {
@@ -71,6 +102,8 @@ impl Shared {
             .timer(TokioTimer::new())
             .max_concurrent_streams(limits.h2_max_concurrent_streams)
             .max_header_list_size(limits.h2_max_header_list_bytes)
+            .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams)
             .keep_alive_interval(limits.h2_keep_alive_interval)
             .keep_alive_timeout(limits.h2_keep_alive_timeout);
         Shared {

@@ -42,7 +42,7 @@ use tokio::net::TcpListener;
 
 use drain::ShutdownSignal;
 use h3::H3Listener;
-use listener::{Shared, accept_loop};
+use listener::{Shared, accept_loop, listen};
 use reload::Reloader;
 use routes::Routes;
 use tls::TlsState;
@@ -126,7 +126,7 @@ impl std::fmt::Debug for Server {
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServeError> {
     let bind_error = |source| ServeError::Bind { addr, source };
-    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let listener = listen(addr).map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     Ok((listener, local))
 }

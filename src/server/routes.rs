@@ -58,7 +58,7 @@ enum Answer {
 }
 
 use super::config::Limits;
-use super::limits::{BodyError, GaugeGuard, isolate, panic_message, read_body};
+use super::limits::{BodyBudget, BodyError, GaugeGuard, isolate, panic_message, read_body};
 
 /// Which routes a listener offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,7 @@ pub struct App {
     draining: AtomicBool,
     metrics: Metrics,
     limits: Limits,
+    bodies: BodyBudget,
 }
 
 const JSON: &str = "application/json";
@@ -94,6 +95,7 @@ impl App {
             policy: ArcSwap::from_pointee(snapshot),
             draining: AtomicBool::new(false),
             metrics,
+            bodies: BodyBudget::new(limits.max_buffered_body_bytes),
             limits,
         }
     }
@@ -264,8 +266,16 @@ impl App {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let limits = &self.limits;
-        let body = match read_body(body, limits.max_body_bytes, limits.body_read_timeout).await {
-            Ok(body) => body,
+        let read = read_body(
+            body,
+            limits.max_body_bytes,
+            limits.body_read_timeout,
+            &self.bodies,
+        );
+        // Held until the answer is made: the budget counts this body's
+        // memory for as long as it lives.
+        let (body, _budget) = match read.await {
+            Ok(read) => read.into_parts(),
             Err(e) => return body_error(&e),
         };
         let snapshot = self.policy.load_full();
@@ -448,6 +458,13 @@ fn body_error(e: &BodyError) -> Response<Full<Bytes>> {
         BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         BodyError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         BodyError::Read(_) => StatusCode::BAD_REQUEST,
+        BodyError::Busy { .. } => {
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
     };
     error(status, &e.to_string())
 }

@@ -173,10 +173,10 @@ fn relevant(event: &notify::Event, names: &BTreeSet<OsString>) -> bool {
     // Opening or reading a file changes nothing, and a process that keeps
     // reading files here (ourselves included) would otherwise keep a burst
     // from ever settling.
-    if let EventKind::Access(kind) = event.kind {
-        if kind != AccessKind::Close(AccessMode::Write) {
-            return false;
-        }
+    if let EventKind::Access(kind) = event.kind
+        && kind != AccessKind::Close(AccessMode::Write)
+    {
+        return false;
     }
     // No paths: a queue overflow or a rescan request, which may hide anything.
     event.paths.is_empty()

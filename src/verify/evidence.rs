@@ -4,7 +4,9 @@
 //!
 //! Only what verified with a listed key and names this digest counts; the
 //! predicate type is read from the signed statement, never from layer or
-//! manifest annotations.
+//! manifest annotations. Content the registry serves that does not match
+//! its digest is evidence that does not verify (the item is skipped), not
+//! an unavailable registry: `onError: allow` must not admit tampering.
 
 use std::time::SystemTime;
 
@@ -13,7 +15,9 @@ use serde_json::Value;
 
 use super::digest::Digest;
 use super::dsse::{Envelope, Statement};
-use super::registry::{Descriptor, Manifest, Registry, RegistryError, Repository};
+use super::registry::{
+    Descriptor, Manifest, Registry, RegistryError, RegistryErrorKind, Repository,
+};
 use super::requirement::{Outcome, Requirement};
 use super::{simple_signing, vuln};
 
@@ -217,7 +221,8 @@ async fn bundles(
     req: &Requirement,
 ) -> Result<Evidence, RegistryError> {
     let mut ev = Evidence::default();
-    let referrers = registry.referrers(repo, digest).await?;
+    let referrers =
+        untampered(registry.referrers(repo, digest).await.map(Some))?.unwrap_or_default();
     let limit = registry.config().max_blob_bytes;
     for desc in referrers
         .iter()
@@ -227,9 +232,11 @@ async fn bundles(
         let Ok(manifest_digest) = Digest::parse(&desc.digest) else {
             continue;
         };
-        let Some(fetched) = registry
-            .manifest(repo, &desc.digest, Some(manifest_digest))
-            .await?
+        let Some(fetched) = untampered(
+            registry
+                .manifest(repo, &desc.digest, Some(manifest_digest))
+                .await,
+        )?
         else {
             continue;
         };
@@ -297,7 +304,7 @@ async fn tagged(
     repo: &Repository,
     tag: &str,
 ) -> Result<Option<Manifest>, RegistryError> {
-    let Some(fetched) = registry.manifest(repo, tag, None).await? else {
+    let Some(fetched) = untampered(registry.manifest(repo, tag, None).await)? else {
         return Ok(None);
     };
     Ok(Manifest::parse(
@@ -319,8 +326,17 @@ async fn layer_blob(
     if layer.size > limit as u64 {
         return Ok(None);
     }
-    let blob = registry.blob(repo, d, limit).await?;
+    let blob = untampered(registry.blob(repo, d, limit).await)?;
     Ok(blob.filter(|b| b.len() as u64 == layer.size))
+}
+
+/// Content that does not match its digest as no content: the item is
+/// skipped like one whose size or signature is wrong.
+fn untampered<T>(fetched: Result<Option<T>, RegistryError>) -> Result<Option<T>, RegistryError> {
+    match fetched {
+        Err(e) if e.kind() == RegistryErrorKind::DigestMismatch => Ok(None),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! one registry round per (repository, digest, requirement) however many
 //! reviews ask at once. Every wait is bounded by the caller's deadline; a
 //! check that runs out of time, is cancelled or meets a broken registry is
-//! [`Outcome::Unavailable`], never a success.
+//! [`Outcome::Unavailable`], never a success. Content that does not match
+//! its digest is not an outage but evidence that fails: a definite
+//! failure, which `onError: allow` does not admit.
 //!
 //! Nothing here knows the policy file or the wire formats of reviews.
 
@@ -29,6 +31,7 @@ pub use registry::{
     CaBundle, Registry, RegistryConfig, RegistryError, RegistryErrorKind, Repository,
 };
 pub use requirement::{Outcome, Requirement, SbomKind, VulnLimits};
+pub use simple_signing::signed_image_digest;
 pub use vuln::{Scan, Scanner, VULN_PREDICATE};
 
 use std::sync::Arc;
@@ -127,6 +130,12 @@ impl Verifier {
         &self.stats
     }
 
+    /// Registry rounds under way (digests being verified right now); each
+    /// is removed when its round ends or its last waiter gives up.
+    pub fn rounds_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
     /// The registry client.
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -213,6 +222,13 @@ impl Verifier {
                                 cached: false,
                             };
                         }
+                        Err(e) if e.kind() == RegistryErrorKind::DigestMismatch => {
+                            return Verification {
+                                outcome: req.tampered(),
+                                digest: None,
+                                cached: false,
+                            };
+                        }
                         Err(_) => return unavailable(None),
                     }
                 }
@@ -246,7 +262,14 @@ impl Verifier {
         }
         // If the task running the round is cancelled, the cell stays empty
         // and the next waiter runs the round itself: no waiter ever sees a
-        // result that was not computed.
+        // result that was not computed. The last waiter to be cancelled
+        // takes the empty entry out (a round cut by a review's deadline would
+        // otherwise leave one entry per digest behind).
+        let _cancelled = InFlightGuard {
+            map: &self.in_flight,
+            key: &key,
+            cell: &cell,
+        };
         let outcome = *cell
             .get_or_init(|| async {
                 self.stats.rounds.fetch_add(1, Ordering::Relaxed);
@@ -263,6 +286,25 @@ impl Verifier {
             digest: Some(digest),
             cached: false,
         }
+    }
+}
+
+/// Removes an in-flight entry that no one is waiting on any more when its
+/// waiter goes away (cancelled or done); a finished round has removed it
+/// already.
+struct InFlightGuard<'a> {
+    map: &'a DashMap<ResultKey, InFlight>,
+    key: &'a ResultKey,
+    cell: &'a InFlight,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        // Two references: the map's and this waiter's. More means another
+        // waiter, which will run (or finish) the round and clean up itself.
+        self.map.remove_if(self.key, |_, v| {
+            Arc::ptr_eq(v, self.cell) && Arc::strong_count(v) <= 2
+        });
     }
 }
 

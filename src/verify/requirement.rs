@@ -153,6 +153,22 @@ impl Requirement {
             Outcome::Verified
         }
     }
+
+    /// The reason used when the registry serves the image's manifest under
+    /// a digest its bytes do not have: no evidence can be tied to the
+    /// image, which fails its first demand (a resolution alone, which
+    /// demands nothing, is unavailable).
+    pub(crate) fn tampered(&self) -> Outcome {
+        if self.signature {
+            Outcome::SignatureInvalid
+        } else if !self.sbom.is_empty() {
+            Outcome::SbomMissing
+        } else if self.vulnerabilities.is_some() {
+            Outcome::VulnReportMissing
+        } else {
+            Outcome::Unavailable
+        }
+    }
 }
 
 /// The verdict of a verification (reason codes of CONTRACT §6).
@@ -250,6 +266,30 @@ mod tests {
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_eq!(b.fingerprint(), c.fingerprint());
         assert_ne!(v(7.0).fingerprint(), v(7.1).fingerprint());
+    }
+
+    #[test]
+    fn tampered_content_fails_the_first_demand() {
+        let limits = VulnLimits {
+            max_cvss: 7.0,
+            max_age: Duration::from_secs(1),
+        };
+        let req =
+            |signature, sbom, vulns| Requirement::new(KeySet::default(), signature, sbom, vulns);
+        let spdx = || vec![SbomKind::Spdx];
+        assert_eq!(
+            req(true, spdx(), Some(limits)).tampered(),
+            Outcome::SignatureInvalid
+        );
+        assert_eq!(
+            req(false, spdx(), Some(limits)).tampered(),
+            Outcome::SbomMissing
+        );
+        assert_eq!(
+            req(false, vec![], Some(limits)).tampered(),
+            Outcome::VulnReportMissing
+        );
+        assert_eq!(req(false, vec![], None).tampered(), Outcome::Unavailable);
     }
 
     #[test]

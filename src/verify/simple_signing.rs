@@ -28,30 +28,41 @@ pub(crate) enum Check {
 /// digest already checked), `signature_b64` the
 /// `dev.cosignproject.cosign/signature` annotation.
 pub(crate) fn check(payload: &[u8], signature_b64: &str, keys: &KeySet, digest: &Digest) -> Check {
-    let Some(sig) = decode_base64(signature_b64) else {
-        return Check::Invalid;
-    };
+    if signed_image_digest(payload, signature_b64, keys) == Some(*digest) {
+        Check::Valid
+    } else {
+        Check::Invalid
+    }
+}
+
+/// The image digest a cosign signature payload vouches for: `Some` only if
+/// `signature_b64` (base64 of an ASN.1 DER ECDSA signature, the
+/// `dev.cosignproject.cosign/signature` annotation) is a signature by one of
+/// `keys` over exactly `payload`, and the payload is a cosign container
+/// image signature naming a sha256 `critical.image.docker-manifest-digest`.
+///
+/// The payload is parsed only after its signature verifies. The caller still
+/// compares the digest with the image under review.
+pub fn signed_image_digest(payload: &[u8], signature_b64: &str, keys: &KeySet) -> Option<Digest> {
+    let sig = decode_base64(signature_b64)?;
     if sig.is_empty() || !keys.verifies(payload, &sig) {
-        return Check::Invalid;
+        return None;
     }
     let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(payload) else {
-        return Check::Invalid;
+        return None;
     };
     let Some(Value::Object(critical)) = field(&root, "critical") else {
-        return Check::Invalid;
+        return None;
     };
-    let typed = matches!(field(critical, "type"), Some(Value::String(t)) if t == SIGNATURE_TYPE);
-    let signed_digest = match field(critical, "image") {
+    if !matches!(field(critical, "type"), Some(Value::String(t)) if t == SIGNATURE_TYPE) {
+        return None;
+    }
+    match field(critical, "image") {
         Some(Value::Object(image)) => match field(image, "docker-manifest-digest") {
             Some(Value::String(d)) => Digest::parse(d).ok(),
             _ => None,
         },
         _ => None,
-    };
-    if typed && signed_digest == Some(*digest) {
-        Check::Valid
-    } else {
-        Check::Invalid
     }
 }
 
@@ -87,12 +98,14 @@ mod tests {
         let payload = ss["payload_utf8"].as_str().unwrap().as_bytes();
         let sig = ss["signature_annotation_b64"].as_str().unwrap();
         assert_eq!(check(payload, sig, &keys, &d), Check::Valid);
+        assert_eq!(signed_image_digest(payload, sig, &keys), Some(d));
         let other = Digest::of(b"another image");
         assert_eq!(check(payload, sig, &keys, &other), Check::Invalid);
         let tampered = v["simple_signing_tampered"]["payload_utf8"]
             .as_str()
             .unwrap();
         assert_eq!(check(tampered.as_bytes(), sig, &keys, &d), Check::Invalid);
+        assert_eq!(signed_image_digest(tampered.as_bytes(), sig, &keys), None);
         assert_eq!(check(payload, "", &keys, &d), Check::Invalid);
         assert_eq!(check(payload, "%%%", &keys, &d), Check::Invalid);
         assert_eq!(check(payload, sig, &KeySet::default(), &d), Check::Invalid);
