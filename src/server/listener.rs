@@ -39,7 +39,7 @@ use futures_util::FutureExt as _;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use prometheus::{IntCounter, IntGauge};
@@ -47,6 +47,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::config::Limits;
+use super::streams::{self, StreamExecutor};
 use super::limits::GaugeGuard;
 use super::tls::TlsState;
 
@@ -75,7 +76,8 @@ pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// What every connection of a server shares.
 pub(crate) struct Shared {
-    builder: auto::Builder<TokioExecutor>,
+    /// The HTTP/1.1 and HTTP/2 settings every connection is served with.
+    limits: Limits,
     permits: Arc<Semaphore>,
     header_timeout: Duration,
     open: IntGauge,
@@ -88,7 +90,22 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(limits: &Limits, open: IntGauge, rejected: IntCounter) -> Shared {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+        Shared {
+            limits: limits.clone(),
+            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            header_timeout: limits.header_read_timeout,
+            open,
+            rejected,
+            transport_open: None,
+            abort: watch::Sender::new(false),
+        }
+    }
+
+    /// The connection builder of one connection, whose HTTP/2 streams run
+    /// in that connection's task (see [`streams`](super::streams)).
+    fn builder(&self, streams: StreamExecutor) -> auto::Builder<StreamExecutor> {
+        let limits = &self.limits;
+        let mut builder = auto::Builder::new(streams);
         builder
             .http1()
             .timer(TokioTimer::new())
@@ -106,15 +123,7 @@ impl Shared {
             .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams)
             .keep_alive_interval(limits.h2_keep_alive_interval)
             .keep_alive_timeout(limits.h2_keep_alive_timeout);
-        Shared {
-            builder,
-            permits: Arc::new(Semaphore::new(limits.max_connections)),
-            header_timeout: limits.header_read_timeout,
-            open,
-            rejected,
-            transport_open: None,
-            abort: watch::Sender::new(false),
-        }
+        builder
     }
 
     /// Also counts this server's open TCP connections in the given
@@ -241,7 +250,9 @@ where
             handler(request).map(Ok::<_, Infallible>)
         }
     });
-    let conn = watcher.watch(shared.builder.serve_connection(io, service));
+    let streams = streams::executor();
+    let builder = shared.builder(streams.clone());
+    let conn = streams.drive(watcher.watch(builder.serve_connection(io, service)));
     // hyper bounds each HTTP/1.1 head, but not the protocol sniffing before
     // it nor an HTTP/2 connection that never opens a stream.
     let first_request = async {
@@ -267,6 +278,7 @@ mod tests {
     use super::*;
     use crate::server::limits::isolate;
     use http_body_util::BodyExt;
+    use hyper_util::rt::TokioExecutor;
 
     fn test_shared(limits: &Limits) -> Arc<Shared> {
         Arc::new(Shared::new(
