@@ -8,8 +8,15 @@
 //! stream limit as imagegate), read the whole request body (with the same
 //! 3 MiB cap), and write a small JSON answer. No routing, no decoding, no
 //! policy, no metrics, no timeouts. `loadtest/run.sh` drives it with the
-//! same load as `imagegate serve`, so the ratio between the two is the cost
-//! of everything imagegate adds.
+//! same load as `imagegate serve`.
+//!
+//! Two ways to run it. By default each HTTP/2 stream is a task of its own,
+//! as hyper does out of the box: the reference the targets are set against.
+//! With `--inline-streams` each connection runs its streams in its own
+//! task, as imagegate does (`imagegate::server::streams`): the limit of
+//! imagegate's own stack, so the ratio to that run is the cost of
+//! everything imagegate adds on top of it (routing, decoding, policy,
+//! encoding, metrics, logging).
 //!
 //! It must not be used as a webhook: it allows everything.
 
@@ -58,6 +65,11 @@ struct Args {
     /// PEM private key.
     #[arg(long)]
     tls_key: PathBuf,
+    /// Run each connection's HTTP/2 streams inside the connection's task,
+    /// as imagegate does (`imagegate::server::streams`), instead of hyper's
+    /// default of a task per stream: the limit of imagegate's own stack.
+    #[arg(long)]
+    inline_streams: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,7 +79,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(serve(args.listen, tls))
+    runtime.block_on(serve(args.listen, tls, args.inline_streams))
 }
 
 fn tls_config(args: &Args) -> anyhow::Result<Arc<ServerConfig>> {
@@ -91,7 +103,7 @@ fn tls_config(args: &Args) -> anyhow::Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-async fn serve(addr: SocketAddr, tls: Arc<ServerConfig>) -> anyhow::Result<()> {
+async fn serve(addr: SocketAddr, tls: Arc<ServerConfig>, inline: bool) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -123,9 +135,17 @@ async fn serve(addr: SocketAddr, tls: Arc<ServerConfig>) -> anyhow::Result<()> {
             let Ok(stream) = acceptor.accept(tcp).await else {
                 return;
             };
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service_fn(answer))
-                .await;
+            if inline {
+                let streams = imagegate::server::streams::executor();
+                let mut builder = auto::Builder::new(streams.clone());
+                builder.http2().max_concurrent_streams(256);
+                let conn = builder.serve_connection(TokioIo::new(stream), service_fn(answer));
+                let _ = streams.drive(conn).await;
+            } else {
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service_fn(answer))
+                    .await;
+            }
         });
     }
 }

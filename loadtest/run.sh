@@ -16,7 +16,7 @@
 #                      so that other work on a shared machine disturbs the comparison less
 #   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
 #   OUT=path           results file (default loadtest/RESULTS.md)
-#   PORT_GATE, PORT_BARE   ports on 127.0.0.1 (default 18443, 18444)
+#   PORT_GATE, PORT_BARE, PORT_BARE_INLINE   ports on 127.0.0.1 (default 18443, 18444, 18445)
 #
 # Installs what it needs when missing: oha (cargo install), h2load (Debian's
 # nghttp2-client), jq, openssl. Installing Debian packages needs root.
@@ -40,6 +40,7 @@ ONLY_BARE=${ONLY_BARE:-0}
 OUT=${OUT:-$ROOT/loadtest/RESULTS.md}
 PORT_GATE=${PORT_GATE:-18443}
 PORT_BARE=${PORT_BARE:-18444}
+PORT_BARE_INLINE=${PORT_BARE_INLINE:-18445}
 PATH_QUERY='/imagepolicy?timeout=30s'
 
 # Targets from the issue.
@@ -49,7 +50,7 @@ TARGET_P99_RATIO=1.5
 die() { echo "run.sh: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
 
-for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE; do
+for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE PORT_BARE_INLINE; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number"
 done
 ((ROUNDS >= 1 && ROUNDS <= 10)) || die "ROUNDS must be 1..10"
@@ -157,9 +158,14 @@ start_server() { # name port command...
     die "$name not ready after 10 s"
 }
 
-SERVERS=(bare)
+SERVERS=(bare bare-inline)
 start_server bare "$PORT_BARE" "$BARE_BIN" --listen "127.0.0.1:$PORT_BARE" \
     --tls-cert "$TLS/chain.crt" --tls-key "$TLS/server.key"
+# The same bare server with imagegate's HTTP/2 stream scheduling
+# (--inline-streams): the limit of imagegate's own stack. The targets are
+# set against the plain one; this one shows what imagegate's work costs.
+start_server bare-inline "$PORT_BARE_INLINE" "$BARE_BIN" --listen "127.0.0.1:$PORT_BARE_INLINE" \
+    --tls-cert "$TLS/chain.crt" --tls-key "$TLS/server.key" --inline-streams
 if ((ONLY_BARE == 0)); then
     SERVERS+=(imagegate)
     start_server imagegate "$PORT_GATE" "$GATE_BIN" serve --listen "127.0.0.1:$PORT_GATE" \
@@ -318,8 +324,13 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo
     echo "imagegate (\`imagegate serve\`, built-in default policy) against \`loadtest/bare_server.rs\`,"
     echo "a hyper + rustls server on the same stack that reads the body and answers a fixed"
-    echo "allowed ImageReview: the ratio is the cost of everything imagegate adds"
-    echo "(routing, decoding, policy, encoding, metrics, logging)."
+    echo "allowed ImageReview, run two ways:"
+    echo
+    echo "- \`bare\`: hyper's defaults, each HTTP/2 stream a task of its own. The targets are set against it."
+    echo "- \`bare-inline\`: the same with \`--inline-streams\`, each connection running its HTTP/2 streams"
+    echo "  in its own task as imagegate does (\`src/server/streams.rs\`): the limit of imagegate's own"
+    echo "  stack. The ratio to it is the cost of everything imagegate adds (routing, decoding, policy,"
+    echo "  encoding, metrics, logging). Over HTTP/1.1 the two are the same server."
     echo
     echo "## Machine and tools"
     echo
@@ -348,7 +359,7 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "    transport multiplexes an apiserver's requests over one connection."
     echo "  - \`h2-oha\`: the same HTTP/2 shape driven by oha, as a cross-check of the other tool."
     echo "- Order: per scenario a ${WARMUP} s unrecorded warm-up of each server, then"
-    echo "  $ROUNDS rounds alternating bare, imagegate, each ${DURATION} s. Both servers run the whole time."
+    echo "  $ROUNDS rounds alternating ${SERVERS[*]}, each ${DURATION} s. All servers run the whole time."
     if ((PIN)); then
         echo "- **CPU sharing**: this machine has $(nproc) CPUs for the servers and the load generator."
         echo "  The servers are pinned to CPU $SERVER_CPU (\`taskset\`; tokio then starts one worker),"
@@ -388,7 +399,17 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
             echo "| $scenario | $b_rps | $g_rps | $r_rps | $b_p99 | $g_p99 | $r_p99 | $g_err | $(verdict "$r_rps" ">=" "$TARGET_RPS_RATIO") | $(verdict "$r_p99" "<=" "$TARGET_P99_RATIO") | $err_verdict | $b_cpu | $g_cpu |"
         done
         echo
-        echo "The bare server had $(awk -F'\t' '$2 == "bare" {e += $9} END {print e + 0}' "$RAW") errors in all its runs."
+        echo "Against the limit of imagegate's own stack (\`bare-inline\`), for information:"
+        echo
+        echo "| scenario | bare-inline req/s | imagegate req/s | ratio | bare-inline p99 ms | imagegate p99 ms | p99 ratio | bare-inline µs CPU/req | imagegate µs CPU/req |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        for scenario in "${SCENARIOS[@]}"; do
+            read -r b_rps _ b_p99 _ b_cpu < <(mean_of "$scenario" bare-inline)
+            read -r g_rps _ g_p99 _ g_cpu < <(mean_of "$scenario" imagegate)
+            echo "| $scenario | $b_rps | $g_rps | $(ratio "$g_rps" "$b_rps") | $b_p99 | $g_p99 | $(ratio "$g_p99" "$b_p99") | $b_cpu | $g_cpu |"
+        done
+        echo
+        echo "The bare servers had $(awk -F'\t' '$2 ~ /^bare/ {e += $9} END {print e + 0}' "$RAW") errors in all their runs."
         echo "µs CPU/req is server CPU time per answered request (from /proc, mean over rounds)."
         echo "It depends far less than req/s on how much CPU other work on the machine left to"
         echo "the server, so it is the steadier view of what imagegate adds per request (it still"

@@ -47,8 +47,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::config::Limits;
-use super::streams::{self, StreamExecutor};
 use super::limits::GaugeGuard;
+use super::streams::{self, StreamExecutor};
 use super::tls::TlsState;
 
 /// Connections the kernel completes and queues before the accept loop

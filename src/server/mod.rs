@@ -19,7 +19,7 @@ mod limits;
 mod listener;
 mod reload;
 mod routes;
-mod streams;
+pub mod streams;
 mod tls;
 mod verification;
 mod watch;

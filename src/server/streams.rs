@@ -53,7 +53,7 @@ impl Inbox {
 /// The executor given to hyper for one connection: it queues streams for
 /// that connection's [`WithStreams`] instead of spawning them.
 #[derive(Clone)]
-pub(crate) struct StreamExecutor {
+pub struct StreamExecutor {
     inbox: Arc<Inbox>,
 }
 
@@ -75,7 +75,7 @@ pin_project_lite::pin_project! {
     /// A connection future that also drives the streams its executor was
     /// given; it ends when the connection ends (streams still running then
     /// are dropped: their connection is gone).
-    pub(crate) struct WithStreams<C> {
+    pub struct WithStreams<C> {
         #[pin]
         conn: C,
         inbox: Arc<Inbox>,
@@ -85,7 +85,7 @@ pin_project_lite::pin_project! {
 
 /// An executor for one connection, and the wrapper that runs what it is
 /// given inside that connection's task.
-pub(crate) fn executor() -> StreamExecutor {
+pub fn executor() -> StreamExecutor {
     StreamExecutor {
         inbox: Arc::new(Inbox::default()),
     }
@@ -93,7 +93,7 @@ pub(crate) fn executor() -> StreamExecutor {
 
 impl StreamExecutor {
     /// Wraps the connection future built with this executor.
-    pub(crate) fn drive<C: Future>(&self, conn: C) -> WithStreams<C> {
+    pub fn drive<C: Future>(&self, conn: C) -> WithStreams<C> {
         WithStreams {
             conn,
             inbox: self.inbox.clone(),
@@ -175,7 +175,11 @@ mod tests {
             .await
             .expect("the connection ends once its streams are done");
         assert_eq!(closed, "closed");
-        assert_eq!(done.load(Ordering::SeqCst), 2, "the waiting stream was dropped");
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            2,
+            "the waiting stream was dropped"
+        );
         assert!(tx.send(()).is_err(), "its receiver is gone with it");
     }
 
