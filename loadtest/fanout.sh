@@ -68,15 +68,8 @@ done
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # ---------------------------------------------------------------- tools
-apt_updated=0
-apt_install() {
-    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install $*"
-    if ((apt_updated == 0)); then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+# shellcheck source=loadtest/common.sh
+source "$ROOT/loadtest/common.sh"
 command -v openssl >/dev/null || apt_install openssl
 command -v jq >/dev/null || apt_install jq
 command -v curl >/dev/null || apt_install curl
@@ -103,34 +96,14 @@ if ((WAIT_RUN_SH)); then
 fi
 
 # ---------------------------------------------------------------- workspace
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/imagegate-fanout.XXXXXX")
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if ((KEEP_WORK)); then
-        echo "fanout.sh: raw data kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+workspace fanout
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # A throwaway CA and a server certificate for 127.0.0.1 / localhost (as run.sh).
 log "making a throwaway CA and server certificate in $WORK/tls"
-# (in a directory of their own: see loadtest/certs.sh)
+# (in a directory of their own: see loadtest/common.sh)
 TLS="$WORK/tls"
-# shellcheck source=loadtest/certs.sh
-source "$ROOT/loadtest/certs.sh"
 make_ca "$TLS" "imagegate fanout CA"
 issue_server "$TLS"
 

@@ -62,15 +62,8 @@ done
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # ---------------------------------------------------------------- tools
-apt_updated=0
-apt_install() {
-    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install $*"
-    if ((apt_updated == 0)); then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+# shellcheck source=loadtest/common.sh
+source "$ROOT/loadtest/common.sh"
 command -v openssl >/dev/null || apt_install openssl
 command -v jq >/dev/null || apt_install jq
 command -v h2load >/dev/null || apt_install nghttp2-client
@@ -81,27 +74,12 @@ if ! command -v oha >/dev/null; then
 fi
 
 # ---------------------------------------------------------------- workspace
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/imagegate-loadtest.XXXXXX")
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+workspace loadtest
 
 # A throwaway CA and a server certificate for 127.0.0.1 / localhost.
 log "making a throwaway CA and server certificate in $WORK/tls"
-# (in a directory of their own: see loadtest/certs.sh)
+# (in a directory of their own: see loadtest/common.sh)
 TLS="$WORK/tls"
-# shellcheck source=loadtest/certs.sh
-source "$ROOT/loadtest/certs.sh"
 make_ca "$TLS" "imagegate loadtest CA"
 issue_server "$TLS"
 
@@ -133,7 +111,6 @@ if ((PIN)); then
     LOADGEN_PIN+=(taskset -c "$LOADGEN_CPU")
 fi
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 declare -A SERVER_PID SERVER_PORT
 start_server() { # name port command...

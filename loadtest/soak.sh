@@ -60,15 +60,8 @@ done
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # ---------------------------------------------------------------- tools
-apt_updated=0
-apt_install() {
-    [[ $(id -u) -eq 0 ]] || die "need root to apt-get install $*"
-    if ((apt_updated == 0)); then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+# shellcheck source=loadtest/common.sh
+source "$ROOT/loadtest/common.sh"
 command -v openssl >/dev/null || apt_install openssl
 command -v jq >/dev/null || apt_install jq
 command -v curl >/dev/null || apt_install curl
@@ -83,32 +76,12 @@ if ! python3 -c 'import matplotlib' 2>/dev/null; then
 fi
 
 # ---------------------------------------------------------------- workspace
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/imagegate-soak.XXXXXX")
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if ((KEEP_WORK)); then
-        echo "soak.sh: raw data kept in $WORK" >&2
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+workspace soak
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_free "$PORT" || die "port 127.0.0.1:$PORT is already in use"
 
-# Certificates and the policy each in a directory of their own (see certs.sh).
+# Certificates and the policy each in a directory of their own (see common.sh).
 TLS="$WORK/tls"
-# shellcheck source=loadtest/certs.sh
-source "$ROOT/loadtest/certs.sh"
 make_ca "$TLS" "imagegate soak CA"
 issue_server "$TLS"
 mkdir -p "$WORK/policy" "$WORK/segments"
@@ -302,27 +275,33 @@ errors_of() { # oha JSON -> transport errors + non-200 answers
     jq '([.errorDistribution[]] | add // 0) + ([.statusCodeDistribution | to_entries[] | select(.key != "200") | .value] | add // 0)' "$1"
 }
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 log "measuring saturation: both generators closed-loop for $SATURATION_SECS s"
+SAT_T0=$(date +%s.%N)
+SAT_C0=$(cpu_ticks "$SERVER")
 run_segment "$WORK/saturation" "$SATURATION_SECS" 0 0
+SAT_CPU=$(awk -v c0="$SAT_C0" -v c1="$(cpu_ticks "$SERVER")" -v t0="$SAT_T0" -v t1="$(date +%s.%N)" \
+    -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", 100 * (c1 - c0) / hz / (t1 - t0)}')
 SAT_IR=$(rps_of "$WORK/saturation/ir.json")
 SAT_AR=$(rps_of "$WORK/saturation/ar.json")
 RATE_IR=$(awk -v r="$SAT_IR" -v f="$FRACTION" 'BEGIN {printf "%d", r * f}')
 RATE_AR=$(awk -v r="$SAT_AR" -v f="$FRACTION" 'BEGIN {printf "%d", r * f}')
 ((RATE_IR > 0 && RATE_AR > 0)) || die "saturation run answered nothing ($SAT_IR, $SAT_AR req/s)"
-log "saturation: ImageReview $SAT_IR req/s + AdmissionReview $SAT_AR req/s; soak at $FRACTION: $RATE_IR + $RATE_AR req/s"
+log "saturation: ImageReview $SAT_IR req/s + AdmissionReview $SAT_AR req/s (server CPU $SAT_CPU%); soak at $FRACTION: $RATE_IR + $RATE_AR req/s"
 
 # ---------------------------------------------------------------- soak
-SAMPLES="$WORK/samples.tsv"   # unix_time rss_kib threads fds
+SAMPLES="$WORK/samples.tsv"   # unix_time rss_kib threads fds cpu_ticks
 EVENTS="$WORK/events.tsv"     # unix_time event detail
-printf 'time\trss_kib\tthreads\tfds\n' >"$SAMPLES"
+printf 'time\trss_kib\tthreads\tfds\tcpu_ticks\n' >"$SAMPLES"
 printf 'time\tevent\tdetail\n' >"$EVENTS"
 sampler() {
     local end=$(($(date +%s) + MINUTES * 60 + 120))
     while (($(date +%s) < end)) && kill -0 "$SERVER" 2>/dev/null; do
-        printf '%s\t%s\t%s\t%s\n' "$(date +%s.%N)" \
+        printf '%s\t%s\t%s\t%s\t%s\n' "$(date +%s.%N)" \
             "$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")" \
             "$(awk '/^Threads:/ {print $2}' "/proc/$SERVER/status")" \
-            "$(find "/proc/$SERVER/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" >>"$SAMPLES"
+            "$(find "/proc/$SERVER/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" \
+            "$(cpu_ticks "$SERVER")" >>"$SAMPLES"
         sleep 1
     done
 }
@@ -401,6 +380,7 @@ jq -n --arg started "$STARTED" --arg ended "$ENDED" --arg t0 "$SOAK_T0" --arg t1
     --arg cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" --arg nproc "$(nproc)" \
     --arg oha "$(oha --version)" --arg rustc "$(rustc -V)" \
     --arg sat_ir "$SAT_IR" --arg sat_ar "$SAT_AR" --arg rate_ir "$RATE_IR" --arg rate_ar "$RATE_AR" \
+    --arg sat_cpu "$SAT_CPU" --arg hz "$(getconf CLK_TCK)" \
     --arg fraction "$FRACTION" --arg minutes "$MINUTES" --arg pin "$PIN" --arg nice "$NICE" \
     --arg checks "$CHECKS" --arg loadavg "$(cut -d' ' -f1-3 /proc/loadavg)" \
     '$ARGS.named' >"$WORK/meta.json"

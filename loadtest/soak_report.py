@@ -94,6 +94,16 @@ def main():
     samples = read_tsv(os.path.join(work, "samples.tsv"))
     rss = [(float(s["time"]) - t0, int(s["rss_kib"]) / 1024.0) for s in samples if s["rss_kib"]]
     threads = [int(s["threads"]) for s in samples if s["threads"]]
+    hz = float(meta["hz"])
+    ticks = [(float(s["time"]) - t0, int(s["cpu_ticks"])) for s in samples if s.get("cpu_ticks")]
+
+    def cpu_between(a, b):
+        inside = [(t, c) for t, c in ticks if a <= t <= b]
+        if len(inside) < 2:
+            return float("nan")
+        (ta, ca), (tb, cb) = inside[0], inside[-1]
+        return 100.0 * (cb - ca) / hz / (tb - ta) if tb > ta else float("nan")
+
     fds = [int(s["fds"]) for s in samples if s["fds"]]
     events = read_tsv(os.path.join(work, "events.tsv"))
     rotations = [float(e["time"]) - t0 for e in events if e["event"] == "cert-served"]
@@ -177,7 +187,9 @@ def main():
         f"- Commit {meta['commit']}{' (with uncommitted changes)' if meta['dirty'] == 'yes' else ''}, "
         f"{meta['cpu']}, {meta['nproc']} CPUs, {meta['oha']}, {meta['rustc']}; load average at the end {meta['loadavg']}.",
         f"- Saturation, measured first with the same two generators closed-loop: ImageReview {float(meta['sat_ir']):.0f} req/s "
-        f"+ AdmissionReview {float(meta['sat_ar']):.0f} req/s. The soak offers {float(meta['fraction']):.0%} of each: "
+        f"+ AdmissionReview {float(meta['sat_ar']):.0f} req/s, the server using {meta['sat_cpu']}% of its core "
+        "(below 100%: the two generators on their one core were the limit, so this is the saturation of the "
+        f"load this machine can generate). The soak offers {float(meta['fraction']):.0%} of each: "
         f"{meta['rate_ir']} + {meta['rate_ar']} req/s, fixed-rate with oha's latency correction (a late request's wait counts).",
         "- Generators, as two apiservers: HTTP/2 with 3 connections × 21 streams sending 7 ImageReviews in turn "
         "(containers, init containers, the ephemeral-containers call, exempt namespace; allowed and denied), and "
@@ -207,11 +219,12 @@ def main():
         f"`imagegate_policy_reloads_total` success {pol_ok:.0f}, error {pol_err:.0f}; threads {min(threads)}–{max(threads)}, "
         f"open file descriptors {min(fds)}–{max(fds)} over the soak.",
         "",
-        "| minute | answered | failed | req/s | p50 ms | p99 ms | max ms |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| minute | answered | failed | req/s | p50 ms | p99 ms | max ms | server CPU |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for minute, ok, errors, p50, p99, mx, rps in minutes:
-        lines.append(f"| {minute} | {ok} | {errors} | {rps:.0f} | {p50:.3f} | {p99:.3f} | {mx:.1f} |")
+        cpu = cpu_between((minute - 1) * 60.0, minute * 60.0)
+        lines.append(f"| {minute} | {ok} | {errors} | {rps:.0f} | {p50:.3f} | {p99:.3f} | {mx:.1f} | {cpu:.0f}% |")
     lines += [
         "",
         "Re-run: `loadtest/soak.sh` (see its header for MINUTES, FRACTION, PIN).",

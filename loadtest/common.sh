@@ -1,4 +1,12 @@
-# Sourced by the load scripts: throwaway TLS material for 127.0.0.1.
+# Sourced by the load scripts (run.sh, fanout.sh, soak.sh): installing
+# missing tools, a temporary workspace cleaned up on exit with the processes
+# started in it, and throwaway TLS material for 127.0.0.1.
+#
+# apt_install PKG...    Debian packages (root; `apt-get update` once first)
+# workspace NAME        sets WORK to a new temporary directory and PIDS=();
+#                       on exit every PID in PIDS is killed and waited for and
+#                       WORK removed (kept when KEEP_WORK=1)
+# port_free PORT        whether nothing listens on 127.0.0.1:PORT
 #
 # make_ca DIR CN        a P-256 CA: DIR/ca.crt, DIR/ca.key
 # issue_server DIR      a server certificate for 127.0.0.1 / localhost signed by
@@ -33,3 +41,37 @@ issue_server() {
     mv -f "$tmp/chain.crt" "$dir/chain.crt"
     rm -rf "$tmp"
 }
+
+apt_updated=0
+apt_install() {
+    [[ $(id -u) -eq 0 ]] || { echo "$(basename "$0"): need root to apt-get install $*" >&2; exit 1; }
+    if ((apt_updated == 0)); then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+workspace() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/imagegate-$1.XXXXXX")
+    PIDS=()
+    trap _workspace_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+_workspace_cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if ((${KEEP_WORK:-0})); then
+        echo "$(basename "$0"): raw data kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
