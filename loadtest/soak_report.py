@@ -30,7 +30,8 @@ WINDOW = 10.0  # seconds per p99 point in the plot
 # "Flat", stated up front: the last third of the soak against the first
 # third after its first minute (connection set-up, allocator warm-up).
 RSS_GROWTH_LIMIT = 1.20  # max RSS, last third / first third
-P99_LIMIT = 2.0  # worst one-minute p99 / median one-minute p99
+P99_GROWTH_LIMIT = 1.5  # median one-minute p99, last third / first third
+P99_CEILING_MS = 100.0  # worst one-minute p99: 1% of the apiserver's webhook timeout
 APISERVER_BUDGET_MS = 10_000.0  # the ValidatingWebhookConfiguration default timeout
 
 
@@ -127,14 +128,19 @@ def main():
     first = [v for t, v in rss if 60.0 <= t < 60.0 + third]
     last = [v for t, v in rss if t >= duration - third]
     rss_ratio = (max(last) / max(first)) if first and last else float("nan")
-    p99s = sorted(m[4] for m in minutes)
-    p99_median = percentile(p99s, 0.5)
-    p99_ratio = (p99s[-1] / p99_median) if p99s else float("nan")
+    # p99 is judged by trend (growth from the first third to the last) and
+    # by a ceiling; single minutes vary with what else the machine runs.
+    k = max(1, (len(minutes) - 1) // 3)
+    p99_first = percentile(sorted(m[4] for m in minutes[1 : 1 + k]), 0.5)
+    p99_last = percentile(sorted(m[4] for m in minutes[-k:]), 0.5)
+    p99_ratio = p99_last / p99_first if p99_first > 0 else float("nan")
+    p99_worst = max(m[4] for m in minutes)
     worst_max = max(m[5] for m in minutes)
     verdicts = {
         "errors": total_errors == 0,
         "rss": rss_ratio <= RSS_GROWTH_LIMIT,
-        "p99": p99_ratio <= P99_LIMIT,
+        "p99": p99_ratio <= P99_GROWTH_LIMIT,
+        "p99_ceiling": p99_worst <= P99_CEILING_MS,
         "budget": worst_max < APISERVER_BUDGET_MS,
         "rotations": len(rotations) == int(meta["minutes"]),
         "reloads": len(reloads) == int(meta["minutes"]),
@@ -201,6 +207,9 @@ def main():
         "a fresh TLS handshake is served it; at +40 s the policy is rewritten (two variants that decide these bodies "
         "alike) and the script waits for the next `imagegate_policy_generation`. In minute 8 a broken policy is written "
         "first: it must be counted as a reload error while the generation, and the answers, stay.",
+        "- Latency is what the generators measured, counted from when each request was due (latency "
+        "correction), so it includes their own delays on their shared core; single minutes vary with what "
+        "else the machine runs, hence a trend and a ceiling rather than minute-to-minute checks.",
         f"- After every minute each of the 14 bodies is sent once more and its decision checked against what it "
         f"must get: {meta['checks']} checks, all as expected (the script stops at the first that is not).",
         "",
@@ -209,8 +218,10 @@ def main():
         f"| failed requests | 0 (transport errors and non-200 answers) | {total_errors} of {total_ok + total_errors} | {mark(verdicts['errors'])} |",
         f"| RSS flat | max RSS of the last third ≤ {RSS_GROWTH_LIMIT:.2f}× that of the first third (after minute 1) | "
         f"{max(first) if first else float('nan'):.1f} → {max(last) if last else float('nan'):.1f} MiB ({rss_ratio:.3f}×) | {mark(verdicts['rss'])} |",
-        f"| p99 flat | worst one-minute p99 ≤ {P99_LIMIT:.1f}× the median one-minute p99 | "
-        f"{p99s[-1]:.2f} ms vs {p99_median:.2f} ms ({p99_ratio:.2f}×) | {mark(verdicts['p99'])} |",
+        f"| p99 flat | median one-minute p99 of the last {k} minutes ≤ {P99_GROWTH_LIMIT:.1f}× that of minutes 2–{1 + k} | "
+        f"{p99_first:.2f} → {p99_last:.2f} ms ({p99_ratio:.2f}×) | {mark(verdicts['p99'])} |",
+        f"| p99 ceiling | every one-minute p99 ≤ {P99_CEILING_MS:.0f} ms (1% of the apiserver's 10 s timeout) | "
+        f"worst {p99_worst:.2f} ms | {mark(verdicts['p99_ceiling'])} |",
         f"| slowest request | below the apiserver's 10 s webhook timeout | {worst_max:.1f} ms | {mark(verdicts['budget'])} |",
         f"| certificate rotations served | one per minute | {len(rotations)} | {mark(verdicts['rotations'])} |",
         f"| policy reloads applied | one per minute | {len(reloads)} (+ {len(refused)} broken policy refused) | {mark(verdicts['reloads'])} |",
