@@ -130,9 +130,9 @@ def main():
     rss_ratio = (max(last) / max(first)) if first and last else float("nan")
     # p99 is judged by trend (growth from the first third to the last) and
     # by a ceiling; single minutes vary with what else the machine runs.
-    k = max(1, (len(minutes) - 1) // 3)
-    p99_first = percentile(sorted(m[4] for m in minutes[1 : 1 + k]), 0.5)
-    p99_last = percentile(sorted(m[4] for m in minutes[-k:]), 0.5)
+    third_n = max(1, (len(minutes) - 1) // 3)
+    p99_first = percentile(sorted(m[4] for m in minutes[1 : 1 + third_n]), 0.5)
+    p99_last = percentile(sorted(m[4] for m in minutes[-third_n:]), 0.5)
     p99_ratio = p99_last / p99_first if p99_first > 0 else float("nan")
     p99_worst = max(m[4] for m in minutes)
     worst_max = max(m[5] for m in minutes)
@@ -218,7 +218,7 @@ def main():
         f"| failed requests | 0 (transport errors and non-200 answers) | {total_errors} of {total_ok + total_errors} | {mark(verdicts['errors'])} |",
         f"| RSS flat | max RSS of the last third ≤ {RSS_GROWTH_LIMIT:.2f}× that of the first third (after minute 1) | "
         f"{max(first) if first else float('nan'):.1f} → {max(last) if last else float('nan'):.1f} MiB ({rss_ratio:.3f}×) | {mark(verdicts['rss'])} |",
-        f"| p99 flat | median one-minute p99 of the last {k} minutes ≤ {P99_GROWTH_LIMIT:.1f}× that of minutes 2–{1 + k} | "
+        f"| p99 flat | median one-minute p99 of the last {third_n} minutes ≤ {P99_GROWTH_LIMIT:.1f}× that of minutes 2–{1 + third_n} | "
         f"{p99_first:.2f} → {p99_last:.2f} ms ({p99_ratio:.2f}×) | {mark(verdicts['p99'])} |",
         f"| p99 ceiling | every one-minute p99 ≤ {P99_CEILING_MS:.0f} ms (1% of the apiserver's 10 s timeout) | "
         f"worst {p99_worst:.2f} ms | {mark(verdicts['p99_ceiling'])} |",
