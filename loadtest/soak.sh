@@ -290,18 +290,25 @@ RATE_AR=$(awk -v r="$SAT_AR" -v f="$FRACTION" 'BEGIN {printf "%d", r * f}')
 log "saturation: ImageReview $SAT_IR req/s + AdmissionReview $SAT_AR req/s (server CPU $SAT_CPU%); soak at $FRACTION: $RATE_IR + $RATE_AR req/s"
 
 # ---------------------------------------------------------------- soak
-SAMPLES="$WORK/samples.tsv"   # unix_time rss_kib threads fds cpu_ticks
+SAMPLES="$WORK/samples.tsv"   # unix_time rss_kib threads fds cpu_ticks, then the load generators' CPU (busy and all jiffies) and the machine's steal
 EVENTS="$WORK/events.tsv"     # unix_time event detail
-printf 'time\trss_kib\tthreads\tfds\tcpu_ticks\n' >"$SAMPLES"
+printf 'time\trss_kib\tthreads\tfds\tcpu_ticks\tgen_busy\tgen_all\tsteal\n' >"$SAMPLES"
+# The generators' core (CPU 0 when pinned, else the whole machine): busy and
+# all jiffies from /proc/stat, and steal time (the hypervisor taking CPU).
+GEN_CPU=$( ((PIN)) && echo cpu0 || echo cpu)
+gen_jiffies() {
+    awk -v c="$GEN_CPU" '$1 == c {busy = $2 + $3 + $4 + $7 + $8 + $9; all = busy + $5 + $6; print busy "\t" all}
+        $1 == "cpu" {steal = $9} END {print steal}' /proc/stat | paste -s -d '\t'
+}
 printf 'time\tevent\tdetail\n' >"$EVENTS"
 sampler() {
     local end=$(($(date +%s) + MINUTES * 60 + 120))
     while (($(date +%s) < end)) && kill -0 "$SERVER" 2>/dev/null; do
-        printf '%s\t%s\t%s\t%s\t%s\n' "$(date +%s.%N)" \
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date +%s.%N)" \
             "$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER/status")" \
             "$(awk '/^Threads:/ {print $2}' "/proc/$SERVER/status")" \
             "$(find "/proc/$SERVER/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" \
-            "$(cpu_ticks "$SERVER")" >>"$SAMPLES"
+            "$(cpu_ticks "$SERVER")" "$(gen_jiffies)" >>"$SAMPLES"
         sleep 1
     done
 }

@@ -98,6 +98,21 @@ def main():
     hz = float(meta["hz"])
     ticks = [(float(s["time"]) - t0, int(s["cpu_ticks"])) for s in samples if s.get("cpu_ticks")]
 
+    gen = [
+        (float(s["time"]) - t0, int(s["gen_busy"]), int(s["gen_all"]), int(s["steal"]))
+        for s in samples
+        if s.get("gen_all")
+    ]
+
+    def gen_between(a, b):
+        inside = [g for g in gen if a <= g[0] <= b]
+        if len(inside) < 2 or inside[-1][2] == inside[0][2]:
+            return float("nan"), float("nan")
+        first, last = inside[0], inside[-1]
+        busy = 100.0 * (last[1] - first[1]) / (last[2] - first[2])
+        steal = 100.0 * (last[3] - first[3]) / hz / (last[0] - first[0])
+        return busy, steal
+
     def cpu_between(a, b):
         inside = [(t, c) for t, c in ticks if a <= t <= b]
         if len(inside) < 2:
@@ -230,12 +245,17 @@ def main():
         f"`imagegate_policy_reloads_total` success {pol_ok:.0f}, error {pol_err:.0f}; threads {min(threads)}–{max(threads)}, "
         f"open file descriptors {min(fds)}–{max(fds)} over the soak.",
         "",
-        "| minute | answered | failed | req/s | p50 ms | p99 ms | max ms | server CPU |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| minute | answered | failed | req/s | p50 ms | p99 ms | max ms | server CPU | generators' core busy | steal |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for minute, ok, errors, p50, p99, mx, rps in minutes:
-        cpu = cpu_between((minute - 1) * 60.0, minute * 60.0)
-        lines.append(f"| {minute} | {ok} | {errors} | {rps:.0f} | {p50:.3f} | {p99:.3f} | {mx:.1f} | {cpu:.0f}% |")
+        window = ((minute - 1) * 60.0, minute * 60.0)
+        cpu = cpu_between(*window)
+        busy, steal = gen_between(*window)
+        lines.append(
+            f"| {minute} | {ok} | {errors} | {rps:.0f} | {p50:.3f} | {p99:.3f} | {mx:.1f} | {cpu:.0f}% "
+            f"| {busy:.0f}% | {steal:.1f}% |"
+        )
     lines += [
         "",
         "Re-run: `loadtest/soak.sh` (see its header for MINUTES, FRACTION, PIN).",
