@@ -3,6 +3,8 @@
 # started in it, and throwaway TLS material for 127.0.0.1.
 #
 # apt_install PKG...    Debian packages (root; `apt-get update` once first)
+# need CMD [PKG]        installs Debian package PKG (default CMD) when CMD is missing
+# need_oha, need_matplotlib   the load generator (cargo) and the plotting library (pip)
 # workspace NAME        sets WORK to a new temporary directory and PIDS=();
 #                       on exit every PID in PIDS is killed and waited for and
 #                       WORK removed (kept when KEEP_WORK=1)
@@ -50,6 +52,20 @@ apt_install() {
         apt_updated=1
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+need() { command -v "$1" >/dev/null || apt_install "${2:-$1}"; }
+
+need_oha() {
+    command -v oha >/dev/null && return
+    echo "==> installing oha (cargo install oha --locked)" >&2
+    cargo install oha --locked
+}
+
+need_matplotlib() {
+    python3 -c 'import matplotlib' 2>/dev/null && return
+    echo "==> installing matplotlib (pip)" >&2
+    python3 -m pip install -q matplotlib
 }
 
 workspace() {

@@ -70,20 +70,14 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # ---------------------------------------------------------------- tools
 # shellcheck source=loadtest/common.sh
 source "$ROOT/loadtest/common.sh"
-command -v openssl >/dev/null || apt_install openssl
-command -v jq >/dev/null || apt_install jq
-command -v curl >/dev/null || apt_install curl
-command -v taskset >/dev/null || apt_install util-linux
+need openssl
+need jq
+need curl
+need taskset util-linux
 [[ -x /usr/bin/docker-registry ]] || apt_install docker-registry
-command -v python3 >/dev/null || apt_install python3
-if ! command -v oha >/dev/null; then
-    log "installing oha (cargo install oha --locked)"
-    cargo install oha --locked
-fi
-if ! python3 -c 'import matplotlib' 2>/dev/null; then
-    log "installing matplotlib (pip)"
-    python3 -m pip install -q matplotlib
-fi
+need python3
+need_oha
+need_matplotlib
 
 if ((WAIT_RUN_SH)); then
     # Never overlap (this includes the release build below) with loadtest/run.sh (another load test on the same cores).

@@ -64,14 +64,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # ---------------------------------------------------------------- tools
 # shellcheck source=loadtest/common.sh
 source "$ROOT/loadtest/common.sh"
-command -v openssl >/dev/null || apt_install openssl
-command -v jq >/dev/null || apt_install jq
-command -v h2load >/dev/null || apt_install nghttp2-client
-command -v taskset >/dev/null || apt_install util-linux
-if ! command -v oha >/dev/null; then
-    log "installing oha (cargo install oha --locked)"
-    cargo install oha --locked
-fi
+need openssl
+need jq
+need h2load nghttp2-client
+need taskset util-linux
+need_oha
 
 # ---------------------------------------------------------------- workspace
 workspace loadtest

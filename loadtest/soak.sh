@@ -62,18 +62,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # ---------------------------------------------------------------- tools
 # shellcheck source=loadtest/common.sh
 source "$ROOT/loadtest/common.sh"
-command -v openssl >/dev/null || apt_install openssl
-command -v jq >/dev/null || apt_install jq
-command -v curl >/dev/null || apt_install curl
-command -v taskset >/dev/null || apt_install util-linux
-if ! command -v oha >/dev/null; then
-    log "installing oha (cargo install oha --locked)"
-    cargo install oha --locked
-fi
-if ! python3 -c 'import matplotlib' 2>/dev/null; then
-    log "installing matplotlib (pip)"
-    python3 -m pip install -q matplotlib
-fi
+need openssl
+need jq
+need curl
+need taskset util-linux
+need_oha
+need_matplotlib
 
 # ---------------------------------------------------------------- workspace
 workspace soak
