@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
             serde_json::from_slice(&reviewed.body).expect("the answer is JSON");
         assert_eq!(v["kind"], "AdmissionReview");
         assert!(v["response"]["uid"].is_string());
-        assert_eq!(v["response"]["allowed"].as_bool(), Some(reviewed.outcome.allowed));
+        assert_eq!(
+            v["response"]["allowed"].as_bool(),
+            Some(reviewed.outcome.allowed)
+        );
     }
 });

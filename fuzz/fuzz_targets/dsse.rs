@@ -10,29 +10,17 @@
 
 #![no_main]
 
-use std::sync::LazyLock;
+#[path = "../common/fixture_keys.rs"]
+mod fixture_keys;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use imagegate::verify::{Digest, Envelope, KeySet, PublicKey};
+use fixture_keys::*;
+use imagegate::verify::{Digest, Envelope, KeySet};
 use libfuzzer_sys::fuzz_target;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{Value, json};
 
 const IN_TOTO: &str = "application/vnd.in-toto+json";
-
-static SIGNER: LazyLock<SigningKey> = LazyLock::new(|| {
-    SigningKey::from_pkcs8_pem(include_str!(
-        "../../tests/fixtures/verify/keys/cosign.pkcs8.pem"
-    ))
-    .expect("fixture private key")
-});
-static TRUSTED: LazyLock<KeySet> = LazyLock::new(|| {
-    let pem = include_str!("../../tests/fixtures/verify/keys/cosign.pub");
-    KeySet::new(vec![PublicKey::from_pem(pem).expect("fixture public key")])
-});
 
 /// DSSE v1 base64: standard or URL-safe alphabet, padded or not.
 fn decode(text: &str) -> Option<Vec<u8>> {
@@ -79,8 +67,8 @@ fuzz_target!(|data: &[u8]| {
     let Some(body) = decoded else {
         return;
     };
-    let der = Signer::<Signature>::sign(&*SIGNER, &pae(&env.payload_type, &body)).to_der();
-    let ours = STANDARD.encode(der.as_bytes());
+    let der = sign(&pae(&env.payload_type, &body));
+    let ours = STANDARD.encode(&der);
     let in_toto = env.payload_type == IN_TOTO;
     let expected = in_toto.then(|| body.clone());
 
@@ -95,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
 
     let pick = Digest::of(data);
     let pick = pick.bytes();
-    let mut flipped = der.as_bytes().to_vec();
+    let mut flipped = der.clone();
     let at = usize::from(pick[0]) % flipped.len();
     flipped[at] ^= pick[1].max(1);
     let bad = envelope(

@@ -17,6 +17,9 @@ fuzz_target!(|data: &[u8]| {
             serde_json::from_slice(&reviewed.body).expect("the answer is JSON");
         assert_eq!(v["apiVersion"], "imagepolicy.k8s.io/v1alpha1");
         assert_eq!(v["kind"], "ImageReview");
-        assert_eq!(v["status"]["allowed"].as_bool(), Some(reviewed.outcome.allowed));
+        assert_eq!(
+            v["status"]["allowed"].as_bool(),
+            Some(reviewed.outcome.allowed)
+        );
     }
 });

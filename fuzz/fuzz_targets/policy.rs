@@ -15,9 +15,18 @@ fuzz_target!(|data: &[u8]| {
         Ok(snapshot) => {
             let annotations = [("break-glass.image-policy.k8s.io/reason", "incident")];
             for namespace in ["default", "kube-system", "prod-a", ""] {
-                let ctx = Context { namespace, annotations: &annotations };
+                let ctx = Context {
+                    namespace,
+                    annotations: &annotations,
+                };
                 let scope = snapshot.scope(&ctx);
-                for image in ["nginx", "nginx:latest", "ghcr.io/a/b:v1.2.3", "x@sha256:0", text] {
+                for image in [
+                    "nginx",
+                    "nginx:latest",
+                    "ghcr.io/a/b:v1.2.3",
+                    "x@sha256:0",
+                    text,
+                ] {
                     let d = scope.evaluate(image);
                     let _ = d.explain(image).to_string();
                     assert!(d.allowed() || !d.verdict_allowed());

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(r) = Reference::parse(input) else {
         return;
     };
-    assert!(input.bytes().all(|b| b.is_ascii_graphic()), "accepted {input:?}");
+    assert!(
+        input.bytes().all(|b| b.is_ascii_graphic()),
+        "accepted {input:?}"
+    );
     let shown = r.to_string();
     let again = Reference::parse(&shown).expect("the normalized form parses");
     assert_eq!(r, again, "round trip of {input:?} via {shown:?}");

@@ -9,33 +9,17 @@
 
 #![no_main]
 
-use std::sync::LazyLock;
+#[path = "../common/fixture_keys.rs"]
+mod fixture_keys;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use imagegate::verify::{Digest, KeySet, PublicKey, signed_image_digest};
+use fixture_keys::*;
+use imagegate::verify::{Digest, KeySet, signed_image_digest};
 use libfuzzer_sys::fuzz_target;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::Value;
 
 const SIGNATURE_TYPE: &str = "cosign container image signature";
-
-static SIGNER: LazyLock<SigningKey> = LazyLock::new(|| {
-    SigningKey::from_pkcs8_pem(include_str!(
-        "../../tests/fixtures/verify/keys/cosign.pkcs8.pem"
-    ))
-    .expect("fixture private key")
-});
-static TRUSTED: LazyLock<KeySet> =
-    LazyLock::new(|| keys(include_str!("../../tests/fixtures/verify/keys/cosign.pub")));
-static OTHER: LazyLock<KeySet> =
-    LazyLock::new(|| keys(include_str!("../../tests/fixtures/verify/keys/other.pub")));
-
-fn keys(pem: &str) -> KeySet {
-    KeySet::new(vec![PublicKey::from_pem(pem).expect("fixture public key")])
-}
 
 /// The documented key rule (cosign decodes with Go's case-insensitive
 /// matching): the exact key, else a key equal to it ignoring ASCII case.
@@ -49,8 +33,8 @@ fn field<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 fuzz_target!(|payload: &[u8]| {
-    let der = Signer::<Signature>::sign(&*SIGNER, payload).to_der();
-    let der = der.as_bytes();
+    let der = sign(payload);
+    let der = der.as_slice();
     // Chosen from the input so that a run is reproducible from its input.
     let pick = Digest::of(payload);
     let pick = pick.bytes();

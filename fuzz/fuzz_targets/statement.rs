@@ -9,15 +9,14 @@
 
 #![no_main]
 
-use std::sync::LazyLock;
+#[path = "../common/fixture_keys.rs"]
+mod fixture_keys;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use imagegate::verify::{Digest, Envelope, KeySet, PublicKey, Statement, pae};
+use fixture_keys::*;
+use imagegate::verify::{Digest, Envelope, Statement, pae};
 use libfuzzer_sys::fuzz_target;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::json;
 
 const IN_TOTO: &str = "application/vnd.in-toto+json";
@@ -25,17 +24,6 @@ const VERSIONS: [&str; 2] = [
     "https://in-toto.io/Statement/v0.1",
     "https://in-toto.io/Statement/v1",
 ];
-
-static SIGNER: LazyLock<SigningKey> = LazyLock::new(|| {
-    SigningKey::from_pkcs8_pem(include_str!(
-        "../../tests/fixtures/verify/keys/cosign.pkcs8.pem"
-    ))
-    .expect("fixture private key")
-});
-static TRUSTED: LazyLock<KeySet> = LazyLock::new(|| {
-    let pem = include_str!("../../tests/fixtures/verify/keys/cosign.pub");
-    KeySet::new(vec![PublicKey::from_pem(pem).expect("fixture public key")])
-});
 
 fuzz_target!(|data: &[u8]| {
     let direct = Statement::parse(data);
@@ -77,11 +65,11 @@ fuzz_target!(|data: &[u8]| {
     if direct.is_none() {
         return;
     }
-    let der = Signer::<Signature>::sign(&*SIGNER, &pae(IN_TOTO, data)).to_der();
+    let der = sign(&pae(IN_TOTO, data));
     let text = json!({
         "payloadType": IN_TOTO,
         "payload": STANDARD.encode(data),
-        "signatures": [{"keyid": "", "sig": STANDARD.encode(der.as_bytes())}],
+        "signatures": [{"keyid": "", "sig": STANDARD.encode(&der)}],
     });
     let bytes = serde_json::to_vec(&text).expect("a Value encodes");
     let env: Envelope = serde_json::from_slice(&bytes).expect("a well-formed envelope decodes");
