@@ -82,13 +82,13 @@ impl BodyBudget {
 
     /// Takes `n` more bytes into `held`, or says the budget is spent.
     fn take(&self, n: usize, held: &mut Option<OwnedSemaphorePermit>) -> Result<(), BodyError> {
-        let busy = BodyError::Busy { budget: self.total };
-        let n = u32::try_from(n).map_err(|_| BodyError::Busy { budget: self.total })?;
+        let busy = || BodyError::Busy { budget: self.total };
+        let n = u32::try_from(n).map_err(|_| busy())?;
         let permit = self
             .bytes
             .clone()
             .try_acquire_many_owned(n)
-            .map_err(|_| busy)?;
+            .map_err(|_| busy())?;
         match held {
             Some(held) => held.merge(permit),
             None => *held = Some(permit),
