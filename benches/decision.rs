@@ -78,6 +78,7 @@ fn decide(c: &mut Criterion) {
                 let ctx = Context {
                     namespace: black_box("default"),
                     annotations: &[],
+                    user: None,
                 };
                 let scope = snapshot.scope(&ctx);
                 for image in &images {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use imagegate::policy::{CompileErrors, Context, Scope, Snapshot};
+use imagegate::policy::{CompileErrors, Context, Scope, Snapshot, User};
 use imagegate::review::Checks;
 use serde::Serialize;
 
@@ -58,6 +58,13 @@ struct CheckArgs {
     /// A pod annotation, as KEY=VALUE (repeatable), e.g. a break-glass key.
     #[arg(long = "annotation", value_parser = parse_annotation)]
     annotations: Vec<(String, String)>,
+    /// The requesting user, as an AdmissionReview's `userInfo.username`
+    /// (for break-glass restricted to users or groups).
+    #[arg(long)]
+    user: Option<String>,
+    /// A group of the requesting user (repeatable).
+    #[arg(long = "group", requires = "user")]
+    groups: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -93,10 +100,27 @@ impl Cli {
 const EXIT_DENIED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
+/// Writes `text` to standard output. A reader that went away (`check ... |
+/// head -1`) is not an error: the rest is dropped and the command still
+/// exits with its verdict's code. Other write errors are reported.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let written = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("cannot write the report: {e}");
+    }
+}
+
 /// Loads a policy file, or reports its errors as `FILE:LINE:COLUMN: message`.
 fn load(path: &Path) -> Result<Snapshot, ExitCode> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("{}: cannot read policy: {e}", path.display());
+    let text = imagegate::policy::read_policy_file(path).map_err(|e| {
+        match std::error::Error::source(&e) {
+            Some(cause) => eprintln!("{e}: {cause}"),
+            None => eprintln!("{e}"),
+        }
         ExitCode::from(EXIT_ERROR)
     })?;
     Snapshot::from_yaml(&text).map_err(|errors| {
@@ -120,7 +144,7 @@ fn report(path: &Path, errors: &CompileErrors) {
 fn validate(path: &Path) -> ExitCode {
     match load(path) {
         Ok(_) => {
-            println!("{}: valid", path.display());
+            emit(&format!("{}: valid\n", path.display()));
             ExitCode::SUCCESS
         }
         Err(code) => code,
@@ -160,9 +184,14 @@ fn check(args: &CheckArgs) -> ExitCode {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    let groups: Vec<&str> = args.groups.iter().map(String::as_str).collect();
     let ctx = Context {
         namespace: &args.namespace,
         annotations: &annotations,
+        user: args.user.as_deref().map(|name| User {
+            name,
+            groups: &groups,
+        }),
     };
     let snapshot = Arc::new(imagegate::server::attach_verifier(snapshot, None, None));
     let checks = match verify(&snapshot, &ctx, &args.images) {
@@ -204,7 +233,7 @@ fn check(args: &CheckArgs) -> ExitCode {
     };
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => emit(&format!("{json}\n")),
             Err(e) => {
                 eprintln!("cannot encode the report: {e}");
                 return ExitCode::from(EXIT_ERROR);
@@ -253,18 +282,21 @@ fn verify(
 }
 
 fn print_text(report: &Report<'_>) {
+    use std::fmt::Write as _;
+    let mut text = String::new();
     for i in &report.images {
         let verdict = match (i.decision, i.mode) {
             ("allow", _) => "ALLOW",
             (_, "audit") => "DENY (audit mode: would be admitted)",
             _ => "DENY",
         };
-        println!("{verdict:5} {} [{}] {}", i.image, i.reason, i.message);
+        let _ = writeln!(text, "{verdict:5} {} [{}] {}", i.image, i.reason, i.message);
         if let Some(w) = &i.warning {
-            println!("      warning: {w}");
+            let _ = writeln!(text, "      warning: {w}");
         }
     }
-    println!(
+    let _ = writeln!(
+        text,
         "{} image{} checked in namespace {:?} against {}: {}",
         report.images.len(),
         if report.images.len() == 1 { "" } else { "s" },
@@ -272,4 +304,5 @@ fn print_text(report: &Report<'_>) {
         report.policy,
         if report.allowed { "allowed" } else { "denied" }
     );
+    emit(&text);
 }

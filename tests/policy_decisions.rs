@@ -29,6 +29,7 @@ fn decide<'s>(
     let ctx = Context {
         namespace: ns,
         annotations,
+        user: None,
     };
     let d = s.scope(&ctx).evaluate(image);
     LINEAR.with(|l| {
@@ -263,7 +264,8 @@ fn overrides_first_match_wins() {
     assert_eq!(
         s.scope(&Context {
             namespace: "sandbox-1",
-            annotations: &[]
+            annotations: &[],
+            user: None,
         })
         .mode(),
         Mode::Audit
@@ -352,7 +354,8 @@ fn break_glass_admits_denied_images() {
     assert!(
         s.scope(&Context {
             namespace: "ops",
-            annotations: &glass
+            annotations: &glass,
+            user: None,
         })
         .break_glass()
     );

@@ -164,7 +164,7 @@ fn rule3_ipv6_hosts_compare_as_addresses() {
     no("[::1]:5000", &["[::2]:5000/x", "[::1]/x", "[::1]:5001/x"]);
     yes("[FC00::1]", &["[fc00::1]/repo", "[fc00:0::1]/repo"]);
     // `*` is a DNS label, never an IPv6 literal
-    no("*", &["[::1]/x"]);
+    no("*.*", &["[::1]/x"]);
     no("*:5000", &["[::1]:5000/x"]);
 }
 
@@ -226,6 +226,9 @@ fn docker_hub_aliases_cannot_dodge() {
         "DOCKER.IO/nginx",
         "docker.io:443/library/nginx",
         "registry-1.docker.io:443/nginx",
+        "registry.hub.docker.com/library/nginx",
+        "registry.hub.docker.com/nginx",
+        "Registry.Hub.Docker.Com:443/library/nginx",
     ] {
         assert_eq!(find(&["docker.io"], image), Some(0), "docker.io vs {image}");
         assert_eq!(find(&["nginx"], image), Some(0), "nginx vs {image}");
@@ -250,6 +253,88 @@ fn docker_hub_aliases_cannot_dodge() {
     );
 }
 
+/// Every Docker Hub host spelling (case, `:443`) in front of every kind of
+/// Hub path, against every pattern form that names Docker Hub: the image
+/// matches exactly when its canonical `docker.io/...` spelling does.
+#[test]
+fn every_docker_hub_spelling_matches_like_docker_io_for_every_pattern_form() {
+    let hosts = [
+        "docker.io",
+        "index.docker.io",
+        "registry-1.docker.io",
+        "registry.hub.docker.com",
+    ];
+    let spellings = |host: &str| {
+        [
+            host.to_owned(),
+            host.to_ascii_uppercase(),
+            format!("{host}:443"),
+            format!("{}:443", host.to_ascii_uppercase()),
+        ]
+    };
+    // (path as written after the host, canonical path)
+    let paths = [
+        ("library/nginx", "library/nginx"),
+        ("bitnami/redis", "bitnami/redis"),
+        ("bitnami/redis/sub", "bitnami/redis/sub"),
+    ];
+    let mut patterns: Vec<String> = [
+        "nginx",
+        "library/nginx",
+        "bitnami",
+        "bitnami/redis",
+        "bitnami/*",
+        "bitnami/**",
+        "library/*",
+        "ghcr.io",
+        "*.docker.io",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for host in hosts {
+        for suffix in [
+            "",
+            "/**",
+            "/library",
+            "/library/nginx",
+            "/bitnami",
+            "/*/redis",
+            "/*",
+        ] {
+            patterns.push(format!("{host}{suffix}"));
+            patterns.push(format!("{}{suffix}", host.to_ascii_uppercase()));
+        }
+    }
+    let mut checked = 0;
+    for pattern in &patterns {
+        for (written, canonical) in paths {
+            let want = find(&[pattern.as_str()], &format!("docker.io/{canonical}:1"));
+            for host in hosts {
+                for spelled in spellings(host) {
+                    let image = format!("{spelled}/{written}:1");
+                    let got = find(&[pattern.as_str()], &image);
+                    // `*.docker.io` names some of the aliases literally and is
+                    // allowed to match them (never less than docker.io does).
+                    if pattern.eq_ignore_ascii_case("*.docker.io") {
+                        assert!(got.is_some() || want.is_none(), "{pattern} vs {image}");
+                    } else {
+                        assert_eq!(got, want, "pattern {pattern:?} vs image {image:?}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1000);
+    // Sanity: the property is not vacuous.
+    assert_eq!(find(&["registry.hub.docker.com"], "nginx:1"), Some(0));
+    assert_eq!(
+        find(&["docker.io"], "registry.hub.docker.com/x/y:1"),
+        Some(0)
+    );
+}
+
 #[test]
 fn first_pattern_in_order_is_reported() {
     let patterns = ["ghcr.io/a/b", "ghcr.io", "ghcr.io/a", "*.io"];
@@ -265,7 +350,7 @@ fn empty_domain_quirk_and_bad_ipv6_match_nothing() {
     // even one spelling the whole thing, may match it.
     for p in [
         "docker.io",
-        "*",
+        "*.*",
         "my-registry.com",
         "*.com",
         "docker.io/my_registry.com",

@@ -49,7 +49,17 @@ fn domain(wild: bool) -> impl Strategy<Value = String> {
 
 fn pattern() -> impl Strategy<Value = String> {
     let path = prop::collection::vec(component(), 0..4);
-    let short = prop::collection::vec(component(), 1..4);
+    // A short (Docker Hub) pattern may not start with a wildcard: that is
+    // refused as ambiguous.
+    let short = (
+        prop::sample::select(vec!["x", "y", "library"]),
+        prop::collection::vec(component(), 0..3),
+    )
+        .prop_map(|(first, rest)| {
+            let mut v = vec![first];
+            v.extend(rest);
+            v
+        });
     prop_oneof![
         3 => (domain(true), path, any::<bool>()).prop_map(|(d, p, dstar)| {
             let mut s = d;

@@ -100,6 +100,7 @@ fn explain(
     let scope = snapshot.scope(&Context {
         namespace,
         annotations,
+        user: None,
     });
     let decision = scope.evaluate(image);
     decision.explain(image).to_string()

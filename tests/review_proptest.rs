@@ -161,7 +161,7 @@ proptest! {
         });
         let mut bytes = serde_json::to_vec(&body).unwrap();
         let reviewed = review::image_review(&mut bytes, &snapshot).unwrap();
-        let scope = snapshot.scope(&Context { namespace: &namespace, annotations: &[] });
+        let scope = snapshot.scope(&Context { namespace: &namespace, annotations: &[], user: None });
         let decisions: Vec<_> = images.iter().map(|i| scope.evaluate(i)).collect();
         let reasons: Vec<_> = decisions.iter().map(|d| d.reason()).collect();
         prop_assert_eq!(&reviewed.outcome.reasons, &reasons);

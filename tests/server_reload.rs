@@ -211,6 +211,8 @@ async fn a_bad_policy_is_a_start_up_error_with_its_location() {
         .expect_err("missing policy refused");
     assert!(matches!(
         missing,
-        ServeError::Policy(PolicyError::Read { .. })
+        ServeError::Policy(PolicyError::File(
+            imagegate::policy::PolicyFileError::Read { .. }
+        ))
     ));
 }

@@ -121,9 +121,18 @@ def test_updates_are_sent_only_when_an_image_changes(path):
         spec = pod_spec(obj)
         spec["containers"] = spec["containers"] + [{"name": "side", "image": "sidecar:1"}]
 
+    def add_image_volume(obj):
+        pod_spec(obj).setdefault("volumes", []).append(
+            {"name": "tools", "image": {"reference": "evil.example.com/tools:1", "pullPolicy": "IfNotPresent"}})
+
+    def add_config_volume(obj):
+        pod_spec(obj).setdefault("volumes", []).append({"name": "cfg", "configMap": {"name": "x"}})
+
     assert hooks_called(as_update(req, nothing)) == []
     assert hooks_called(as_update(req, relabel)) == []
-    for change in (retag, add_init, reorder):
+    # A volume that is not an image is not an image change.
+    assert hooks_called(as_update(req, add_config_volume)) == []
+    for change in (retag, add_init, reorder, add_image_volume):
         assert len(hooks_called(as_update(req, change))) == 1, change.__name__
     # A container without an image (allowed in templates) must not make
     # the expression fail; removing the image is a change.
@@ -137,6 +146,29 @@ def test_ephemeral_container_updates_are_sent():
     same = copy.deepcopy(req)
     same["object"] = copy.deepcopy(req["oldObject"])
     assert hooks_called(same) == []
+
+
+@pytest.mark.parametrize("path", CREATES, ids=lambda p: p.name)
+def test_an_image_volume_change_is_sent(path):
+    """Image volumes (spec.volumes[].image.reference) are images: changing
+    one, or one without a reference, is sent; an unchanged one is not."""
+    base = load(path)
+    with_volume = copy.deepcopy(base)
+    pod_spec(with_volume["object"]).setdefault("volumes", []).append(
+        {"name": "data", "image": {"reference": "registry.example.com/data:1"}})
+
+    def swap(obj):
+        pod_spec(obj)["volumes"][-1]["image"]["reference"] = "evil.example.com/data:1"
+
+    def unset(obj):
+        pod_spec(obj)["volumes"][-1]["image"].pop("reference")
+
+    def nothing(obj):
+        pass
+
+    assert len(hooks_called(as_update(with_volume, swap))) == 1
+    assert len(hooks_called(as_update(with_volume, unset))) == 1
+    assert hooks_called(as_update(with_volume, nothing)) == []
 
 
 def test_an_image_swap_is_sent():

@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
                 let ctx = Context {
                     namespace,
                     annotations: &annotations,
+                    user: None,
                 };
                 let scope = snapshot.scope(&ctx);
                 for image in [

@@ -1,6 +1,7 @@
 //! Properties of the reference parser on arbitrary strings: never panics; an
 //! accepted reference is printable ASCII, round-trips through its normalized
-//! form, and its runtime form (`docker_ref`) parses too.
+//! form, and its runtime form (`docker_ref`) parses too; and it never has
+//! the shape a container runtime resolves as a local image ID (`ALGO:hex`).
 
 #![no_main]
 
@@ -18,6 +19,15 @@ fuzz_target!(|data: &[u8]| {
         input.bytes().all(|b| b.is_ascii_graphic()),
         "accepted {input:?}"
     );
+    let name = input.split('@').next().unwrap_or(input);
+    if let Some((algorithm, hex)) = name.split_once(':') {
+        assert!(
+            !(["sha256", "sha384", "sha512", "blake3"].contains(&algorithm)
+                && !hex.is_empty()
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())),
+            "accepted the local image ID {input:?}"
+        );
+    }
     let shown = r.to_string();
     let again = Reference::parse(&shown).expect("the normalized form parses");
     assert_eq!(r, again, "round trip of {input:?} via {shown:?}");

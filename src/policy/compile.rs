@@ -16,7 +16,7 @@ use super::namespace::NamespaceSet;
 use super::set::{MatchStrategy, PatternSet, PatternSetBuilder};
 use super::source::{self, PolicyFile, Text};
 use super::values::{check_annotation_key, is_tag};
-use super::{BreakGlass, Override, Snapshot};
+use super::{BreakGlass, BreakGlassWho, Override, Snapshot};
 
 /// The `apiVersion` of a policy file.
 pub const API_VERSION: &str = "imagegate.dev/v1alpha1";
@@ -24,8 +24,11 @@ pub const API_VERSION: &str = "imagegate.dev/v1alpha1";
 pub const KIND: &str = "ImagePolicy";
 /// The break-glass annotation when `spec.breakGlass.annotation` is not set.
 pub const DEFAULT_BREAK_GLASS_ANNOTATION: &str = "break-glass.image-policy.k8s.io/reason";
-/// Largest policy file accepted, in bytes.
-pub const MAX_POLICY_BYTES: usize = 16 << 20;
+/// Largest policy file accepted, in bytes, by every command (`serve` at
+/// start and on reload, `check`, `policy validate`): room for some 100 000
+/// registry patterns, and a bound on what a runaway file can make the
+/// process hold.
+pub const MAX_POLICY_BYTES: usize = 8 << 20;
 /// Largest key or dockerconfigjson file read while compiling, in bytes.
 pub const MAX_SIDE_FILE_BYTES: u64 = 1 << 20;
 
@@ -34,9 +37,13 @@ pub(crate) fn compile(text: &str, strategy: MatchStrategy) -> Result<Snapshot, C
     let mut c = Compiler {
         errors: Vec::new(),
         strategy,
+        files: Vec::new(),
     };
     c.header(&file);
-    let snapshot = c.spec(&file);
+    let mut snapshot = c.spec(&file);
+    c.files.sort();
+    c.files.dedup();
+    snapshot.supply.files = std::mem::take(&mut c.files);
     if c.errors.is_empty() {
         return Ok(snapshot);
     }
@@ -44,14 +51,58 @@ pub(crate) fn compile(text: &str, strategy: MatchStrategy) -> Result<Snapshot, C
     Err(CompileErrors::new(c.errors))
 }
 
+/// The one message for a policy over [`MAX_POLICY_BYTES`].
+pub(crate) fn too_large_message() -> String {
+    format!(
+        "policy is larger than {} MiB, the limit for policy files",
+        MAX_POLICY_BYTES >> 20
+    )
+}
+
+/// Reads a policy file, refusing one larger than [`MAX_POLICY_BYTES`]
+/// without reading it all (the same limit and message for every command).
+pub fn read_policy_file(path: &std::path::Path) -> Result<String, PolicyFileError> {
+    use std::io::Read as _;
+    let read_error = |source| PolicyFileError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut text = String::new();
+    file.take(MAX_POLICY_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(PolicyFileError::TooLarge {
+            path: path.to_owned(),
+        });
+    }
+    Ok(text)
+}
+
+/// Why a policy file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyFileError {
+    /// The file could not be read (or is not UTF-8).
+    #[error("cannot read policy file {}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_POLICY_BYTES`].
+    #[error("{}: {}", path.display(), too_large_message())]
+    TooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+}
+
 fn parse(text: &str) -> Result<PolicyFile, CompileError> {
     if text.len() > MAX_POLICY_BYTES {
-        return Err(CompileError::new(
-            Kind::Syntax,
-            1,
-            1,
-            format!("policy is larger than {} MiB", MAX_POLICY_BYTES >> 20),
-        ));
+        return Err(CompileError::new(Kind::Syntax, 1, 1, too_large_message()));
     }
     let budget = serde_saphyr::budget! {
         max_depth: 32,
@@ -100,6 +151,8 @@ pub(super) fn clamp(n: u64) -> u32 {
 pub(super) struct Compiler {
     errors: Vec<CompileError>,
     strategy: MatchStrategy,
+    /// Every file the policy names (keys, registry CA, auth), read or not.
+    pub(super) files: Vec<std::path::PathBuf>,
 }
 
 impl Compiler {
@@ -351,10 +404,51 @@ impl Compiler {
             .namespaces
             .as_ref()
             .map(|l| self.non_empty_namespaces(l, "spec.breakGlass.namespaces"));
+        let users = b
+            .users
+            .as_ref()
+            .map(|l| self.principals(l, "spec.breakGlass.users", "user name"));
+        let groups = b
+            .groups
+            .as_ref()
+            .map(|l| self.principals(l, "spec.breakGlass.groups", "group"));
+        let who = (users.is_some() || groups.is_some()).then(|| BreakGlassWho {
+            users: users.unwrap_or_default(),
+            groups: groups.unwrap_or_default(),
+        });
         b.enabled.unwrap_or(false).then_some(BreakGlass {
             annotation,
             namespaces,
+            who,
         })
+    }
+
+    /// A non-empty list of user or group names (exact strings, as the
+    /// apiserver's authenticator gives them).
+    fn principals(&mut self, list: &Spanned<Vec<Text>>, field: &str, what: &str) -> Vec<Box<str>> {
+        if list.value.is_empty() {
+            self.error(
+                Kind::Value,
+                &list.referenced,
+                format!("{field} is empty: list at least one {what}, or remove the field to let anyone who may create pods break the glass"),
+            );
+        }
+        let mut out = Vec::with_capacity(list.value.len());
+        for (i, name) in list.value.iter().enumerate() {
+            if name.value.is_empty()
+                || name.value.trim() != name.value
+                || name.value.chars().any(char::is_control)
+            {
+                self.error(
+                    Kind::Value,
+                    &name.referenced,
+                    format!("{field}[{i}]: {:?} is not a {what} (empty, surrounding space or control characters)", name.value),
+                );
+                continue;
+            }
+            out.push(name.value.as_str().into());
+        }
+        out
     }
 }
 

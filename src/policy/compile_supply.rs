@@ -32,6 +32,12 @@ fn read_small(path: &str) -> Result<String, String> {
 }
 
 impl Compiler {
+    /// Reads a file the policy names, remembering it for watching.
+    fn read_side(&mut self, path: &str) -> Result<String, String> {
+        self.files.push(path.into());
+        read_small(path)
+    }
+
     pub(super) fn supply(&mut self, spec: &source::Spec) -> SupplyChain {
         let mut out = SupplyChain::default();
         for (i, rule) in spec.verify.iter().flatten().enumerate() {
@@ -51,7 +57,7 @@ impl Compiler {
                 }
             }
             if let Some(auth) = &r.auth {
-                let parsed = read_small(&auth.value).and_then(|text| {
+                let parsed = self.read_side(&auth.value).and_then(|text| {
                     Credentials::from_dockerconfigjson(&text)
                         .map(|c| (c, text_id(&text)))
                         .map_err(|e| e.to_string())
@@ -69,7 +75,7 @@ impl Compiler {
                 }
             }
             if let Some(ca) = &r.ca {
-                let parsed = read_small(&ca.value).and_then(|text| {
+                let parsed = self.read_side(&ca.value).and_then(|text| {
                     CaBundle::from_pem(&text).map_err(|e| format!("{:?} {e}", ca.value))
                 });
                 match parsed {
@@ -206,7 +212,7 @@ impl Compiler {
             let key = &spanned.value;
             let name = format!("{field}.keys[{i}]");
             let (text, at) = match (&key.file, &key.pem) {
-                (Some(file), None) => match read_small(&file.value) {
+                (Some(file), None) => match self.read_side(&file.value) {
                     Ok(text) => (text, &file.referenced),
                     Err(e) => {
                         self.error(Kind::Value, &file.referenced, format!("{name}.file: {e}"));

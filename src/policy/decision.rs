@@ -254,6 +254,12 @@ impl<'s> Decision<'s> {
         self.reason.is_allow() || self.admitted_on_error
     }
 
+    /// Whether a `verification_unavailable` was admitted because
+    /// `verification.onError` is `allow`.
+    pub fn is_admitted_on_error(&self) -> bool {
+        self.admitted_on_error
+    }
+
     /// The effective result: the verdict, or true in audit mode.
     pub fn allowed(&self) -> bool {
         self.verdict_allowed() || self.mode == Mode::Audit

@@ -145,6 +145,16 @@ fn explain_reason(
             f,
             "image {img} has no cosign signature (verify rules require one)"
         ),
+        Reason::SignatureInvalid
+            if reference
+                .and_then(|r| r.digest())
+                .is_some_and(|d| !d.starts_with("sha256:")) =>
+        {
+            write!(
+                f,
+                "image {img} is pinned by a digest that cannot be checked against its content (only sha256 can): pin it by its sha256 digest"
+            )
+        }
         Reason::SignatureInvalid => write!(
             f,
             "image {img} has signatures, but none verifies for its digest with a key of the matching verify rule"

@@ -35,6 +35,7 @@ mod tests;
 
 pub use compile::{
     API_VERSION, DEFAULT_BREAK_GLASS_ANNOTATION, KIND, MAX_POLICY_BYTES, MAX_SIDE_FILE_BYTES,
+    PolicyFileError, read_policy_file,
 };
 pub use decision::{Decision, Mode, Reason, Warning};
 pub use error::{CompileError, CompileErrorKind, CompileErrors};
@@ -81,6 +82,28 @@ struct BreakGlass {
     annotation: Box<str>,
     /// `None`: every namespace.
     namespaces: Option<NamespaceSet>,
+    /// `None`: anyone who may create the pod.
+    who: Option<BreakGlassWho>,
+}
+
+/// `spec.breakGlass.users` / `groups`: who may break the glass.
+#[derive(Debug)]
+struct BreakGlassWho {
+    users: Vec<Box<str>>,
+    groups: Vec<Box<str>>,
+}
+
+impl BreakGlassWho {
+    /// Whether `user` is listed or in a listed group; a review without a
+    /// user (ImageReview) never is.
+    fn admits(&self, user: Option<&User<'_>>) -> bool {
+        user.is_some_and(|u| {
+            self.users.iter().any(|n| **n == *u.name)
+                || u.groups
+                    .iter()
+                    .any(|g| self.groups.iter().any(|n| **n == **g))
+        })
+    }
 }
 
 impl Snapshot {
@@ -161,6 +184,13 @@ impl Snapshot {
         self.verifier.as_ref()
     }
 
+    /// Every file the policy names besides itself (key files, registry CA
+    /// and auth files), sorted: the server watches them like the policy,
+    /// so that replacing a key revokes the old one without a restart.
+    pub fn files(&self) -> &[std::path::PathBuf] {
+        &self.supply.files
+    }
+
     /// The policy's base mode (an override may set another per namespace).
     pub fn mode(&self) -> Mode {
         self.base.mode
@@ -183,7 +213,11 @@ impl Snapshot {
                 .annotations
                 .iter()
                 .any(|(k, v)| *k == &*b.annotation && !v.trim().is_empty());
-            (in_scope && requested).then_some(&*b.annotation)
+            let permitted = b
+                .who
+                .as_ref()
+                .is_none_or(|who| who.admits(ctx.user.as_ref()));
+            (in_scope && requested && permitted).then_some(&*b.annotation)
         });
         Scope {
             resolved: Resolved {
@@ -203,6 +237,18 @@ pub struct Context<'a> {
     pub namespace: &'a str,
     /// Pod annotations forwarded with the review, as (key, value).
     pub annotations: &'a [(&'a str, &'a str)],
+    /// Who asked (AdmissionReview `request.userInfo`); `None` when the
+    /// review does not say (ImageReview carries no user).
+    pub user: Option<User<'a>>,
+}
+
+/// The requesting user of an AdmissionReview (`request.userInfo`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct User<'a> {
+    /// `username`.
+    pub name: &'a str,
+    /// `groups`.
+    pub groups: &'a [&'a str],
 }
 
 /// The rules in force for one review, resolved once from its namespace and

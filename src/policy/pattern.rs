@@ -18,11 +18,12 @@ pub(crate) const MAX_PATTERN_LEN: usize = 512;
 /// label longer than this can only match `*`.
 pub(crate) const MAX_LABEL_LEN: usize = 63;
 
-/// Docker Hub's canonical domain and the spellings that reach the same
-/// registry (`index.docker.io` is rewritten by the parser only when written
-/// exactly so; `registry-1.docker.io` is the host runtimes actually contact).
-pub(crate) const HUB: &str = "docker.io";
-pub(crate) const HUB_ALIASES: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+/// Docker Hub's canonical domain; every spelling that reaches the same
+/// registry is in [`crate::reference::DOCKER_HUB_HOSTS`] (`index.docker.io`
+/// is rewritten by the parser only when written exactly so;
+/// `registry-1.docker.io` is the host runtimes actually contact).
+pub(crate) const HUB: &str = crate::reference::DOCKER_HUB;
+pub(crate) use crate::reference::DOCKER_HUB_HOSTS as HUB_ALIASES;
 pub(crate) const OFFICIAL: &str = "library";
 
 /// Why a pattern was rejected.
@@ -99,6 +100,9 @@ impl Pattern {
             Some((first, rest)) => (first, Some(rest)),
             None => (text, None),
         };
+        if first == "*" || first == "**" {
+            return Err(ambiguous_wildcard(text));
+        }
         // The same test image references use to find a domain, plus: a
         // pattern without `/` may be a bare domain (`docker.io`, `host:5000`).
         let is_domain = first.contains(['.', ':'])
@@ -150,6 +154,20 @@ impl Pattern {
             .iter()
             .all(|want| have.next().is_some_and(|c| want.matches(c)))
     }
+}
+
+/// A pattern that starts with a wildcard component (`*`, `**`, `*/app`)
+/// reads as a Docker Hub path by the domain rule (no `.` or `:`), so `**`
+/// would mean `docker.io/library/**`, not "everything": refused, with what
+/// was probably meant.
+fn ambiguous_wildcard(text: &str) -> PatternError {
+    PatternError::new(format!(
+        "pattern {text:?} starts with a wildcard component, which is ambiguous: \
+         it would be read as a Docker Hub path (\"docker.io/library/...\"), not as every registry. \
+         Write the registry: \"docker.io/**\" for all of Docker Hub, \"docker.io/*/app\" for a \
+         repository in any Docker Hub namespace, \"*.example.com\" for one DNS label of a domain; \
+         to admit only listed registries, list them under allow"
+    ))
 }
 
 fn hub_host() -> HostPattern {

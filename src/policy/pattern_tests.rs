@@ -21,7 +21,26 @@ fn short_patterns_are_docker_hub() {
     assert_eq!(p("nginx").path, vec![lit("library"), lit("nginx")]);
     assert_eq!(p("nginx").host, hub_host());
     assert_eq!(p("bitnami/redis").path, vec![lit("bitnami"), lit("redis")]);
-    assert_eq!(p("*").path, vec![lit("library"), Segment::Star]);
+}
+
+#[test]
+fn a_wildcard_first_component_is_ambiguous_and_refused() {
+    for text in ["*", "**", "*/app", "*/*", "**/x", "*/library/nginx"] {
+        let err = Pattern::parse(text).expect_err(text).to_string();
+        assert!(err.contains("ambiguous"), "{text}: {err}");
+        assert!(err.contains("docker.io/**"), "{text}: {err}");
+    }
+    // A wildcard label of a domain, or a wildcard after the first component,
+    // is not ambiguous.
+    for text in [
+        "*.gcr.io",
+        "*.gcr.io/p",
+        "docker.io/*",
+        "docker.io/**",
+        "ghcr.io/*/app",
+    ] {
+        assert!(Pattern::parse(text).is_ok(), "{text}");
+    }
 }
 
 #[test]
@@ -29,6 +48,8 @@ fn hub_aliases_normalize() {
     for text in [
         "index.docker.io",
         "registry-1.docker.io",
+        "registry.hub.docker.com",
+        "Registry.Hub.Docker.Com",
         "DOCKER.IO",
         "docker.io:443",
     ] {

@@ -85,6 +85,11 @@ pub(crate) struct BreakGlass {
     pub(crate) enabled: Option<bool>,
     pub(crate) annotation: Option<Text>,
     pub(crate) namespaces: Option<Spanned<Vec<Text>>>,
+    /// Only these users (AdmissionReview `request.userInfo.username`) may
+    /// break the glass.
+    pub(crate) users: Option<Spanned<Vec<Text>>>,
+    /// Only members of these groups (`request.userInfo.groups`) may.
+    pub(crate) groups: Option<Spanned<Vec<Text>>>,
 }
 
 /// `spec.verify[i]`.

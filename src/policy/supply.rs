@@ -80,6 +80,8 @@ pub struct SupplyChain {
     /// `spec.registries.ca`: private CAs for registry TLS.
     pub(crate) ca: CaBundle,
     pub(crate) pin_digests: bool,
+    /// Every file the policy names (keys, CA, auth), for watching.
+    pub(crate) files: Vec<std::path::PathBuf>,
 }
 
 impl fmt::Debug for SupplyChain {
@@ -94,6 +96,7 @@ impl fmt::Debug for SupplyChain {
             .field("auth", &self.credentials_id.is_some())
             .field("ca", &self.ca)
             .field("pin_digests", &self.pin_digests)
+            .field("files", &self.files)
             .finish()
     }
 }

@@ -17,6 +17,10 @@ pub enum ParseErrorKind {
     NameTooLong,
     /// 64 hex characters alone: an image ID, not a name.
     ImageId,
+    /// `ALGO:<hex>` (`sha256:4f3c`, full or shortened): upstream reads it as
+    /// `docker.io/library/ALGO` with a hex tag, but container runtimes
+    /// resolve it as the ID of an image already on the node, with no pull.
+    LocalImageId,
     /// The digest is malformed (`ErrDigestInvalidFormat`).
     DigestFormat,
     /// The digest algorithm is not sha256, sha384 or sha512.
@@ -82,6 +86,10 @@ impl fmt::Display for ParseReferenceError {
             ParseErrorKind::ImageId => write!(
                 f,
                 "invalid repository name ({detail}), cannot specify 64-byte hexadecimal strings"
+            ),
+            ParseErrorKind::LocalImageId => write!(
+                f,
+                "{detail:?} has the shape of a local image ID (ALGO:hex): a container runtime would run an image already on the node by its ID, without pulling it; name the image by repository and digest instead"
             ),
             ParseErrorKind::DigestFormat => f.write_str("invalid checksum digest format"),
             ParseErrorKind::DigestUnsupported => f.write_str("unsupported digest algorithm"),

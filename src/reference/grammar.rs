@@ -21,6 +21,26 @@ pub(super) fn is_identifier(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The digest algorithms a runtime's image store knows (go-digest's
+/// registered ones: sha256, sha384, sha512, and blake3 where linked in).
+const IMAGE_ID_ALGORITHMS: [&str; 4] = ["sha256", "sha384", "sha512", "blake3"];
+
+/// `^ALGO:[0-9a-fA-F]+(@.*)?$` with a known digest algorithm: what
+/// containerd's CRI (`LocalResolve`, then the image store's short-ID
+/// lookup), CRI-O and Docker resolve as a local image ID, full or
+/// shortened, before (or instead of) pulling. Upstream parses it as
+/// `docker.io/library/ALGO` with a hex tag, and the kubelet's default pull
+/// policy for a tag other than `latest` is `IfNotPresent`.
+pub(super) fn is_local_image_id(s: &str) -> bool {
+    let name = split_once_byte(s, b'@').map_or(s, |(name, _)| name);
+    let Some((algorithm, hex)) = split_once_byte(name, b':') else {
+        return false;
+    };
+    IMAGE_ID_ALGORITHMS.contains(&algorithm)
+        && !hex.is_empty()
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// `Parse` (no normalization): `^((?:DOMAIN/)?PATH)(?::TAG)?(?:@DIGEST)?$`
 /// with the upstream's leftmost-first preference for a domain.
 pub(super) fn parse_strict(s: &str) -> Result<Parts<'_>, ()> {

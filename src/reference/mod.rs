@@ -19,6 +19,24 @@ pub use error::{ParseErrorKind, ParseReferenceError};
 
 /// The registry every short name refers to.
 pub const DOCKER_HUB: &str = "docker.io";
+/// Every host name that serves Docker Hub: an image or pattern naming any
+/// of them names Docker Hub (`index.docker.io` is also rewritten by the
+/// parser, as upstream does; the others are kept as written and judged as
+/// Docker Hub by the policy). Compared case-insensitively.
+pub const DOCKER_HUB_HOSTS: [&str; 4] = [
+    DOCKER_HUB,
+    LEGACY_DOCKER_HUB,
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// Whether `host` (no port) is one of [`DOCKER_HUB_HOSTS`], in any case.
+pub fn is_docker_hub_host(host: &str) -> bool {
+    DOCKER_HUB_HOSTS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+}
+
 /// The legacy spelling of [`DOCKER_HUB`], rewritten by normalization.
 const LEGACY_DOCKER_HUB: &str = "index.docker.io";
 /// The namespace of Docker Hub's official images.
@@ -60,10 +78,21 @@ impl<'a> Reference<'a> {
     /// (`ParseNormalizedNamed`): `docker.io` is the default domain,
     /// `index.docker.io` means `docker.io`, Docker Hub names without a
     /// namespace get `library/`, and no default tag is added.
+    ///
+    /// One refusal goes beyond upstream: `ALGO:<hex>` (`sha256:4f3c...`,
+    /// full or shortened, any known digest algorithm) is
+    /// [`ParseErrorKind::LocalImageId`], because runtimes resolve it as the
+    /// ID of an image already on the node instead of pulling it.
     pub fn parse(input: &'a str) -> Result<Self, ParseReferenceError> {
         if grammar::is_identifier(input) {
             return Err(ParseReferenceError::with_detail(
                 ParseErrorKind::ImageId,
+                input,
+            ));
+        }
+        if grammar::is_local_image_id(input) {
+            return Err(ParseReferenceError::with_detail(
+                ParseErrorKind::LocalImageId,
                 input,
             ));
         }

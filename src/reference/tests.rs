@@ -198,3 +198,56 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn local_image_ids_are_refused_in_every_form() {
+    let full = "4f3c9a0e1b2d3c4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f";
+    let inputs = [
+        format!("sha256:{full}"),
+        "sha256:4f3c".to_owned(),
+        "sha256:4".to_owned(),
+        "sha256:4F3C".to_owned(),
+        format!("sha384:{}", "a".repeat(96)),
+        "sha384:abc".to_owned(),
+        format!("sha512:{}", "b".repeat(128)),
+        "sha512:0".to_owned(),
+        "blake3:abcdef".to_owned(),
+        format!("sha256:4f3c@sha256:{full}"),
+    ];
+    for input in &inputs {
+        let err = Reference::parse(input).expect_err(input);
+        assert_eq!(err.kind(), ParseErrorKind::LocalImageId, "{input}");
+        assert!(err.to_string().contains("local image ID"), "{err}");
+    }
+    // Names that only look alike are still names: a path in front, another
+    // algorithm-like word, a non-hex tag.
+    for ok in [
+        "library/sha256:4f3c",
+        "docker.io/library/sha256:4f3c",
+        "sha256",
+        "sha256:latest",
+        "sha256:4f3g",
+        "sha1:4f3c",
+        "md5:4f3c",
+        "sha256x:4f3c",
+    ] {
+        assert!(Reference::parse(ok).is_ok(), "{ok}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn an_accepted_reference_never_has_the_local_image_id_shape(
+        algorithm in prop_oneof![Just("sha256"), Just("sha384"), Just("sha512"), Just("blake3")],
+        hex in "[0-9a-fA-F]{1,128}",
+        digest in proptest::option::of("[a-f0-9]{64}"),
+    ) {
+        let mut input = format!("{algorithm}:{hex}");
+        if let Some(d) = digest {
+            input.push_str("@sha256:");
+            input.push_str(&d);
+        }
+        let err = Reference::parse(&input).expect_err("an image ID shape");
+        prop_assert_eq!(err.kind(), ParseErrorKind::LocalImageId);
+    }
+}

@@ -13,13 +13,13 @@ use std::fmt;
 
 use serde::de::{Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::policy::Snapshot;
+use crate::policy::{Context, Snapshot, User};
 
 use super::checks::Checks;
 use super::error::DecodeError;
 use super::extract::{Extracted, Shape, ShapeSeed};
 use super::verdict::Verdicts;
-use super::wire::{self, Str, at_key, first, skip, wire_object};
+use super::wire::{self, List, Str, at_key, first, skip, wire_object};
 use super::{Api, Reviewed, respond};
 
 const V1: &str = "admission.k8s.io/v1";
@@ -31,6 +31,31 @@ wire_object! {
         api_version: Str<'a> = "apiVersion",
         kind: Str<'a> = "kind",
         request: Request<'a> = "request",
+    }
+}
+
+wire_object! {
+    /// `request.userInfo`: who asked (for break-glass restricted to users
+    /// or groups, and the audit log).
+    struct UserWire<'a> {
+        username: Str<'a> = "username",
+        groups: List<Str<'a>> = "groups",
+    }
+}
+
+/// `request.userInfo`, as the policy reads it.
+#[derive(Debug)]
+pub(super) struct UserInfo<'a> {
+    pub(super) name: &'a str,
+    pub(super) groups: Vec<&'a str>,
+}
+
+impl<'a> UserInfo<'a> {
+    fn view(&self) -> User<'_> {
+        User {
+            name: self.name,
+            groups: &self.groups,
+        }
     }
 }
 
@@ -49,6 +74,7 @@ pub(super) struct Request<'a> {
     sub_resource: Option<&'a str>,
     namespace: Option<&'a str>,
     operation: Option<&'a str>,
+    user: Option<UserInfo<'a>>,
     object: Object<'a>,
 }
 
@@ -92,7 +118,7 @@ impl<'de> Deserialize<'de> for Request<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request<'de>, A::Error> {
                 let mut out = Request::default();
-                let mut seen = [false; 6];
+                let mut seen = [false; 7];
                 let text = |map: &mut A, key: &'static str| -> Result<Option<&'de str>, A::Error> {
                     let value = map.next_value::<Option<Str<'de>>>().map_err(at_key(key))?;
                     Ok(value.map(|s| s.0))
@@ -118,6 +144,18 @@ impl<'de> Deserialize<'de> for Request<'de> {
                         "operation" => {
                             first::<A::Error>(&mut seen[4], "operation")?;
                             out.operation = text(&mut map, "operation")?;
+                        }
+                        "userInfo" => {
+                            first::<A::Error>(&mut seen[6], "userInfo")?;
+                            let user: Option<UserWire<'de>> =
+                                map.next_value().map_err(at_key("userInfo"))?;
+                            out.user = user.map(|u| UserInfo {
+                                name: u.username.map_or("", |s| s.0),
+                                groups: u
+                                    .groups
+                                    .map(|g| g.0.into_iter().map(|s| s.0).collect())
+                                    .unwrap_or_default(),
+                            });
                         }
                         "object" => {
                             first::<A::Error>(&mut seen[5], "object")?;
@@ -219,6 +257,8 @@ pub(super) struct Parts<'a> {
     /// The object with pods to judge; `None` when there is nothing to
     /// judge (DELETE, CONNECT, a kind without pods, another subresource).
     pub(super) object: Option<(Shape, Extracted<'a>)>,
+    /// `request.userInfo`, when given.
+    pub(super) user: Option<UserInfo<'a>>,
 }
 
 pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
@@ -246,21 +286,27 @@ pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
         .uid
         .ok_or_else(|| DecodeError::missing("request.uid"))?;
     let namespace = request.namespace.unwrap_or("");
-    let nothing = Parts {
-        api_version,
-        uid,
-        namespace,
-        object: None,
-    };
     if request.operation.is_some_and(skips_object) {
-        return Ok(nothing);
+        return Ok(Parts {
+            api_version,
+            uid,
+            namespace,
+            object: None,
+            user: request.user,
+        });
     }
     let kind = request
         .kind
         .as_ref()
         .ok_or_else(|| DecodeError::missing("request.kind"))?;
     let Some(shape) = shape(kind, request.sub_resource) else {
-        return Ok(nothing);
+        return Ok(Parts {
+            api_version,
+            uid,
+            namespace,
+            object: None,
+            user: request.user,
+        });
     };
     let object = match request.object {
         Object::Decoded(object) => object,
@@ -281,6 +327,7 @@ pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
         uid,
         namespace,
         object: Some((shape, object)),
+        user: request.user,
     })
 }
 
@@ -294,15 +341,27 @@ pub(super) fn review(
         None => Verdicts::nothing(snapshot, parts.namespace),
         Some((_, object)) => Verdicts::judge(
             snapshot,
-            parts.namespace,
-            &object.annotations,
+            &Context {
+                namespace: parts.namespace,
+                annotations: &object.annotations,
+                user: parts.user.as_ref().map(UserInfo::view),
+            },
             object.spec.images(),
             checks,
         ),
     };
     Ok(Reviewed {
         body: respond::admission_review(parts.api_version, parts.uid, &verdicts),
-        outcome: verdicts.outcome(Api::AdmissionReview, parts.namespace),
+        outcome: {
+            let mut outcome = verdicts.outcome(Api::AdmissionReview, parts.namespace);
+            // Who asked, for the audit log of what was admitted anyway.
+            if !outcome.admitted.is_empty()
+                && let Some(user) = &parts.user
+            {
+                user.name.clone_into(&mut outcome.user);
+            }
+            outcome
+        },
     })
 }
 
@@ -316,8 +375,11 @@ pub(super) fn pending(
         None => Vec::new(),
         Some((_, object)) => Verdicts::pending(
             snapshot,
-            parts.namespace,
-            &object.annotations,
+            &Context {
+                namespace: parts.namespace,
+                annotations: &object.annotations,
+                user: parts.user.as_ref().map(UserInfo::view),
+            },
             object.spec.images(),
             pin,
         ),

@@ -1,10 +1,11 @@
 //! Where the images are: narrow views of Pods and of the pod templates of
 //! every workload kind, decoded straight from the tape.
 //!
-//! Each view keeps only the container image strings (containers, init
-//! containers, ephemeral containers), the namespace and the annotations that
-//! apply to the pods; the rest of the object is skipped. Knows nothing of
-//! policy.
+//! Each view keeps only the image strings (containers, init containers,
+//! ephemeral containers, and image volumes: `spec.volumes[].image.reference`,
+//! which the kubelet pulls and mounts), the namespace and the annotations
+//! that apply to the pods; the rest of the object is skipped. Knows nothing
+//! of policy.
 
 use serde::de::{Deserialize, DeserializeSeed, Deserializer};
 
@@ -28,27 +29,87 @@ impl<'de> Deserialize<'de> for ImageOf<'de> {
     }
 }
 
+/// One image to judge, and where it came from: a container (of any kind)
+/// or the image volume named `volume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Image<'a> {
+    pub(super) image: &'a str,
+    /// The name of the image volume, `None` for a container's image.
+    pub(super) volume: Option<&'a str>,
+}
+
+impl<'a> Image<'a> {
+    pub(super) fn container(image: &'a str) -> Image<'a> {
+        Image {
+            image,
+            volume: None,
+        }
+    }
+}
+
 wire_object! {
-    /// The container lists of a pod spec.
+    /// `spec.volumes[].image` (the ImageVolume feature).
+    struct ImageVolumeSource<'a> {
+        reference: Str<'a> = "reference",
+    }
+}
+
+wire_object! {
+    struct VolumeWire<'a> {
+        name: Str<'a> = "name",
+        image: ImageVolumeSource<'a> = "image",
+    }
+}
+
+/// A volume: `Some((name, reference))` for an image volume (reference ""
+/// when absent, which the policy denies), `None` for any other source.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct VolumeOf<'a>(pub(super) Option<(&'a str, &'a str)>);
+
+impl<'de> Deserialize<'de> for VolumeOf<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let volume = Option::<VolumeWire<'de>>::deserialize(d)?;
+        Ok(VolumeOf(volume.and_then(|v| {
+            let image = v.image?;
+            Some((
+                v.name.map_or("", |s| s.0),
+                image.reference.map_or("", |s| s.0),
+            ))
+        })))
+    }
+}
+
+wire_object! {
+    /// The container lists and volumes of a pod spec.
     struct PodSpec<'a> {
         containers: List<ImageOf<'a>> = "containers",
         init_containers: List<ImageOf<'a>> = "initContainers",
         ephemeral_containers: List<ImageOf<'a>> = "ephemeralContainers",
+        volumes: List<VolumeOf<'a>> = "volumes",
     }
 }
 
 impl<'a> PodSpec<'a> {
     /// Every image: containers, then init containers, then ephemeral ones,
-    /// whatever order the keys came in.
-    pub(super) fn images(&self) -> impl Iterator<Item = &'a str> + Clone + '_ {
-        [
+    /// then image volumes, whatever order the keys came in.
+    pub(super) fn images(&self) -> impl Iterator<Item = Image<'a>> + Clone + '_ {
+        let containers = [
             &self.containers,
             &self.init_containers,
             &self.ephemeral_containers,
         ]
         .into_iter()
         .flatten()
-        .flat_map(|list| list.0.iter().map(|image| image.0))
+        .flat_map(|list| list.0.iter().map(|image| Image::container(image.0)));
+        let volumes = self.volumes.iter().flat_map(|list| {
+            list.0.iter().filter_map(|v| {
+                v.0.map(|(name, image)| Image {
+                    image,
+                    volume: Some(name),
+                })
+            })
+        });
+        containers.chain(volumes)
     }
 }
 

@@ -6,11 +6,11 @@
 //! empty image), `spec.annotations`, `spec.namespace`. `metadata` and the
 //! request's `status` are skipped.
 
-use crate::policy::Snapshot;
+use crate::policy::{Context, Snapshot};
 
 use super::checks::Checks;
 use super::error::DecodeError;
-use super::extract::ImageOf;
+use super::extract::{Image, ImageOf};
 use super::verdict::Verdicts;
 use super::wire::{self, Annotations, List, Str, wire_object};
 use super::{Api, Reviewed, respond};
@@ -76,9 +76,12 @@ pub(super) fn review(
     let parts = parse(body)?;
     let verdicts = Verdicts::judge(
         snapshot,
-        parts.namespace,
-        &parts.annotations,
-        parts.images.iter().map(|image| image.0),
+        &Context {
+            namespace: parts.namespace,
+            annotations: &parts.annotations,
+            user: None,
+        },
+        parts.images.iter().map(|image| Image::container(image.0)),
         checks,
     );
     Ok(Reviewed {
@@ -91,9 +94,12 @@ pub(super) fn pending(body: &mut [u8], snapshot: &Snapshot) -> Result<Vec<String
     let parts = parse(body)?;
     Ok(Verdicts::pending(
         snapshot,
-        parts.namespace,
-        &parts.annotations,
-        parts.images.iter().map(|image| image.0),
+        &Context {
+            namespace: parts.namespace,
+            annotations: &parts.annotations,
+            user: None,
+        },
+        parts.images.iter().map(|image| Image::container(image.0)),
         false,
     ))
 }

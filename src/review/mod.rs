@@ -137,6 +137,44 @@ pub struct Outcome {
     /// Images longer than 1024 bytes (never a valid reference) are cut and
     /// end in `…`.
     pub denied: Vec<(String, Reason)>,
+    /// Every image admitted although its verdict was a deny, by the
+    /// break-glass annotation or by `verification.onError: allow`, for the
+    /// audit log (empty almost always).
+    pub admitted: Vec<Admitted>,
+    /// The requesting user (AdmissionReview `request.userInfo.username`),
+    /// set when `admitted` is not empty; "" otherwise or when unknown.
+    pub user: String,
+}
+
+/// An image admitted despite a deny verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// The image (cut like [`Outcome::denied`]'s), with its image volume's
+    /// name when it came from one.
+    pub image: String,
+    /// The deny reason that was set aside.
+    pub reason: Reason,
+    /// What admitted it.
+    pub by: AdmittedBy,
+}
+
+/// What admitted an image that the policy denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmittedBy {
+    /// The break-glass annotation.
+    BreakGlass,
+    /// `verification.onError: allow` (the registry could not answer).
+    OnErrorAllow,
+}
+
+impl AdmittedBy {
+    /// `break-glass` or `onError-allow`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdmittedBy::BreakGlass => "break-glass",
+            AdmittedBy::OnErrorAllow => "onError-allow",
+        }
+    }
 }
 
 /// Which review protocol.

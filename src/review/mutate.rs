@@ -44,8 +44,8 @@ fn spec_pointer(shape: Shape) -> &'static str {
     }
 }
 
-/// `replace` operations for every pinnable container image with a
-/// verified digest in `checks`.
+/// `replace` operations for every pinnable container image and image
+/// volume reference with a verified digest in `checks`.
 fn operations(shape: Shape, spec: &PodSpec<'_>, checks: &Checks) -> Vec<serde_json::Value> {
     let base = spec_pointer(shape);
     let lists = [
@@ -54,24 +54,32 @@ fn operations(shape: Shape, spec: &PodSpec<'_>, checks: &Checks) -> Vec<serde_js
         ("ephemeralContainers", &spec.ephemeral_containers),
     ];
     let mut ops = Vec::new();
+    let mut pin = |image: &str, path: String| {
+        if !pinnable(image) {
+            return;
+        }
+        let Some(check) = checks.get(image) else {
+            return;
+        };
+        if let (true, Some(digest)) = (check.outcome.is_verified(), check.digest) {
+            ops.push(serde_json::json!({
+                "op": "replace",
+                "path": path,
+                "value": format!("{image}@{digest}"),
+            }));
+        }
+    };
     for (name, list) in lists {
         let Some(list) = list else { continue };
         for (i, image) in list.0.iter().enumerate() {
-            let image = image.0;
-            if !pinnable(image) {
-                continue;
+            pin(image.0, format!("{base}/{name}/{i}/image"));
+        }
+    }
+    if let Some(volumes) = &spec.volumes {
+        for (i, volume) in volumes.0.iter().enumerate() {
+            if let Some((_, image)) = volume.0 {
+                pin(image, format!("{base}/volumes/{i}/image/reference"));
             }
-            let Some(check) = checks.get(image) else {
-                continue;
-            };
-            let (true, Some(digest)) = (check.outcome.is_verified(), check.digest) else {
-                continue;
-            };
-            ops.push(serde_json::json!({
-                "op": "replace",
-                "path": format!("{base}/{name}/{i}/image"),
-                "value": format!("{image}@{digest}"),
-            }));
         }
     }
     ops
@@ -167,7 +175,8 @@ mod tests {
         serde_json::json!({
             "containers": [{"image": "r.example/bad:1"}, {"image": "r.example/app:1"}],
             "initContainers": [{"image": "r.example/app:1"}],
-            "ephemeralContainers": [{"image": "r.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000"}, {"image": "r.example/app:1"}]
+            "ephemeralContainers": [{"image": "r.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000"}, {"image": "r.example/app:1"}],
+            "volumes": [{"name": "cfg", "configMap": {"name": "x"}}, {"name": "bad", "image": {"reference": "r.example/bad:1"}}, {"name": "data", "image": {"reference": "r.example/app:1", "pullPolicy": "IfNotPresent"}}]
         })
     }
 
@@ -181,6 +190,7 @@ mod tests {
                 format!("{base}/containers/1/image"),
                 format!("{base}/initContainers/0/image"),
                 format!("{base}/ephemeralContainers/1/image"),
+                format!("{base}/volumes/2/image/reference"),
             ]
         };
         let pod = serde_json::json!({"metadata": {}, "spec": spec()});

@@ -13,10 +13,11 @@ use crate::policy::{Context, Decision, Mode, Reason, Scope, Snapshot};
 use crate::verify::Outcome as Verification;
 
 use super::checks::Checks;
+use super::extract::Image;
 
 use super::error::floor_char_boundary;
 use super::json::join;
-use super::{Api, Outcome};
+use super::{Admitted, AdmittedBy, Api, Outcome};
 
 /// Longest image kept in the deny log and the break-glass list; a valid
 /// reference is never longer (name ≤ 255, tag ≤ 128, digest ≤ 135), so only
@@ -28,7 +29,7 @@ pub(super) const MAX_LISTED: usize = 64;
 /// The decisions for one review, in image order.
 #[derive(Debug)]
 pub(super) struct Verdicts<'a, 's> {
-    pub(super) items: Vec<(&'a str, Decision<'s>)>,
+    pub(super) items: Vec<(Image<'a>, Decision<'s>)>,
     pub(super) mode: Mode,
     pub(super) allowed: bool,
     pub(super) generation: u64,
@@ -41,18 +42,15 @@ impl<'a, 's> Verdicts<'a, 's> {
     /// check that did not run is never a success).
     pub(super) fn judge(
         snapshot: &'s Snapshot,
-        namespace: &str,
-        annotations: &[(&str, &str)],
-        images: impl Iterator<Item = &'a str>,
+        ctx: &Context<'_>,
+        images: impl Iterator<Item = Image<'a>>,
         checks: &Checks,
     ) -> Verdicts<'a, 's> {
-        let scope = snapshot.scope(&Context {
-            namespace,
-            annotations,
-        });
+        let scope = snapshot.scope(ctx);
         let supply = snapshot.supply_chain();
         let items: Vec<_> = images
-            .map(|image| {
+            .map(|item| {
+                let image = item.image;
                 let decision = scope.evaluate(image);
                 if supply.has_rules()
                     && Scope::needs_verification(&decision)
@@ -61,9 +59,9 @@ impl<'a, 's> Verdicts<'a, 's> {
                     let outcome = checks
                         .get(image)
                         .map_or(Verification::Unavailable, |c| c.outcome);
-                    (image, scope.verified(decision, outcome))
+                    (item, scope.verified(decision, outcome))
                 } else {
-                    (image, decision)
+                    (item, decision)
                 }
             })
             .collect();
@@ -82,18 +80,14 @@ impl<'a, 's> Verdicts<'a, 's> {
     /// alone (its digest is resolved for `/mutate`).
     pub(super) fn pending(
         snapshot: &Snapshot,
-        namespace: &str,
-        annotations: &[(&str, &str)],
-        images: impl Iterator<Item = &'a str>,
+        ctx: &Context<'_>,
+        images: impl Iterator<Item = Image<'a>>,
         pin: bool,
     ) -> Vec<String> {
-        let scope = snapshot.scope(&Context {
-            namespace,
-            annotations,
-        });
+        let scope = snapshot.scope(ctx);
         let supply = snapshot.supply_chain();
         let mut out: Vec<String> = Vec::new();
-        for image in images {
+        for Image { image, .. } in images {
             if out.iter().any(|i| i == image) {
                 continue;
             }
@@ -114,7 +108,7 @@ impl<'a, 's> Verdicts<'a, 's> {
     pub(super) fn nothing(snapshot: &Snapshot, namespace: &str) -> Verdicts<'a, 's> {
         let scope = snapshot.scope(&Context {
             namespace,
-            annotations: &[],
+            ..Context::default()
         });
         Verdicts {
             items: Vec::new(),
@@ -136,30 +130,45 @@ impl<'a, 's> Verdicts<'a, 's> {
                 .items
                 .iter()
                 .filter(|(_, d)| !d.verdict_allowed())
-                .map(|(image, d)| (shown(image).into_owned(), d.reason()))
+                .map(|(item, d)| (shown_item(item), d.reason()))
+                .collect(),
+            user: String::new(),
+            admitted: self
+                .items
+                .iter()
+                .filter(|(_, d)| d.reason() == Reason::BreakGlass || d.is_admitted_on_error())
+                .map(|(item, d)| Admitted {
+                    image: shown_item(item),
+                    reason: d.overridden().unwrap_or(d.reason()),
+                    by: if d.reason() == Reason::BreakGlass {
+                        AdmittedBy::BreakGlass
+                    } else {
+                        AdmittedBy::OnErrorAllow
+                    },
+                })
                 .collect(),
         }
     }
 
     /// Images the review is denied for (empty in audit mode).
-    fn denied(&self) -> impl Iterator<Item = &(&'a str, Decision<'s>)> {
+    fn denied(&self) -> impl Iterator<Item = &(Image<'a>, Decision<'s>)> {
         self.items.iter().filter(|(_, d)| !d.allowed())
     }
 
     /// Images denied by the policy but admitted because of audit mode.
-    fn would_deny(&self) -> impl Iterator<Item = &(&'a str, Decision<'s>)> {
+    fn would_deny(&self) -> impl Iterator<Item = &(Image<'a>, Decision<'s>)> {
         self.items
             .iter()
             .filter(|(_, d)| d.allowed() && !d.verdict_allowed())
     }
 
-    fn break_glass(&self) -> impl Iterator<Item = &(&'a str, Decision<'s>)> {
+    fn break_glass(&self) -> impl Iterator<Item = &(Image<'a>, Decision<'s>)> {
         self.items
             .iter()
             .filter(|(_, d)| d.reason() == Reason::BreakGlass)
     }
 
-    fn warned(&self) -> impl Iterator<Item = &(&'a str, Decision<'s>)> {
+    fn warned(&self) -> impl Iterator<Item = &(Image<'a>, Decision<'s>)> {
         self.items.iter().filter(|(_, d)| d.warning().is_some())
     }
 
@@ -196,7 +205,10 @@ impl<'a, 's> Verdicts<'a, 's> {
             distinct(self.break_glass()),
             ", ",
             MAX_LISTED,
-            |out, (image, _)| write!(out, "{:?}", shown(image)),
+            |out, (item, _)| match item.volume {
+                None => write!(out, "{:?}", shown(item.image)),
+                Some(volume) => write!(out, "{:?} (image volume {:?})", shown(item.image), volume),
+            },
         )
     }
 
@@ -207,7 +219,7 @@ impl<'a, 's> Verdicts<'a, 's> {
 
     /// The AdmissionReview `warnings`, one image each: audit-mode
     /// would-denies first, then allowed images with a policy warning.
-    pub(super) fn warning_lines(&self) -> impl Iterator<Item = (&'a str, Decision<'s>)> + '_ {
+    pub(super) fn warning_lines(&self) -> impl Iterator<Item = (Image<'a>, Decision<'s>)> + '_ {
         distinct(self.would_deny()).chain(distinct(self.warned()))
     }
 }
@@ -215,26 +227,30 @@ impl<'a, 's> Verdicts<'a, 's> {
 /// One human sentence per distinct image, joined by `; `.
 fn write_explained<'x, 'a: 'x, 's: 'x>(
     out: &mut impl fmt::Write,
-    items: impl Iterator<Item = &'x (&'a str, Decision<'s>)> + 'x,
+    items: impl Iterator<Item = &'x (Image<'a>, Decision<'s>)> + 'x,
 ) -> fmt::Result {
-    join(out, distinct(items), "; ", MAX_LISTED, |out, (image, d)| {
-        explain(out, image, &d)
+    join(out, distinct(items), "; ", MAX_LISTED, |out, (item, d)| {
+        explain(out, item, &d)
     })
 }
 
 /// The policy's sentence for one image (it quotes, escapes and shortens
-/// the image itself; the output sink caps the whole text).
-pub(super) fn explain(out: &mut impl fmt::Write, image: &str, d: &Decision<'_>) -> fmt::Result {
-    write!(out, "{}", d.explain(image))
+/// the image itself; the output sink caps the whole text), after the name
+/// of its image volume when it came from one.
+pub(super) fn explain(out: &mut impl fmt::Write, item: Image<'_>, d: &Decision<'_>) -> fmt::Result {
+    if let Some(volume) = item.volume {
+        write!(out, "image volume {:?}: ", shown(volume))?;
+    }
+    write!(out, "{}", d.explain(item.image))
 }
 
 /// `items` without repeats of an image already listed (the same image in
 /// two containers is judged the same). Only the first [`MAX_LISTED`]
 /// distinct images are remembered, so the cost stays linear.
 fn distinct<'x, 'a: 'x, 's: 'x>(
-    items: impl Iterator<Item = &'x (&'a str, Decision<'s>)> + 'x,
-) -> impl Iterator<Item = (&'a str, Decision<'s>)> + 'x {
-    let mut seen: Vec<&'a str> = Vec::new();
+    items: impl Iterator<Item = &'x (Image<'a>, Decision<'s>)> + 'x,
+) -> impl Iterator<Item = (Image<'a>, Decision<'s>)> + 'x {
+    let mut seen: Vec<Image<'a>> = Vec::new();
     items.filter_map(move |&(image, decision)| {
         if seen.contains(&image) {
             return None;
@@ -244,6 +260,15 @@ fn distinct<'x, 'a: 'x, 's: 'x>(
         }
         Some((image, decision))
     })
+}
+
+/// The image as logged: cut (see [`shown`]), followed by its image volume's
+/// name when it came from one.
+fn shown_item(item: &Image<'_>) -> String {
+    match item.volume {
+        None => shown(item.image).into_owned(),
+        Some(volume) => format!("{} (image volume {:?})", shown(item.image), shown(volume)),
+    }
 }
 
 /// `image` cut to [`MAX_IMAGE_SHOWN`] bytes (marked with `…`).

@@ -46,8 +46,10 @@ pub struct ServeArgs {
     pub http3_listen: Option<SocketAddr>,
 
     /// Largest accepted request body; larger bodies get 413. A number of
-    /// bytes, or with a KiB or MiB suffix.
-    #[arg(long, value_name = "SIZE", default_value = "3MiB", value_parser = parse_size)]
+    /// bytes, or with a KiB or MiB suffix. The default fits a pod UPDATE:
+    /// the object and its old version, each up to etcd's 1.5 MiB as stored
+    /// and larger as JSON, plus the review around them.
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
     pub max_body_bytes: u64,
 
     /// Request bodies held in memory at once, by all requests together;
@@ -166,10 +168,16 @@ pub struct Limits {
     pub h2_keep_alive_timeout: Duration,
 }
 
+/// The default `--max-body-bytes`: an AdmissionReview of a pod UPDATE
+/// carries `object` and `oldObject`, each up to etcd's 1.5 MiB request
+/// limit as stored (protobuf) and up to about twice that as JSON, plus the
+/// review around them: 2 x 3 MiB and headroom.
+pub(crate) const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_body_bytes: 3 * 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_buffered_body_bytes: 64 * 1024 * 1024,
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
@@ -467,7 +475,8 @@ mod tests {
         assert_eq!(c.tls, None);
         assert_eq!(c.metrics_listen, None);
         assert_eq!(c.http3_listen, None);
-        assert_eq!(c.limits.max_body_bytes, 3 * 1024 * 1024);
+        assert_eq!(c.limits.max_body_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(c.limits.max_buffered_body_bytes, 64 * 1024 * 1024);
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.limits.max_connections, 4096);
@@ -543,8 +552,10 @@ mod tests {
                 limit: 8 * 1024 * 1024
             })
         );
-        let c = parse(&["--max-buffered-body-bytes", "3MiB", "--log-filter", "info"]).unwrap();
-        assert_eq!(c.limits.max_buffered_body_bytes, 3 * 1024 * 1024);
+        // The default body limit needs a budget of at least 8 MiB.
+        assert!(parse(&["--max-buffered-body-bytes", "3MiB"]).is_err());
+        let c = parse(&["--max-buffered-body-bytes", "8MiB", "--log-filter", "info"]).unwrap();
+        assert_eq!(c.limits.max_buffered_body_bytes, 8 * 1024 * 1024);
     }
 
     #[test]

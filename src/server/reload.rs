@@ -1,6 +1,10 @@
 //! Hot reload of the policy file and of the TLS files, on file change and
 //! on SIGHUP.
 //!
+//! Every file the policy names (key files, registry CA and auth files) is
+//! watched too: a change to one recompiles the policy (a new generation),
+//! so a key replaced in its Secret is no longer trusted, without a restart.
+//!
 //! One task owns every reload, so reloads never race each other: a new
 //! policy is compiled off the request path and put in force with one store
 //! into the server's single `ArcSwap<Snapshot>`, with the next generation
@@ -14,35 +18,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::metrics::ReloadResult;
-use crate::policy::{CompileErrors, Snapshot};
+use crate::policy::{CompileErrors, PolicyFileError, Snapshot, read_policy_file};
 
 use super::config::{PolicySource, Signals};
 use super::routes::App;
 use super::tls::TlsState;
 use super::watch::FileWatch;
 
-/// Policy files larger than this are refused: a policy is a few KiB, and a
-/// runaway file must not take the process's memory.
-const MAX_POLICY_BYTES: u64 = 4 * 1024 * 1024;
-
 /// Why a policy file could not be put in force.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    /// The file could not be read.
-    #[error("cannot read policy file {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is larger than the limit.
-    #[error("policy file {} is larger than {MAX_POLICY_BYTES} bytes", path.display())]
-    TooLarge {
-        /// The file.
-        path: PathBuf,
-    },
+    /// The file could not be read, or is larger than
+    /// [`crate::policy::MAX_POLICY_BYTES`] (the limit of every command).
+    #[error(transparent)]
+    File(#[from] PolicyFileError),
     /// The policy does not compile; every error is listed with its location.
     #[error("policy file {} is invalid: {}", path.display(), one_line(errors))]
     Invalid {
@@ -62,25 +51,17 @@ fn one_line(errors: &CompileErrors) -> String {
         .join("; ")
 }
 
+/// Reads the policy file off the runtime's threads (bounded by the one
+/// policy size limit).
 async fn read_policy(path: &Path) -> Result<String, PolicyError> {
-    let read_error = |source| PolicyError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = tokio::fs::metadata(path).await.map_err(read_error)?;
-    if meta.len() > MAX_POLICY_BYTES {
-        return Err(PolicyError::TooLarge {
+    let owned = path.to_owned();
+    match tokio::task::spawn_blocking(move || read_policy_file(&owned)).await {
+        Ok(read) => read.map_err(PolicyError::from),
+        Err(join) => Err(PolicyError::File(PolicyFileError::Read {
             path: path.to_owned(),
-        });
+            source: std::io::Error::other(join.to_string()),
+        })),
     }
-    let text = tokio::fs::read_to_string(path).await.map_err(read_error)?;
-    // The file may have grown between the two calls.
-    if text.len() as u64 > MAX_POLICY_BYTES {
-        return Err(PolicyError::TooLarge {
-            path: path.to_owned(),
-        });
-    }
-    Ok(text)
 }
 
 /// Loads the start-up policy (generation 1) and returns it with its text.
@@ -114,6 +95,8 @@ async fn hangup(hup: &mut Option<tokio::signal::unix::Signal>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cause {
     FileChanged,
+    /// A key, CA or auth file the policy names changed.
+    NamedFileChanged,
     Sighup,
 }
 
@@ -121,6 +104,7 @@ impl Cause {
     fn as_str(self) -> &'static str {
         match self {
             Cause::FileChanged => "file changed",
+            Cause::NamedFileChanged => "a file the policy names changed",
             Cause::Sighup => "SIGHUP",
         }
     }
@@ -132,8 +116,14 @@ pub(crate) struct Reloader {
     policy: Option<PolicyFile>,
     tls: Option<Arc<TlsState>>,
     watch: FileWatch,
+    /// The policy and TLS files, and what each is.
+    fixed: Vec<(PathBuf, Watched)>,
+    /// The files the policy in force names (keys, CA, auth).
+    named: Vec<PathBuf>,
     /// What each watched path is, by index.
     watched: Vec<Watched>,
+    poll: Duration,
+    debounce: Duration,
     hup: Option<tokio::signal::unix::Signal>,
 }
 
@@ -147,6 +137,8 @@ struct PolicyFile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Watched {
     Policy,
+    /// A file the policy names.
+    Named,
     Certificate,
     ClientCa,
 }
@@ -163,13 +155,11 @@ impl Reloader {
         poll: Duration,
         debounce: Duration,
     ) -> std::io::Result<Reloader> {
-        let mut paths = Vec::new();
-        let mut watched = Vec::new();
+        let mut fixed = Vec::new();
         let policy = match source {
             PolicySource::Builtin => None,
             PolicySource::File(path) => {
-                paths.push(path.clone());
-                watched.push(Watched::Policy);
+                fixed.push((path.clone(), Watched::Policy));
                 Some(PolicyFile {
                     path: path.clone(),
                     last_text: initial_text,
@@ -177,15 +167,14 @@ impl Reloader {
             }
         };
         if let Some(tls) = &tls {
-            paths.push(tls.files.cert.clone());
-            watched.push(Watched::Certificate);
-            paths.push(tls.files.key.clone());
-            watched.push(Watched::Certificate);
+            fixed.push((tls.files.cert.clone(), Watched::Certificate));
+            fixed.push((tls.files.key.clone(), Watched::Certificate));
             if let Some(ca) = &tls.files.client_ca {
-                paths.push(ca.clone());
-                watched.push(Watched::ClientCa);
+                fixed.push((ca.clone(), Watched::ClientCa));
             }
         }
+        let named = app.policy().files().to_vec();
+        let (watch, watched) = watch_all(&fixed, &named, poll, debounce);
         let hup = match signals {
             Signals::Handle => Some(tokio::signal::unix::signal(
                 tokio::signal::unix::SignalKind::hangup(),
@@ -196,10 +185,27 @@ impl Reloader {
             app,
             policy,
             tls,
-            watch: FileWatch::new(paths, poll, debounce),
+            watch,
+            fixed,
+            named,
             watched,
+            poll,
+            debounce,
             hup,
         })
+    }
+
+    /// Watches the files the policy in force names, when they differ from
+    /// those watched so far.
+    fn rewatch(&mut self) {
+        let named = self.app.policy().files().to_vec();
+        if named == self.named {
+            return;
+        }
+        let (watch, watched) = watch_all(&self.fixed, &named, self.poll, self.debounce);
+        self.watch = watch;
+        self.watched = watched;
+        self.named = named;
     }
 
     /// Reloads on every change and SIGHUP until dropped.
@@ -208,11 +214,16 @@ impl Reloader {
             let (policy, cert, ca, cause) = tokio::select! {
                 changed = self.watch.changed() => {
                     let has = |w| changed.iter().any(|&i| self.watched.get(i) == Some(&w));
+                    let cause = if has(Watched::Named) && !has(Watched::Policy) {
+                        Cause::NamedFileChanged
+                    } else {
+                        Cause::FileChanged
+                    };
                     (
-                        has(Watched::Policy),
+                        has(Watched::Policy) || has(Watched::Named),
                         has(Watched::Certificate),
                         has(Watched::ClientCa),
-                        Cause::FileChanged,
+                        cause,
                     )
                 }
                 () = hangup(&mut self.hup) => (true, true, true, Cause::Sighup),
@@ -222,6 +233,7 @@ impl Reloader {
             }
             if policy {
                 self.reload_policy(cause).await;
+                self.rewatch();
             }
             if cert {
                 self.reload_certificate(cause);
@@ -252,6 +264,7 @@ impl Reloader {
                 return;
             }
         };
+        // An unchanged policy text is skipped, unless a file it names changed.
         if cause == Cause::FileChanged && file.last_text.as_deref() == Some(text.as_str()) {
             tracing::debug!(policy = %file.path.display(), "policy file touched but unchanged");
             return;
@@ -332,4 +345,25 @@ impl Reloader {
             }
         }
     }
+}
+
+/// One [`FileWatch`] over the policy and TLS files (`fixed`) and the files
+/// the policy names, with what each index is.
+fn watch_all(
+    fixed: &[(PathBuf, Watched)],
+    named: &[PathBuf],
+    poll: Duration,
+    debounce: Duration,
+) -> (FileWatch, Vec<Watched>) {
+    let mut paths = Vec::with_capacity(fixed.len() + named.len());
+    let mut watched = Vec::with_capacity(fixed.len() + named.len());
+    for (path, what) in fixed {
+        paths.push(path.clone());
+        watched.push(*what);
+    }
+    for path in named {
+        paths.push(path.clone());
+        watched.push(Watched::Named);
+    }
+    (FileWatch::new(paths, poll, debounce), watched)
 }

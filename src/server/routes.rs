@@ -26,7 +26,7 @@ use hyper::body::Body;
 
 use crate::metrics::{Metrics, PathLabel};
 use crate::policy::{Reason, Snapshot};
-use crate::review::{self, Api, Checks, Mutated, Outcome, Reviewed};
+use crate::review::{self, AdmittedBy, Api, Checks, Mutated, Outcome, Reviewed};
 use crate::verify::Outcome as VerifyOutcome;
 
 use super::verification::{attach_verifier, verify_images};
@@ -428,6 +428,22 @@ impl App {
                 "review denied"
             );
         }
+        // What was admitted although the policy denied it is an audit
+        // trail, logged whatever the log level filters out of the rest.
+        for by in [AdmittedBy::BreakGlass, AdmittedBy::OnErrorAllow] {
+            if outcome.admitted.iter().any(|a| a.by == by) {
+                tracing::warn!(
+                    api = %outcome.api.as_str(),
+                    namespace = %Clean(&outcome.namespace),
+                    user = %Clean(&outcome.user),
+                    admitted_by = by.as_str(),
+                    images = %Admitted(&outcome.admitted, by),
+                    generation,
+                    mode = %outcome.mode.as_str(),
+                    "images admitted despite a deny verdict"
+                );
+            }
+        }
     }
 }
 
@@ -545,6 +561,27 @@ impl fmt::Display for Denied<'_> {
         }
         if self.0.len() > MAX_LOGGED_IMAGES {
             write!(f, ", and {} more", self.0.len() - MAX_LOGGED_IMAGES)?;
+        }
+        Ok(())
+    }
+}
+
+/// The images one kind of admission let through, with the reason each was
+/// denied for, capped like [`Denied`].
+struct Admitted<'a>(&'a [review::Admitted], AdmittedBy);
+
+impl fmt::Display for Admitted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pairs = self.0.iter().filter(|a| a.by == self.1);
+        let total = pairs.clone().count();
+        for (i, a) in pairs.take(MAX_LOGGED_IMAGES).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} ({})", Clean(&a.image), a.reason.as_str())?;
+        }
+        if total > MAX_LOGGED_IMAGES {
+            write!(f, ", and {} more", total - MAX_LOGGED_IMAGES)?;
         }
         Ok(())
     }

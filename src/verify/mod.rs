@@ -192,8 +192,17 @@ impl Verifier {
         let digest = match image.digest() {
             Some(d) => match Digest::parse(d) {
                 Ok(d) => d,
-                // A digest we cannot recompute (sha512, ...) proves nothing.
-                Err(_) => return unavailable(None),
+                // A digest we cannot check against content (sha512,
+                // sha384, ...) proves nothing, however healthy the
+                // registry: a definite failure, never "unavailable", so
+                // that `onError: allow` cannot admit it.
+                Err(_) => {
+                    return Verification {
+                        outcome: Outcome::SignatureInvalid,
+                        digest: None,
+                        cached: false,
+                    };
+                }
             },
             None => {
                 let key = tag_key(&repo_id, image);

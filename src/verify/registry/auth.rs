@@ -176,9 +176,10 @@ fn normalize_host(key: &str) -> String {
         .or_else(|| k.strip_prefix("http://"))
         .unwrap_or(k);
     let host = k.split('/').next().unwrap_or(k).to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_owned(),
-        _ => host,
+    if crate::reference::is_docker_hub_host(&host) {
+        crate::reference::DOCKER_HUB.to_owned()
+    } else {
+        host
     }
 }
 

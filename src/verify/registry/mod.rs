@@ -541,7 +541,9 @@ impl Registry {
     }
 
     fn target(&self, domain: &str, path: &str) -> Result<Target, RegistryError> {
-        let authority = if domain.eq_ignore_ascii_case("docker.io") {
+        // Every Docker Hub spelling (without a port) is served by the one
+        // registry host, whose credentials are stored under `docker.io`.
+        let authority = if crate::reference::is_docker_hub_host(domain) {
             "registry-1.docker.io".to_owned()
         } else {
             domain.to_owned()
