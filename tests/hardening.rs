@@ -507,6 +507,15 @@ impl Process {
     }
 }
 
+/// A field of a JSON log line, nested under `fields` or flattened.
+fn log_field(line: &Value, name: &str) -> Value {
+    line["fields"]
+        .get(name)
+        .or_else(|| line.get(name))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn break_glass_and_on_error_admissions_are_logged_at_the_default_level() {
     let dir = tempfile::tempdir().unwrap();
@@ -530,14 +539,7 @@ async fn break_glass_and_on_error_admissions_are_logged_at_the_default_level() {
     assert_eq!(v["response"]["allowed"], true, "{v}");
     let line = process.log("images admitted despite a deny verdict");
     assert_eq!(line["level"], "WARN", "{line}");
-    let fields = &line["fields"];
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .or_else(|| line.get(name))
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
+    let field = |name: &str| log_field(&line, name);
     assert_eq!(field("admitted_by"), "break-glass", "{line}");
     assert_eq!(field("namespace"), "payments", "{line}");
     assert_eq!(field("user"), "alice", "{line}");
@@ -556,14 +558,7 @@ async fn break_glass_and_on_error_admissions_are_logged_at_the_default_level() {
     .await;
     assert_eq!(v["status"]["allowed"], true, "{v}");
     let line = process.log("images admitted despite a deny verdict");
-    let fields = &line["fields"];
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .or_else(|| line.get(name))
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
+    let field = |name: &str| log_field(&line, name);
     assert_eq!(field("admitted_by"), "onError-allow", "{line}");
     assert_eq!(field("namespace"), "shop", "{line}");
     let images = field("images").as_str().unwrap().to_owned();

@@ -286,27 +286,22 @@ pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
         .uid
         .ok_or_else(|| DecodeError::missing("request.uid"))?;
     let namespace = request.namespace.unwrap_or("");
+    let nothing = |user| Parts {
+        api_version,
+        uid,
+        namespace,
+        object: None,
+        user,
+    };
     if request.operation.is_some_and(skips_object) {
-        return Ok(Parts {
-            api_version,
-            uid,
-            namespace,
-            object: None,
-            user: request.user,
-        });
+        return Ok(nothing(request.user));
     }
     let kind = request
         .kind
         .as_ref()
         .ok_or_else(|| DecodeError::missing("request.kind"))?;
     let Some(shape) = shape(kind, request.sub_resource) else {
-        return Ok(Parts {
-            api_version,
-            uid,
-            namespace,
-            object: None,
-            user: request.user,
-        });
+        return Ok(nothing(request.user));
     };
     let object = match request.object {
         Object::Decoded(object) => object,
