@@ -416,14 +416,18 @@ async fn replacing_a_key_file_revokes_the_old_key_without_a_restart() {
     // The Secret holding the key is updated; the policy file is not.
     replace_file(&key, &std::fs::read(OTHER_KEY).unwrap());
     let addr = server.addr;
-    eventually("the replaced key is in force", || {
+    // Polls until the ImageReview answer's `allowed` is `want`.
+    let answered = |what: &'static str, want: bool| {
         let body = body.clone();
-        async move {
-            let v = post_json(addr, "/imagepolicy", &body).await;
-            v["status"]["allowed"] == false
-        }
-    })
-    .await;
+        eventually(what, move || {
+            let body = body.clone();
+            async move {
+                let v = post_json(addr, "/imagepolicy", &body).await;
+                v["status"]["allowed"] == want
+            }
+        })
+    };
+    answered("the replaced key is in force", false).await;
     let text = metrics_text(server.addr).await;
     assert_eq!(sample(&text, "imagegate_policy_generation"), Some(2.0));
     assert_eq!(
@@ -432,14 +436,7 @@ async fn replacing_a_key_file_revokes_the_old_key_without_a_restart() {
     );
     // And back: the watch follows the file, not one inode.
     replace_file(&key, &std::fs::read(KEY).unwrap());
-    eventually("the original key is back", || {
-        let body = body.clone();
-        async move {
-            let v = post_json(addr, "/imagepolicy", &body).await;
-            v["status"]["allowed"] == true
-        }
-    })
-    .await;
+    answered("the original key is back", true).await;
     server.stop().await;
 }
 

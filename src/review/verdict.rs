@@ -205,10 +205,7 @@ impl<'a, 's> Verdicts<'a, 's> {
             distinct(self.break_glass()),
             ", ",
             MAX_LISTED,
-            |out, (item, _)| match item.volume {
-                None => write!(out, "{:?}", shown(item.image)),
-                Some(volume) => write!(out, "{:?} (image volume {:?})", shown(item.image), volume),
-            },
+            |out, (item, _)| write!(out, "{:?}{}", shown(item.image), VolumeOf(item)),
         )
     }
 
@@ -267,7 +264,20 @@ fn distinct<'x, 'a: 'x, 's: 'x>(
 fn shown_item(item: &Image<'_>) -> String {
     match item.volume {
         None => shown(item.image).into_owned(),
-        Some(volume) => format!("{} (image volume {:?})", shown(item.image), shown(volume)),
+        Some(_) => format!("{}{}", shown(item.image), VolumeOf(*item)),
+    }
+}
+
+/// ` (image volume "NAME")` after an image that came from a volume (the
+/// name cut like an image), nothing otherwise.
+struct VolumeOf<'a>(Image<'a>);
+
+impl fmt::Display for VolumeOf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.volume {
+            Some(volume) => write!(f, " (image volume {:?})", shown(volume)),
+            None => Ok(()),
+        }
     }
 }
 
