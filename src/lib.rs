@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod metrics;
 pub mod policy;
 pub mod reference;

@@ -18,6 +18,7 @@ use crate::policy::{Context, Snapshot, User};
 use super::checks::Checks;
 use super::error::DecodeError;
 use super::extract::{Extracted, Shape, ShapeSeed};
+use super::object::{self, Judged};
 use super::verdict::Verdicts;
 use super::wire::{self, List, Str, at_key, first, skip, wire_object};
 use super::{Api, Reviewed, respond};
@@ -71,6 +72,7 @@ wire_object! {
 pub(super) struct Request<'a> {
     uid: Option<&'a str>,
     kind: Option<GroupVersionKind<'a>>,
+    name: Option<&'a str>,
     sub_resource: Option<&'a str>,
     namespace: Option<&'a str>,
     operation: Option<&'a str>,
@@ -118,7 +120,7 @@ impl<'de> Deserialize<'de> for Request<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request<'de>, A::Error> {
                 let mut out = Request::default();
-                let mut seen = [false; 7];
+                let mut seen = [false; 8];
                 let text = |map: &mut A, key: &'static str| -> Result<Option<&'de str>, A::Error> {
                     let value = map.next_value::<Option<Str<'de>>>().map_err(at_key(key))?;
                     Ok(value.map(|s| s.0))
@@ -132,6 +134,10 @@ impl<'de> Deserialize<'de> for Request<'de> {
                         "kind" => {
                             first::<A::Error>(&mut seen[1], "kind")?;
                             out.kind = map.next_value().map_err(at_key("kind"))?;
+                        }
+                        "name" => {
+                            first::<A::Error>(&mut seen[7], "name")?;
+                            out.name = text(&mut map, "name")?;
                         }
                         "subResource" => {
                             first::<A::Error>(&mut seen[2], "subResource")?;
@@ -252,6 +258,10 @@ impl<'de> DeserializeSeed<'de> for Deferred {
 pub(super) struct Parts<'a> {
     pub(super) api_version: &'a str,
     pub(super) uid: &'a str,
+    /// `request.kind.kind` (`""` when absent).
+    pub(super) kind: &'a str,
+    /// `request.name` (`""` when absent).
+    pub(super) name: &'a str,
     /// `request.namespace`, or the object's when the request has none.
     pub(super) namespace: &'a str,
     /// The object with pods to judge; `None` when there is nothing to
@@ -286,9 +296,17 @@ pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
         .uid
         .ok_or_else(|| DecodeError::missing("request.uid"))?;
     let namespace = request.namespace.unwrap_or("");
+    let kind_name = request
+        .kind
+        .as_ref()
+        .and_then(|k| k.kind)
+        .map_or("", |s| s.0);
+    let name = request.name.unwrap_or("");
     let nothing = |user| Parts {
         api_version,
         uid,
+        kind: kind_name,
+        name,
         namespace,
         object: None,
         user,
@@ -320,19 +338,20 @@ pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     Ok(Parts {
         api_version,
         uid,
+        kind: kind_name,
+        name,
         namespace,
         object: Some((shape, object)),
         user: request.user,
     })
 }
 
-pub(super) fn review(
-    body: &mut [u8],
-    snapshot: &Snapshot,
+fn verdicts<'a, 's>(
+    parts: &'a Parts<'a>,
+    snapshot: &'s Snapshot,
     checks: &Checks,
-) -> Result<Reviewed, DecodeError> {
-    let parts = parse(body)?;
-    let verdicts = match &parts.object {
+) -> Verdicts<'a, 's> {
+    match &parts.object {
         None => Verdicts::nothing(snapshot, parts.namespace),
         Some((_, object)) => Verdicts::judge(
             snapshot,
@@ -344,7 +363,16 @@ pub(super) fn review(
             object.spec.images(),
             checks,
         ),
-    };
+    }
+}
+
+pub(super) fn review(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Reviewed, DecodeError> {
+    let parts = parse(body)?;
+    let verdicts = verdicts(&parts, snapshot, checks);
     Ok(Reviewed {
         body: respond::admission_review(parts.api_version, parts.uid, &verdicts),
         outcome: {
@@ -379,4 +407,25 @@ pub(super) fn pending(
             pin,
         ),
     })
+}
+
+/// See [`super::admission_review_judged`].
+pub(super) fn judged(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Judged, DecodeError> {
+    let parts = parse(body)?;
+    let verdicts = verdicts(&parts, snapshot, checks);
+    let name = match (&parts.object, parts.name) {
+        (Some((_, object)), "") => object.name,
+        _ => parts.name,
+    };
+    Ok(object::judged(
+        parts.kind,
+        name,
+        parts.namespace,
+        parts.object.is_some(),
+        &verdicts,
+    ))
 }

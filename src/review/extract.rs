@@ -12,38 +12,84 @@ use serde::de::{Deserialize, DeserializeSeed, Deserializer};
 use super::wire::{Annotations, List, Str, wire_object};
 
 /// The image of one container (`""` when absent, `null`, or the container
-/// itself is `null`, as Go reads them; the policy denies an empty image).
+/// itself is `null`, as Go reads them; the policy denies an empty image),
+/// and the container's name (`""` when absent).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct ImageOf<'a>(pub(super) &'a str);
+pub(super) struct ImageOf<'a> {
+    pub(super) image: &'a str,
+    pub(super) name: &'a str,
+}
 
 wire_object! {
     struct Container<'a> {
+        name: Str<'a> = "name",
         image: Str<'a> = "image",
     }
 }
 
 impl<'de> Deserialize<'de> for ImageOf<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let container = Option::<Container<'de>>::deserialize(d)?;
-        Ok(ImageOf(container.and_then(|c| c.image).map_or("", |s| s.0)))
+        let container = Option::<Container<'de>>::deserialize(d)?.unwrap_or_default();
+        Ok(ImageOf {
+            image: container.image.map_or("", |s| s.0),
+            name: container.name.map_or("", |s| s.0),
+        })
+    }
+}
+
+/// Which list of a pod spec an image came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `containers` (also every container of an ImageReview).
+    Container,
+    /// `initContainers`.
+    InitContainer,
+    /// `ephemeralContainers`.
+    EphemeralContainer,
+    /// `volumes[].image.reference`.
+    ImageVolume,
+}
+
+impl Field {
+    /// `container`, `initContainer`, `ephemeralContainer` or `imageVolume`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Container => "container",
+            Field::InitContainer => "initContainer",
+            Field::EphemeralContainer => "ephemeralContainer",
+            Field::ImageVolume => "imageVolume",
+        }
     }
 }
 
 /// One image to judge, and where it came from: a container (of any kind)
-/// or the image volume named `volume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// or an image volume, with the container's or the volume's name.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Image<'a> {
     pub(super) image: &'a str,
-    /// The name of the image volume, `None` for a container's image.
-    pub(super) volume: Option<&'a str>,
+    pub(super) field: Field,
+    /// The container's or the image volume's name (`""` when absent).
+    pub(super) name: &'a str,
 }
 
 impl<'a> Image<'a> {
-    pub(super) fn container(image: &'a str) -> Image<'a> {
+    pub(super) fn container(of: ImageOf<'a>) -> Image<'a> {
         Image {
-            image,
-            volume: None,
+            image: of.image,
+            field: Field::Container,
+            name: of.name,
         }
+    }
+
+    /// The name of the image volume, `None` for a container's image.
+    pub(super) fn volume(&self) -> Option<&'a str> {
+        (self.field == Field::ImageVolume).then_some(self.name)
+    }
+
+    /// The same image from the same kind of place (containers of one image
+    /// are judged and worded alike, whatever their names).
+    pub(super) fn same(&self, other: &Image<'_>) -> bool {
+        self.image == other.image && self.volume() == other.volume()
     }
 }
 
@@ -94,18 +140,25 @@ impl<'a> PodSpec<'a> {
     /// then image volumes, whatever order the keys came in.
     pub(super) fn images(&self) -> impl Iterator<Item = Image<'a>> + Clone + '_ {
         let containers = [
-            &self.containers,
-            &self.init_containers,
-            &self.ephemeral_containers,
+            (&self.containers, Field::Container),
+            (&self.init_containers, Field::InitContainer),
+            (&self.ephemeral_containers, Field::EphemeralContainer),
         ]
         .into_iter()
-        .flatten()
-        .flat_map(|list| list.0.iter().map(|image| Image::container(image.0)));
+        .filter_map(|(list, field)| Some((list.as_ref()?, field)))
+        .flat_map(|(list, field)| {
+            list.0.iter().map(move |of| Image {
+                image: of.image,
+                field,
+                name: of.name,
+            })
+        });
         let volumes = self.volumes.iter().flat_map(|list| {
             list.0.iter().filter_map(|v| {
                 v.0.map(|(name, image)| Image {
                     image,
-                    volume: Some(name),
+                    field: Field::ImageVolume,
+                    name,
                 })
             })
         });
@@ -116,6 +169,8 @@ impl<'a> PodSpec<'a> {
 wire_object! {
     /// The parts of `metadata` a decision uses.
     struct Meta<'a> {
+        name: Str<'a> = "name",
+        generate_name: Str<'a> = "generateName",
         namespace: Str<'a> = "namespace",
         annotations: Annotations<'a> = "annotations",
     }
@@ -206,6 +261,9 @@ impl Shape {
 pub(super) struct Extracted<'a> {
     /// `metadata.namespace` of the object ("" when absent).
     pub(super) namespace: &'a str,
+    /// `metadata.name` of the object, else its `generateName` ("" when
+    /// both are absent).
+    pub(super) name: &'a str,
     /// The pods' annotations: the object's own for a Pod, the pod template's
     /// for a workload (none when the template has none).
     pub(super) annotations: Vec<(&'a str, &'a str)>,
@@ -216,9 +274,10 @@ pub(super) struct Extracted<'a> {
 impl<'a> Extracted<'a> {
     /// A Pod: its own namespace and annotations.
     fn pod(pod: PodLike<'a>) -> Extracted<'a> {
-        let (namespace, annotations) = split(pod.metadata);
+        let (namespace, name, annotations) = split(pod.metadata);
         Extracted {
             namespace,
+            name,
             annotations,
             spec: pod.spec.unwrap_or_default(),
         }
@@ -227,15 +286,16 @@ impl<'a> Extracted<'a> {
     /// A workload: the object's namespace, the pod template's annotations.
     fn workload(meta: Option<Meta<'a>>, template: Option<PodLike<'a>>) -> Extracted<'a> {
         let mut out = Extracted::pod(template.unwrap_or_default());
-        out.namespace = split(meta).0;
+        (out.namespace, out.name, _) = split(meta);
         out
     }
 }
 
-fn split(meta: Option<Meta<'_>>) -> (&str, Vec<(&str, &str)>) {
+fn split(meta: Option<Meta<'_>>) -> (&str, &str, Vec<(&str, &str)>) {
     let meta = meta.unwrap_or_default();
     (
         meta.namespace.map_or("", |s| s.0),
+        meta.name.or(meta.generate_name).map_or("", |s| s.0),
         meta.annotations.map(|a| a.0).unwrap_or_default(),
     )
 }

@@ -11,6 +11,7 @@ use crate::policy::{Context, Snapshot};
 use super::checks::Checks;
 use super::error::DecodeError;
 use super::extract::{Image, ImageOf};
+use super::object::{self, Judged};
 use super::verdict::Verdicts;
 use super::wire::{self, Annotations, List, Str, wire_object};
 use super::{Api, Reviewed, respond};
@@ -68,22 +69,30 @@ fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     })
 }
 
-pub(super) fn review(
-    body: &mut [u8],
-    snapshot: &Snapshot,
+fn verdicts<'a, 's>(
+    parts: &'a Parts<'a>,
+    snapshot: &'s Snapshot,
     checks: &Checks,
-) -> Result<Reviewed, DecodeError> {
-    let parts = parse(body)?;
-    let verdicts = Verdicts::judge(
+) -> Verdicts<'a, 's> {
+    Verdicts::judge(
         snapshot,
         &Context {
             namespace: parts.namespace,
             annotations: &parts.annotations,
             user: None,
         },
-        parts.images.iter().map(|image| Image::container(image.0)),
+        parts.images.iter().map(|image| Image::container(*image)),
         checks,
-    );
+    )
+}
+
+pub(super) fn review(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Reviewed, DecodeError> {
+    let parts = parse(body)?;
+    let verdicts = verdicts(&parts, snapshot, checks);
     Ok(Reviewed {
         body: respond::image_review(&verdicts),
         outcome: verdicts.outcome(Api::ImageReview, parts.namespace),
@@ -99,7 +108,18 @@ pub(super) fn pending(body: &mut [u8], snapshot: &Snapshot) -> Result<Vec<String
             annotations: &parts.annotations,
             user: None,
         },
-        parts.images.iter().map(|image| Image::container(image.0)),
+        parts.images.iter().map(|image| Image::container(*image)),
         false,
     ))
+}
+
+/// See [`super::image_review_judged`].
+pub(super) fn judged(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Judged, DecodeError> {
+    let parts = parse(body)?;
+    let verdicts = verdicts(&parts, snapshot, checks);
+    Ok(object::judged(KIND, "", parts.namespace, true, &verdicts))
 }

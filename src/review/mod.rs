@@ -19,6 +19,7 @@ mod extract;
 mod imagereview;
 mod json;
 mod mutate;
+mod object;
 mod respond;
 mod verdict;
 mod wire;
@@ -28,7 +29,9 @@ mod tests;
 
 pub use checks::{Check, Checks};
 pub use error::{DecodeError, DecodeErrorKind};
+pub use extract::Field;
 pub use mutate::Mutated;
+pub use object::{Judged, JudgedImage, ObjectContext};
 pub use respond::{
     AUDIT_BREAK_GLASS, AUDIT_POLICY_GENERATION, AUDIT_WARNINGS, AUDIT_WOULD_DENY, MAX_WARNING_CHARS,
 };
@@ -106,6 +109,49 @@ pub fn admission_review_mutate(
     checks: &Checks,
 ) -> Result<Mutated, DecodeError> {
     mutate::review(body, snapshot, checks)
+}
+
+/// Judges a bare Kubernetes object (a manifest document, an audit
+/// event's `requestObject`) with the extraction `/validate` uses for
+/// `request.object`: its pod-bearing kind is read from its own
+/// `apiVersion` and `kind` (other kinds come back with `judged: false`),
+/// its namespace from `metadata.namespace`, else `ctx.namespace`. A body
+/// without `apiVersion` or `kind` is a [`DecodeError`]. Parsed in place.
+pub fn object(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    ctx: &ObjectContext<'_>,
+    checks: &Checks,
+) -> Result<Judged, DecodeError> {
+    object::judge(body, snapshot, ctx, checks)
+}
+
+/// As [`image_review_pending`], for a bare object (see [`object`]).
+pub fn object_pending(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    ctx: &ObjectContext<'_>,
+) -> Result<Vec<String>, DecodeError> {
+    object::pending(body, snapshot, ctx)
+}
+
+/// As [`admission_review_checked`], image by image (for replaying
+/// recorded reviews): the same decision, with each image's verdict.
+pub fn admission_review_judged(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Judged, DecodeError> {
+    admission::judged(body, snapshot, checks)
+}
+
+/// As [`image_review_checked`], image by image.
+pub fn image_review_judged(
+    body: &mut [u8],
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Result<Judged, DecodeError> {
+    imagereview::judged(body, snapshot, checks)
 }
 
 /// A decided review: the response body and a summary for logs and metrics.

@@ -72,7 +72,7 @@ fn operations(shape: Shape, spec: &PodSpec<'_>, checks: &Checks) -> Vec<serde_js
     for (name, list) in lists {
         let Some(list) = list else { continue };
         for (i, image) in list.0.iter().enumerate() {
-            pin(image.0, format!("{base}/{name}/{i}/image"));
+            pin(image.image, format!("{base}/{name}/{i}/image"));
         }
     }
     if let Some(volumes) = &spec.volumes {

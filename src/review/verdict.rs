@@ -235,7 +235,7 @@ fn write_explained<'x, 'a: 'x, 's: 'x>(
 /// the image itself; the output sink caps the whole text), after the name
 /// of its image volume when it came from one.
 pub(super) fn explain(out: &mut impl fmt::Write, item: Image<'_>, d: &Decision<'_>) -> fmt::Result {
-    if let Some(volume) = item.volume {
+    if let Some(volume) = item.volume() {
         write!(out, "image volume {:?}: ", shown(volume))?;
     }
     write!(out, "{}", d.explain(item.image))
@@ -249,7 +249,7 @@ fn distinct<'x, 'a: 'x, 's: 'x>(
 ) -> impl Iterator<Item = (Image<'a>, Decision<'s>)> + 'x {
     let mut seen: Vec<Image<'a>> = Vec::new();
     items.filter_map(move |&(image, decision)| {
-        if seen.contains(&image) {
+        if seen.iter().any(|s| s.same(&image)) {
             return None;
         }
         if seen.len() < MAX_LISTED {
@@ -262,7 +262,7 @@ fn distinct<'x, 'a: 'x, 's: 'x>(
 /// The image as logged: cut (see [`shown`]), followed by its image volume's
 /// name when it came from one.
 fn shown_item(item: &Image<'_>) -> String {
-    match item.volume {
+    match item.volume() {
         None => shown(item.image).into_owned(),
         Some(_) => format!("{}{}", shown(item.image), VolumeOf(*item)),
     }
@@ -274,7 +274,7 @@ struct VolumeOf<'a>(Image<'a>);
 
 impl fmt::Display for VolumeOf<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.volume {
+        match self.0.volume() {
             Some(volume) => write!(f, " (image volume {:?})", shown(volume)),
             None => Ok(()),
         }

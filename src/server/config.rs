@@ -93,6 +93,19 @@ pub struct ServeArgs {
     /// Log filter in `RUST_LOG` syntax (default: `RUST_LOG`, else `info`).
     #[arg(long, value_name = "FILTER", env = "IMAGEGATE_LOG")]
     pub log_filter: Option<String>,
+
+    /// Append every review judged to FILE, one JSON line each, for
+    /// `imagegate replay` (off by default).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Size at which the --record file rotates to FILE.1.
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size, requires = "record")]
+    pub record_max_bytes: u64,
+
+    /// Rotated --record files kept (FILE.1 ... FILE.N).
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "record")]
+    pub record_keep: u32,
 }
 
 /// Log line format.
@@ -242,6 +255,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Signal handling.
     pub signals: Signals,
+    /// Where judged reviews are recorded (`--record`), if anywhere.
+    pub record: Option<super::RecordConfig>,
 }
 
 /// A flag value or combination that cannot work.
@@ -384,6 +399,11 @@ impl ServeArgs {
                 filter,
             },
             signals: Signals::Handle,
+            record: self.record.map(|path| super::RecordConfig {
+                path,
+                max_bytes: self.record_max_bytes.max(1),
+                keep: self.record_keep,
+            }),
         })
     }
 }

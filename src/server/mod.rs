@@ -17,6 +17,7 @@ mod drain;
 mod h3;
 mod limits;
 mod listener;
+mod record;
 mod reload;
 mod routes;
 pub mod streams;
@@ -29,6 +30,7 @@ pub use config::{
     parse_duration, parse_size,
 };
 pub use drain::ShutdownHandle;
+pub use record::{RecordConfig, Recorder};
 pub use reload::PolicyError;
 pub use routes::App;
 pub use tls::TlsError;
@@ -77,6 +79,9 @@ pub enum ServeError {
     /// The signal handlers could not be installed.
     #[error("cannot install signal handlers")]
     Signals(#[source] std::io::Error),
+    /// The `--record` file cannot be opened.
+    #[error("cannot record reviews to {}", .0.display())]
+    Record(std::path::PathBuf, #[source] std::io::Error),
 }
 
 /// Installs the process-wide `tracing` subscriber (text or JSON lines on
@@ -153,7 +158,13 @@ impl Server {
         };
         let (shutdown, handle) =
             ShutdownSignal::new(config.signals).map_err(ServeError::Signals)?;
-        let app = Arc::new(App::new(snapshot, config.limits.clone()));
+        let mut app = App::new(snapshot, config.limits.clone());
+        if let Some(record) = &config.record {
+            let recorder = Recorder::start(record.clone())
+                .map_err(|e| ServeError::Record(record.path.clone(), e))?;
+            app = app.with_recorder(recorder);
+        }
+        let app = Arc::new(app);
         let reloader = Reloader::new(
             app.clone(),
             &config.policy,

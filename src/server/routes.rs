@@ -78,6 +78,7 @@ pub struct App {
     metrics: Metrics,
     limits: Limits,
     bodies: BodyBudget,
+    recorder: Option<super::Recorder>,
 }
 
 const JSON: &str = "application/json";
@@ -97,7 +98,15 @@ impl App {
             metrics,
             bodies: BodyBudget::new(limits.max_buffered_body_bytes),
             limits,
+            recorder: None,
         }
+    }
+
+    /// Records every review judged from now on (`serve --record`).
+    #[must_use]
+    pub fn with_recorder(mut self, recorder: super::Recorder) -> App {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// This server's metrics.
@@ -279,16 +288,21 @@ impl App {
             Err(e) => return body_error(&e),
         };
         let snapshot = self.policy.load_full();
+        // The body as received (parsing rewrites it), when recording.
+        let copy = match (&self.recorder, endpoint) {
+            (Some(_), Endpoint::ImageReview | Endpoint::Validate) => Some(body.clone()),
+            _ => None,
+        };
         if endpoint == Endpoint::Mutate || snapshot.supply_chain().has_rules() {
             // Rare and large: boxed, so that the state of the verification
             // is allocated only by the requests that wait for it.
-            return Box::pin(self.review_verified(body, snapshot, endpoint)).await;
+            return Box::pin(self.review_verified(body, snapshot, endpoint, copy)).await;
         }
         // The fast path: no rule can send this review to the network, so it
         // is decided here without waiting.
         let api = endpoint.api();
         let result = decide_now(body, &snapshot, api);
-        self.answer(result.map(Answer::Reviewed), &snapshot, api)
+        self.answer(result.map(Answer::Reviewed), &snapshot, api, copy)
     }
 
     /// A review that may wait on the network: `/mutate`, or a policy with
@@ -298,6 +312,7 @@ impl App {
         body: Vec<u8>,
         snapshot: Arc<Snapshot>,
         endpoint: Endpoint,
+        copy: Option<Vec<u8>>,
     ) -> Response<Full<Bytes>> {
         let api = endpoint.api();
         let result = if endpoint == Endpoint::Mutate {
@@ -307,7 +322,7 @@ impl App {
                 .await
                 .map(Answer::Reviewed)
         };
-        self.answer(result, &snapshot, api)
+        self.answer(result, &snapshot, api, copy)
     }
 
     /// The response to a decided review (or to a body that is not one),
@@ -317,10 +332,14 @@ impl App {
         result: Result<Answer, review::DecodeError>,
         snapshot: &Snapshot,
         api: Api,
+        copy: Option<Vec<u8>>,
     ) -> Response<Full<Bytes>> {
         match result {
             Ok(Answer::Reviewed(reviewed)) => {
                 self.record(&reviewed.outcome, snapshot.generation());
+                if let (Some(recorder), Some(body)) = (&self.recorder, copy) {
+                    recorder.record(api, reviewed.outcome.allowed, snapshot.generation(), body);
+                }
                 response(StatusCode::OK, JSON, reviewed.body)
             }
             Ok(Answer::Mutated(mutated)) => {
