@@ -53,19 +53,21 @@ measure() {
         cat "$WORK/err" >&2
         exit 1
     fi
-    read -r wall rss user sys <"$WORK/time"
+    # GNU time writes "Command exited with non-zero status N" first when
+    # the command exits 1 (denied): the numbers are on the last line.
+    read -r wall rss user sys < <(tail -n 1 "$WORK/time")
     local rate
     rate=$(python3 -c "print(f'{$count / max($wall, 0.001):,.0f}')")
     local mib
     mib=$(python3 -c "print(f'{$rss / 1024:.1f}')")
-    ROWS+=("| $name | $(printf "%'d" "$count") $units | ${wall} s | $rate $units/s | ${user} s + ${sys} s | $mib MiB |")
+    ROWS+=("| $name | $(python3 -c "print(f'{$count:,}')") $units | ${wall} s | $rate $units/s | ${user} s + ${sys} s | $mib MiB |")
     echo "${ROWS[-1]}"
 }
 
 SIZE_M=$(du -m "$WORK/manifests.yaml" | cut -f1)
 SIZE_A=$(du -m "$WORK/audit.log" | cut -f1)
 SIZE_Z=$(du -m "$WORK/audit.log.gz" | cut -f1)
-measure "check -f, built-in policy" objects "$OBJECTS" "$IMAGEGATE_BIN" check -f "$WORK/manifests.yaml" --output json
+measure "check -f --output json, built-in policy" objects "$OBJECTS" "$IMAGEGATE_BIN" check -f "$WORK/manifests.yaml" --output json
 grep -q '"objects"' "$WORK/out"
 measure "check -f, 1 000 patterns" objects "$OBJECTS" "$IMAGEGATE_BIN" check --policy "$WORK/policy-1000.yaml" -f "$WORK/manifests.yaml"
 measure "replay, built-in policy" events "$EVENTS" "$IMAGEGATE_BIN" replay "$WORK/audit.log"
@@ -79,8 +81,8 @@ measure "replay --baseline" events "$EVENTS" "$IMAGEGATE_BIN" replay --baseline 
     echo
     echo "Written by \`loadtest/cli.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores"
     echo "($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), release build,"
-    echo "each command pinned to core $CPU. Inputs: $(printf "%'d" "$OBJECTS") objects of"
-    echo "\`gen_manifests.py\` (${SIZE_M} MB of YAML); $(printf "%'d" "$EVENTS") events of \`gen_audit.py\`"
+    echo "each command pinned to core $CPU. Inputs: $(python3 -c "print(f'{$OBJECTS:,}')") objects of"
+    echo "\`gen_manifests.py\` (${SIZE_M} MB of YAML); $(python3 -c "print(f'{$EVENTS:,}')") events of \`gen_audit.py\`"
     echo "(${SIZE_A} MB, ${SIZE_Z} MB gzip-compressed), of which ${REVIEWS} are pod-bearing"
     echo "reviews judged (each auditID once). Peak RSS is the process's maximum"
     echo "resident set (GNU time)."
@@ -89,4 +91,13 @@ measure "replay --baseline" events "$EVENTS" "$IMAGEGATE_BIN" replay --baseline 
     echo "| --- | ---: | ---: | ---: | ---: | ---: |"
     printf '%s\n' "${ROWS[@]}"
 } >"$OUT"
-echo "wrote $OUT"
+# The README quotes the table between its cli-bench markers.
+python3 - "$OUT" "$ROOT/README.md" <<'EOF2'
+import sys
+table = open(sys.argv[1]).read().split("\n", 2)[2].strip()
+readme = open(sys.argv[2]).read()
+start, end = "<!-- cli-bench -->", "<!-- /cli-bench -->"
+i, j = readme.index(start) + len(start), readme.index(end)
+open(sys.argv[2], "w").write(readme[:i] + "\n" + table + "\n" + readme[j:])
+EOF2
+echo "wrote $OUT and the README's table"

@@ -205,7 +205,8 @@ enum Node {
     Float(f64),
     Str(String),
     Seq(Vec<Node>),
-    /// Entries in document order, each with the line of its value.
+    /// Entries in document order, with the line of the first one's value
+    /// and of `image` and `reference` values (0 for the others).
     Map(Vec<(String, u64, Node)>),
 }
 
@@ -260,10 +261,17 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Seq(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        // Lines are kept where they are used: the first entry's (where an
+        // object starts) and image values'; locating every value would
+        // double the cost of reading a manifest.
         let mut entries = Vec::new();
         while let Some(Key(key)) = map.next_key::<Key>()? {
-            let value = map.next_value::<Spanned<Node>>()?;
-            entries.push((key, value.referenced.line(), value.value));
+            if entries.is_empty() || key == "image" || key == "reference" {
+                let value = map.next_value::<Spanned<Node>>()?;
+                entries.push((key, value.referenced.line(), value.value));
+            } else {
+                entries.push((key, 0, map.next_value::<Node>()?));
+            }
         }
         Ok(Node::Map(entries))
     }
