@@ -21,8 +21,43 @@ pub enum MatchStrategy {
 /// Collects patterns and compiles them into a [`PatternSet`].
 #[derive(Debug, Clone, Default)]
 pub struct PatternSetBuilder {
-    sources: Vec<Box<str>>,
+    sources: Sources,
     patterns: Vec<Pattern>,
+}
+
+/// The patterns as written, back to back in one string (one allocation,
+/// not one per pattern: a policy may have 100 000).
+#[derive(Debug, Clone, Default)]
+struct Sources {
+    text: String,
+    /// End of each pattern's text in `text`.
+    ends: Vec<u32>,
+}
+
+impl Sources {
+    fn push(&mut self, pattern: &str) {
+        self.text.push_str(pattern);
+        self.ends
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    fn get(&self, index: usize) -> Option<&str> {
+        let end = *self.ends.get(index)? as usize;
+        let start = match index {
+            0 => 0,
+            _ => *self.ends.get(index - 1)? as usize,
+        };
+        self.text.get(start..end)
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
 }
 
 impl PatternSetBuilder {
@@ -35,7 +70,7 @@ impl PatternSetBuilder {
     /// short name); its index is the number of patterns added before it.
     pub fn add(&mut self, pattern: &str) -> Result<&mut PatternSetBuilder, PatternError> {
         let parsed = Pattern::parse(pattern)?;
-        self.sources.push(pattern.into());
+        self.sources.push(pattern);
         self.patterns.push(parsed);
         Ok(self)
     }
@@ -56,7 +91,8 @@ impl PatternSetBuilder {
     }
 
     /// Compiles the patterns with the given strategy.
-    pub fn build_with(self, strategy: MatchStrategy) -> PatternSet {
+    pub fn build_with(mut self, strategy: MatchStrategy) -> PatternSet {
+        self.sources.shrink_to_fit();
         let matcher = match strategy {
             MatchStrategy::Trie => Matcher::Trie(Trie::build(&self.patterns)),
             MatchStrategy::LinearScan => Matcher::Linear(self.patterns),
@@ -77,7 +113,7 @@ enum Matcher {
 /// An immutable, compiled list of registry patterns.
 #[derive(Debug, Clone)]
 pub struct PatternSet {
-    sources: Vec<Box<str>>,
+    sources: Sources,
     matcher: Matcher,
 }
 
@@ -107,7 +143,7 @@ impl PatternSet {
 
     /// The text of pattern `index`, as written.
     pub fn pattern(&self, index: usize) -> Option<&str> {
-        self.sources.get(index).map(|s| &**s)
+        self.sources.get(index)
     }
 
     /// Number of patterns.
@@ -117,7 +153,7 @@ impl PatternSet {
 
     /// Whether the set has no pattern.
     pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
+        self.sources.len() == 0
     }
 
     /// The strategy the set was built with.

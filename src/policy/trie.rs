@@ -42,40 +42,45 @@ const EMPTY_NODE: Node = Node {
     best: NONE,
 };
 
-/// One literal edge, stored directly in the hash table. It carries a copy
-/// of its child's [`Node`] and, for texts of up to 8 bytes, the text
-/// itself, so following an edge usually touches one cache line.
+/// One literal edge. The text's first eight bytes ride along, so a text of
+/// up to 8 bytes (most labels and path components) is compared without
+/// touching the key store.
 #[derive(Debug, Clone, Copy)]
 struct Edge {
     /// The first 8 bytes of the text, zero-padded.
     head: u64,
-    hash: u32,
     parent: u32,
     child: u32,
     key_start: u32,
     key_len: u16,
     kind: u8,
-    node: Node,
 }
 
-const EMPTY_EDGE: Edge = Edge {
-    head: 0,
+/// A slot of the open-addressing table: the edge's hash (compared before
+/// the edge is read) and its index, [`NONE`] when free.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hash: u32,
+    edge: u32,
+}
+
+const FREE: Slot = Slot {
     hash: 0,
-    parent: NONE,
-    child: NONE,
-    key_start: 0,
-    key_len: 0,
-    kind: 0,
-    node: EMPTY_NODE,
+    edge: NONE,
 };
 
 /// An immutable pattern trie (built once, read by many threads).
+///
+/// Sized for large policies: per edge 24 bytes plus at most 16 bytes of
+/// table (load at least 1/3), per node 12 bytes, and the texts once; about
+/// 100 bytes per pattern of 100 000 distinct ones.
 #[derive(Debug, Clone)]
 pub(crate) struct Trie {
     nodes: Vec<Node>,
-    /// Open addressing, linear probing, load at most 1/2; the length is a
-    /// power of two. A free slot has `child == NONE`.
-    table: Vec<Edge>,
+    edges: Vec<Edge>,
+    /// Open addressing, linear probing, load at most 2/3; the length is a
+    /// power of two.
+    slots: Vec<Slot>,
     /// Edge texts, lower case, back to back.
     keys: String,
 }
@@ -85,6 +90,7 @@ pub(crate) struct Trie {
 struct Builder {
     nodes: Vec<Node>,
     edges: Vec<Edge>,
+    hashes: Vec<u32>,
     slots: Vec<u32>,
     keys: String,
 }
@@ -95,6 +101,7 @@ impl Trie {
         let mut b = Builder {
             nodes: vec![EMPTY_NODE],
             edges: Vec::new(),
+            hashes: Vec::new(),
             slots: vec![NONE; 64],
             keys: String::new(),
         };
@@ -105,24 +112,28 @@ impl Trie {
         b.finish()
     }
 
+    /// The child reached from `parent` by the edge `(kind, text)`, and its
+    /// node.
     #[inline]
-    fn edge(&self, parent: u32, kind: Kind, text: &[u8]) -> Option<&Edge> {
+    fn edge(&self, parent: u32, kind: Kind, text: &[u8]) -> Option<(u32, Node)> {
         let (h, head) = hash(parent, kind, text);
-        let mask = self.table.len() - 1;
+        let mask = self.slots.len() - 1;
         let mut i = h as usize & mask;
         loop {
-            let e = &self.table[i];
-            if e.child == NONE {
+            let slot = self.slots[i];
+            if slot.edge == NONE {
                 return None;
             }
-            if e.hash == h
-                && e.parent == parent
-                && e.kind == kind as u8
-                && usize::from(e.key_len) == text.len()
-                && e.head == head
-                && (text.len() <= 8 || self.key(e) == text)
-            {
-                return Some(e);
+            if slot.hash == h {
+                let e = &self.edges[slot.edge as usize];
+                if e.parent == parent
+                    && e.kind == kind as u8
+                    && usize::from(e.key_len) == text.len()
+                    && e.head == head
+                    && (text.len() <= 8 || self.key(e) == text)
+                {
+                    return Some((e.child, self.nodes[e.child as usize]));
+                }
             }
             i = (i + 1) & mask;
         }
@@ -170,8 +181,8 @@ impl Trie {
         }
         match labels.next() {
             None => {
-                if let Some(e) = self.edge(id, Kind::Port, form.port.as_bytes()) {
-                    self.walk_path(e.child, e.node, form.components(), best);
+                if let Some((child, node)) = self.edge(id, Kind::Port, form.port.as_bytes()) {
+                    self.walk_path(child, node, form.components(), best);
                 }
             }
             Some(label) => {
@@ -189,8 +200,8 @@ impl Trie {
                 } else {
                     Some(label.as_bytes())
                 };
-                if let Some(e) = key.and_then(|k| self.edge(id, Kind::Label, k)) {
-                    self.walk_labels(e.child, e.node, labels.clone(), star, form, best);
+                if let Some((child, node)) = key.and_then(|k| self.edge(id, Kind::Label, k)) {
+                    self.walk_labels(child, node, labels.clone(), star, form, best);
                 }
                 if star && node.star != NONE {
                     let child = self.nodes[node.star as usize];
@@ -214,8 +225,8 @@ impl Trie {
         }
         if let Some(comp) = comps.next() {
             // Path components are lower case by the reference grammar.
-            if let Some(e) = self.edge(id, Kind::Path, comp.as_bytes()) {
-                self.walk_path(e.child, e.node, comps.clone(), best);
+            if let Some((child, node)) = self.edge(id, Kind::Path, comp.as_bytes()) {
+                self.walk_path(child, node, comps.clone(), best);
             }
             if node.star != NONE {
                 let child = self.nodes[node.star as usize];
@@ -283,7 +294,11 @@ impl Builder {
                 break;
             }
             let e = &self.edges[id as usize];
-            if e.hash == h && e.parent == parent && e.kind == kind as u8 && e.head == head {
+            if self.hashes[id as usize] == h
+                && e.parent == parent
+                && e.kind == kind as u8
+                && e.head == head
+            {
                 let start = e.key_start as usize;
                 if self.keys.get(start..start + usize::from(e.key_len)) == Some(text) {
                     return e.child;
@@ -294,30 +309,28 @@ impl Builder {
         let child = self.new_node();
         self.edges.push(Edge {
             head,
-            hash: h,
             parent,
             child,
             key_start: u32::try_from(self.keys.len()).unwrap_or(NONE),
             key_len: u16::try_from(text.len()).unwrap_or(u16::MAX),
             kind: kind as u8,
-            node: EMPTY_NODE,
         });
+        self.hashes.push(h);
         self.keys.push_str(text);
         if self.edges.len() * 2 > self.slots.len() {
             self.slots = vec![NONE; self.slots.len() * 2];
             for id in 0..self.edges.len() {
-                place(&mut self.slots, &self.edges, id);
+                place(&mut self.slots, &self.hashes, id);
             }
         } else {
-            place(&mut self.slots, &self.edges, self.edges.len() - 1);
+            place(&mut self.slots, &self.hashes, self.edges.len() - 1);
         }
         child
     }
 
-    /// Fills `best` bottom-up, then lays the edges out in the final table
-    /// with a copy of their child's node. Children always have larger ids
-    /// than their parent, so one reverse pass over the nodes is a
-    /// post-order.
+    /// Fills `best` bottom-up, then builds the final table at its final
+    /// size. Children always have larger ids than their parent, so one
+    /// reverse pass over the nodes is a post-order.
     fn finish(mut self) -> Trie {
         for node in &mut self.nodes {
             node.best = node.terminal;
@@ -339,27 +352,37 @@ impl Builder {
                 *slot = (*slot).min(best);
             }
         }
-        let size = (self.edges.len() * 2).next_power_of_two().max(16);
-        let mut table = vec![EMPTY_EDGE; size];
-        for edge in &mut self.edges {
-            edge.node = self.nodes[edge.child as usize];
-            let mut i = edge.hash as usize & (size - 1);
-            while table[i].child != NONE {
+        drop(parent_of);
+        drop(std::mem::take(&mut self.slots));
+        let size = (self.edges.len() + self.edges.len() / 2 + 1)
+            .next_power_of_two()
+            .max(16);
+        let mut slots = vec![FREE; size];
+        for (id, &hash) in self.hashes.iter().enumerate() {
+            let mut i = hash as usize & (size - 1);
+            while slots[i].edge != NONE {
                 i = (i + 1) & (size - 1);
             }
-            table[i] = *edge;
+            slots[i] = Slot {
+                hash,
+                edge: u32::try_from(id).unwrap_or(NONE),
+            };
         }
+        self.nodes.shrink_to_fit();
+        self.edges.shrink_to_fit();
+        self.keys.shrink_to_fit();
         Trie {
             nodes: self.nodes,
-            table,
+            edges: self.edges,
+            slots,
             keys: self.keys,
         }
     }
 }
 
-fn place(slots: &mut [u32], edges: &[Edge], id: usize) {
+fn place(slots: &mut [u32], hashes: &[u32], id: usize) {
     let mask = slots.len() - 1;
-    let mut i = edges[id].hash as usize & mask;
+    let mut i = hashes[id] as usize & mask;
     while slots[i] != NONE {
         i = (i + 1) & mask;
     }

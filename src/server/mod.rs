@@ -17,6 +17,7 @@ mod drain;
 mod h3;
 mod limits;
 mod listener;
+mod memory;
 mod record;
 mod reload;
 mod routes;
@@ -141,7 +142,7 @@ impl Server {
     /// Loads the policy and TLS files, binds the listeners and installs the
     /// signal handlers; every failure here is a start-up error.
     pub async fn bind(config: Config) -> Result<Server, ServeError> {
-        let (snapshot, text) = reload::load_initial(&config.policy).await?;
+        let (snapshot, text_digest) = reload::load_initial(&config.policy).await?;
         let tls = match &config.tls {
             Some(files) => Some(Arc::new(TlsState::load(files.clone())?)),
             None => None,
@@ -168,7 +169,7 @@ impl Server {
         let reloader = Reloader::new(
             app.clone(),
             &config.policy,
-            text,
+            text_digest,
             tls.clone(),
             config.signals,
             config.file_poll_interval,

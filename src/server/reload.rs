@@ -64,19 +64,39 @@ async fn read_policy(path: &Path) -> Result<String, PolicyError> {
     }
 }
 
-/// Loads the start-up policy (generation 1) and returns it with its text.
+/// The SHA-256 of a policy text: what a reload compares to tell a changed
+/// file from a touched one (the text itself, megabytes for a large policy,
+/// is not kept).
+pub(crate) type TextDigest = [u8; 32];
+
+fn digest(text: &str) -> TextDigest {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).into()
+}
+
+/// Loads the start-up policy (generation 1) and returns it with the digest
+/// of its text.
 pub(crate) async fn load_initial(
     source: &PolicySource,
-) -> Result<(Snapshot, Option<String>), PolicyError> {
+) -> Result<(Snapshot, Option<TextDigest>), PolicyError> {
     match source {
         PolicySource::Builtin => Ok((Snapshot::builtin().with_generation(1), None)),
         PolicySource::File(path) => {
             let text = read_policy(path).await?;
-            let snapshot = Snapshot::from_yaml(&text).map_err(|errors| PolicyError::Invalid {
+            let text_digest = digest(&text);
+            let compiled = super::memory::on_own_thread(move || Snapshot::from_yaml(&text))
+                .await
+                .map_err(|source| {
+                    PolicyError::File(PolicyFileError::Read {
+                        path: path.clone(),
+                        source,
+                    })
+                })?;
+            let snapshot = compiled.map_err(|errors| PolicyError::Invalid {
                 path: path.clone(),
                 errors,
             })?;
-            Ok((snapshot.with_generation(1), Some(text)))
+            Ok((snapshot.with_generation(1), Some(text_digest)))
         }
     }
 }
@@ -129,9 +149,9 @@ pub(crate) struct Reloader {
 
 struct PolicyFile {
     path: PathBuf,
-    /// Text of the last file looked at (good or bad), so that events which
-    /// do not change the content do not bump the generation.
-    last_text: Option<String>,
+    /// Digest of the last text looked at (good or bad), so that events
+    /// which do not change the content do not bump the generation.
+    last_digest: Option<TextDigest>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +169,7 @@ impl Reloader {
     pub(crate) fn new(
         app: Arc<App>,
         source: &PolicySource,
-        initial_text: Option<String>,
+        initial_digest: Option<TextDigest>,
         tls: Option<Arc<TlsState>>,
         signals: Signals,
         poll: Duration,
@@ -162,7 +182,7 @@ impl Reloader {
                 fixed.push((path.clone(), Watched::Policy));
                 Some(PolicyFile {
                     path: path.clone(),
-                    last_text: initial_text,
+                    last_digest: initial_digest,
                 })
             }
         };
@@ -265,16 +285,27 @@ impl Reloader {
             }
         };
         // An unchanged policy text is skipped, unless a file it names changed.
-        if cause == Cause::FileChanged && file.last_text.as_deref() == Some(text.as_str()) {
+        let text_digest = digest(&text);
+        if cause == Cause::FileChanged && file.last_digest == Some(text_digest) {
             tracing::debug!(policy = %file.path.display(), "policy file touched but unchanged");
             return;
         }
-        let compiled = Snapshot::from_yaml(&text);
-        file.last_text = Some(text);
+        file.last_digest = Some(text_digest);
+        let generation = current.saturating_add(1);
+        let compiled = super::memory::on_own_thread({
+            let app = Arc::clone(&self.app);
+            move || {
+                let snapshot = Snapshot::from_yaml(&text)?;
+                drop(text);
+                // The previous policy is dropped here too, where the
+                // compile's garbage is, when nothing else holds it.
+                app.swap_policy(snapshot.with_generation(generation));
+                Ok(())
+            }
+        })
+        .await;
         match compiled {
-            Ok(snapshot) => {
-                let generation = current.saturating_add(1);
-                self.app.swap_policy(snapshot.with_generation(generation));
+            Ok(Ok(())) => {
                 metrics.observe_policy_reload(ReloadResult::Success);
                 tracing::info!(
                     policy = %file.path.display(),
@@ -283,7 +314,7 @@ impl Reloader {
                     "policy reloaded"
                 );
             }
-            Err(errors) => {
+            Ok(Err(errors)) => {
                 metrics.observe_policy_reload(ReloadResult::Error);
                 let error = PolicyError::Invalid {
                     path: file.path.clone(),
@@ -294,6 +325,15 @@ impl Reloader {
                     generation = current,
                     error = %error,
                     "policy rejected, previous policy stays in force"
+                );
+            }
+            Err(e) => {
+                metrics.observe_policy_reload(ReloadResult::Error);
+                tracing::error!(
+                    cause = cause.as_str(),
+                    generation = current,
+                    error = %e,
+                    "policy reload failed, previous policy stays in force"
                 );
             }
         }
