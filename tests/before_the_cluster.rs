@@ -445,15 +445,186 @@ fn replay_judges_each_audited_request_once() {
 }
 
 #[test]
+fn replay_reads_event_lists_pretty_bodies_patches_and_impersonation() {
+    let dir = tempfile::tempdir().unwrap();
+    // An EventList (the audit webhook backend), with an impersonated
+    // request: the webhook sees the impersonated user, so break-glass for
+    // bob applies.
+    let mut impersonated = event(
+        "i-1",
+        "ResponseComplete",
+        "create",
+        "pods",
+        "",
+        Some(pod_object("hotfix", &["nginx:latest"])),
+    );
+    impersonated["user"] = json!({"username": "alice", "groups": ["system:authenticated"]});
+    impersonated["impersonatedUser"] = json!({"username": "bob", "groups": ["oncall"]});
+    impersonated["requestObject"]["metadata"]["annotations"] =
+        json!({"break-glass.image-policy.k8s.io/reason": "INC-1"});
+    // A patch logged with its result is judged by the object it made.
+    let mut patched = event(
+        "p-1",
+        "ResponseComplete",
+        "patch",
+        "deployments",
+        "apps",
+        None,
+    );
+    patched["level"] = json!("RequestResponse");
+    patched["requestObject"] = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:latest"}]}}}});
+    patched["responseStatus"] = json!({"code": 200});
+    patched["responseObject"] = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:latest"}]}}}});
+    let mut failed_patch = patched.clone();
+    failed_patch["auditID"] = json!("p-2");
+    failed_patch["responseStatus"] = json!({"code": 403});
+    failed_patch["responseObject"] =
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure"});
+    let mut request_level_patch = patched.clone();
+    request_level_patch["auditID"] = json!("p-3");
+    request_level_patch
+        .as_object_mut()
+        .unwrap()
+        .remove("responseObject");
+    let list = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [impersonated, patched, failed_patch, request_level_patch]});
+    let path = write(dir.path(), "webhook.log", &lines(&[list]));
+    let policy = write(dir.path(), "policy.yaml", b"apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  tags:\n    forbid: [latest]\n  breakGlass:\n    enabled: true\n    annotation: break-glass.image-policy.k8s.io/reason\n    users: [bob]\n");
+    let (code, v) = json_of(&[
+        "replay",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--output",
+        "json",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(v["reviews"], 2, "{v}");
+    assert_eq!(v["allowed"], 1, "bob's break-glass applies: {v}");
+    assert_eq!(v["denied"], 1, "{v}");
+    assert_eq!(v["denials"][0]["kind"], "Deployment");
+    assert_eq!(v["denials"][0]["name"], "web");
+    assert_eq!(v["skippedBy"]["patch_without_result"], 2, "{v}");
+    assert_eq!(code, Some(1));
+
+    // A saved, pretty-printed AdmissionReview, and two concatenated ones.
+    let review = |image: &str, op: &str| {
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "namespace": "dev",
+            "operation": op, "object": pod_object("p", &[image])}})
+    };
+    let pretty = format!(
+        "{}\n{}",
+        serde_json::to_string_pretty(&review("nginx:latest", "CREATE")).unwrap(),
+        serde_json::to_string_pretty(&review("nginx:1.27", "CREATE")).unwrap()
+    );
+    let saved = write(dir.path(), "saved.json", pretty.as_bytes());
+    let (code, v) = json_of(&["replay", "--output", "json", saved.to_str().unwrap()]);
+    assert_eq!(v["reviews"], 2, "{v}");
+    assert_eq!(v["denied"], 1);
+    assert_eq!(v["denials"][0]["source"], format!("{}#1", saved.display()));
+    assert_eq!(code, Some(1));
+    // A DELETE holds nothing to judge.
+    let delete = write(
+        dir.path(),
+        "delete.json",
+        &lines(&[review("nginx:latest", "DELETE")]),
+    );
+    let (code, v) = json_of(&["replay", "--output", "json", delete.to_str().unwrap()]);
+    assert_eq!(v["skippedBy"]["not_judged"], 1, "{v}");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn terminal_output_escapes_what_it_echoes() {
+    let stream = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"x\\e[31mred\\u202e\"\n  namespace: \"ns\\e]8;;http://evil\\a\"\nspec:\n  containers:\n  - name: c\n    image: \"nginx:latest\\e[2J\"\n";
+    let (code, out, _) = run_with(&["check", "-f", "-"], stream.as_bytes());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(!out.contains('\u{7}'), "{out:?}");
+    assert!(!out.contains('\u{202e}'), "{out:?}");
+    assert!(out.contains("\\u{1b}[31mred\\u{202e}"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(
+        dir.path(),
+        "a.log",
+        &lines(&[event(
+            "e-1",
+            "ResponseComplete",
+            "create",
+            "pods",
+            "",
+            Some(pod_object("p|`x`", &["nginx:latest\u{1b}[2J|"])),
+        )]),
+    );
+    let (_, text, _) = run(&["replay", log.to_str().unwrap()]);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    let (_, md, _) = run(&["replay", "--output", "markdown", log.to_str().unwrap()]);
+    assert!(!md.contains('\u{1b}'), "{md:?}");
+    assert!(md.contains("`` Pod prod/p\\|`x` ``"), "{md}");
+}
+
+#[test]
+fn manifests_keep_the_last_of_two_keys_and_refuse_alias_bombs() {
+    let dir = tempfile::tempdir().unwrap();
+    let dup = write(dir.path(), "dup.yaml", b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: nginx:1.27\n    image: nginx:latest\n");
+    let (code, v) = json_of(&["check", "--output", "json", "-f", dup.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "the last value is what runs: {v}");
+    assert_eq!(v["objects"][0]["images"][0]["image"], "nginx:latest");
+    assert_eq!(v["objects"][0]["images"][0]["line"], 8);
+    // One 1 MiB anchor repeated 200 times: refused, not 200 MiB of memory.
+    let mut bomb = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: m}}\ndata:\n  a: &a {}\n  b: [",
+        "x".repeat(1 << 20)
+    );
+    bomb.push_str(&"*a,".repeat(200));
+    bomb.push_str("*a]\n");
+    let path = write(dir.path(), "bomb.yaml", bomb.as_bytes());
+    let (code, _, err) = run(&["check", "-f", path.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("expands to more than"), "{err}");
+    // Lists in Lists are judged, and an init container reusing the main
+    // container's image is located at its own line.
+    let nested = write(dir.path(), "nested.yaml", b"kind: List\napiVersion: v1\nitems:\n- kind: List\n  apiVersion: v1\n  items:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: inner}\n    spec:\n      initContainers:\n      - name: migrate\n        image: app:latest\n      containers:\n      - name: main\n        image: app:latest\n");
+    let (code, v) = json_of(&["check", "--output", "json", "-f", nested.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    let images = &v["objects"][0]["images"];
+    assert_eq!(images[0]["container"], "main");
+    assert_eq!(images[0]["line"], 16);
+    assert_eq!(images[1]["container"], "migrate");
+    assert_eq!(images[1]["line"], 13);
+}
+
+#[test]
 fn replay_survives_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     // A truncated gzip file: what was read counts, the rest is reported.
     let whole = gzip(&synthetic_log().repeat(200));
     let cut = write(dir.path(), "cut.gz", &whole[..whole.len() / 2]);
     let (code, out, err) = run(&["replay", cut.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "{out}{err}");
+    assert_eq!(
+        code,
+        Some(2),
+        "incomplete input is not a verdict: {out}{err}"
+    );
     assert!(err.contains("cut.gz: stopped reading early"), "{err}");
     assert!(out.contains("replayed"), "{out}");
+    let (_, v) = json_of(&["replay", "--output", "json", cut.to_str().unwrap()]);
+    assert!(
+        v["readErrors"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("cut.gz"),
+        "{v}"
+    );
+    assert!(
+        v["reviews"].as_u64().unwrap() > 0,
+        "what was read is judged: {v}"
+    );
+    // A file of garbage judges nothing: an error, not a clean bill.
+    let junk = write(dir.path(), "junk.log", b"this is not\nan audit log\n");
+    let (code, _, err) = run(&["replay", junk.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no review could be judged"), "{err}");
     // A 100 MB line between two events, broken lines, binary bytes.
     let mut mixed = synthetic_log();
     mixed.extend(std::iter::repeat_n(b'x', 100 * 1024 * 1024));
@@ -611,6 +782,11 @@ async fn serve_record_files_replay_to_the_same_verdicts() {
     )
     .unwrap();
     assert_eq!(line["kind"], "RecordedReview");
+    use std::os::unix::fs::PermissionsExt as _;
+    for f in &files {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
     assert!(line["time"].as_str().unwrap().ends_with('Z'));
 }
 
@@ -666,4 +842,32 @@ fn a_failing_case_shows_what_was_expected_and_what_came() {
     assert!(err.contains("p.yaml:4:"), "{err}");
     let (code, _, err) = run(&["test", dir.path().join("nothing-here").to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
+
+    // A manifest named like a suite is not one; a case that judges no image
+    // fails; an unknown reason and annotations on manifests are errors.
+    let d2 = tempfile::tempdir().unwrap();
+    write(d2.path(), "smoke-test.yaml", b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: nginx}]\n");
+    write(
+        d2.path(),
+        "cm.yaml",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
+    write(
+        d2.path(),
+        "p.yaml",
+        b"apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec: {}\n",
+    );
+    write(d2.path(), "x.test.yaml", b"apiVersion: imagegate.dev/v1alpha1\nkind: PolicyTest\npolicy: p.yaml\ntests:\n  - name: nothing\n    manifests: [cm.yaml]\n    expect: allow\n");
+    let (code, out, err) = run(&["test", d2.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("no image was judged"), "{out}");
+    assert!(out.contains("1 suite: 0 passed, 1 failed"), "{out}");
+    write(d2.path(), "x.test.yaml", b"apiVersion: imagegate.dev/v1alpha1\nkind: PolicyTest\npolicy: p.yaml\ntests:\n  - name: typo\n    images: [nginx:1]\n    expect: deny\n    reason: latest_forbidden\n");
+    let (code, _, err) = run(&["test", d2.path().to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown reason \"latest_forbidden\""), "{err}");
+    write(d2.path(), "x.test.yaml", b"apiVersion: imagegate.dev/v1alpha1\nkind: PolicyTest\npolicy: p.yaml\ntests:\n  - name: ann\n    manifests: [smoke-test.yaml]\n    annotations: {a: b}\n    expect: allow\n");
+    let (code, _, err) = run(&["test", d2.path().to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("manifests carry their own"), "{err}");
 }

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::policy::User;
-use crate::review::{self, DecodeError, Judged, ObjectContext};
+use crate::review::{self, DecodeError, Field, Judged, ObjectContext};
 
 use super::verify::Verifications;
 use super::yaml::{self, Document, YamlError};
@@ -181,6 +181,7 @@ pub fn judge(
     }
     let mut held: Vec<(String, Document)> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for input in inputs {
         read(input, |file, document| {
             let mut copy = document.json.clone();
@@ -192,7 +193,7 @@ pub fn judge(
                 },
             )?;
             for image in found {
-                if !pending.contains(&image) {
+                if seen.insert(image.clone()) {
                     pending.push(image);
                 }
             }
@@ -233,11 +234,17 @@ fn judge_one(
     }
     let mut image_lines = Vec::with_capacity(judged.images.len());
     for (i, image) in judged.images.iter().enumerate() {
-        let nth = judged.images[..i]
-            .iter()
-            .filter(|other| other.image == image.image)
-            .count();
-        image_lines.push(document.line_of(&image.image, nth));
+        let line = match image.field {
+            Field::ImageVolume => document.volume_line(&image.name),
+            field => {
+                let index = judged.images[..i]
+                    .iter()
+                    .filter(|other| other.field == field)
+                    .count();
+                document.container_line(list_of(field), index)
+            }
+        };
+        image_lines.push(line);
     }
     out.objects.push(Object {
         file: file.to_owned(),
@@ -246,6 +253,16 @@ fn judge_one(
         judged,
     });
     Ok(())
+}
+
+/// The pod spec list of a container field.
+fn list_of(field: Field) -> &'static str {
+    match field {
+        Field::Container => "containers",
+        Field::InitContainer => "initContainers",
+        Field::EphemeralContainer => "ephemeralContainers",
+        Field::ImageVolume => "volumes",
+    }
 }
 
 /// Streams the objects of one input to `each`.

@@ -63,11 +63,17 @@ pub enum Skip {
     NoObject,
     /// A later stage of an audit event already judged.
     RepeatedStage,
+    /// A `patch` logged without its result (`responseObject`, logged at
+    /// `RequestResponse` level only): the patch alone does not say what runs.
+    PatchWithoutResult,
+    /// A review with no pods to judge: `DELETE`, `CONNECT`, a subresource
+    /// other than a Pod's `ephemeralcontainers`, a kind without pods.
+    NotJudged,
 }
 
 impl Skip {
     /// Every reason, in report order.
-    pub const ALL: [Skip; 7] = [
+    pub const ALL: [Skip; 9] = [
         Skip::Broken,
         Skip::TooLong,
         Skip::UnknownKind,
@@ -75,6 +81,8 @@ impl Skip {
         Skip::OtherVerb,
         Skip::NoObject,
         Skip::RepeatedStage,
+        Skip::PatchWithoutResult,
+        Skip::NotJudged,
     ];
 
     /// The name in reports.
@@ -87,7 +95,14 @@ impl Skip {
             Skip::OtherVerb => "other_verb",
             Skip::NoObject => "no_request_object",
             Skip::RepeatedStage => "repeated_stage",
+            Skip::PatchWithoutResult => "patch_without_result",
+            Skip::NotJudged => "not_judged",
         }
+    }
+
+    /// The index of this reason in [`Skip::ALL`].
+    pub fn index(self) -> usize {
+        Skip::ALL.iter().position(|s| *s == self).unwrap_or(0)
     }
 }
 
@@ -118,6 +133,7 @@ pub fn read(
 ) -> Option<std::io::Error> {
     let mut line = Vec::with_capacity(64 * 1024);
     let mut number = 0u64;
+    let mut first = true;
     loop {
         number += 1;
         match read_line(reader, &mut line) {
@@ -126,6 +142,17 @@ pub fn read(
             Ok(Line::Text) => {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
+                }
+                // A file whose first line is not a whole JSON value but
+                // starts one holds pretty-printed (or concatenated)
+                // documents: read it as a stream of values instead.
+                if std::mem::take(&mut first)
+                    && serde_json::from_slice::<serde::de::IgnoredAny>(&line).is_err()
+                    && matches!(line.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{'))
+                {
+                    line.push(b'\n');
+                    let rest = std::io::Cursor::new(std::mem::take(&mut line)).chain(reader);
+                    return stream(file, rest, seen, &mut record, &mut skip);
                 }
                 classify(&line, seen, &mut |found| match found {
                     Ok((api, body)) => record(Record {
@@ -138,6 +165,70 @@ pub fn read(
             }
             Err(e) => return Some(e),
         }
+    }
+}
+
+/// Reads JSON values one after the other, whatever their layout; a value
+/// that is not JSON ends the file (there is no line to resume at), as does
+/// one larger than [`MAX_LINE_BYTES`]. Sources are `FILE#N`, the N-th value.
+fn stream(
+    file: &str,
+    reader: impl Read,
+    seen: &mut AuditIds,
+    record: &mut impl FnMut(Record),
+    skip: &mut impl FnMut(Skip),
+) -> Option<std::io::Error> {
+    let limit = std::rc::Rc::new(std::cell::Cell::new(MAX_LINE_BYTES as u64));
+    let reader = Capped {
+        inner: reader,
+        read: 0,
+        limit: std::rc::Rc::clone(&limit),
+    };
+    let mut values = serde_json::Deserializer::from_reader(reader).into_iter::<Box<RawValue>>();
+    let mut number = 0u64;
+    loop {
+        let value = match values.next() {
+            None => return None,
+            Some(Ok(value)) => value,
+            Some(Err(e)) => {
+                return Some(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("value {} is not JSON: {e}", number + 1),
+                ));
+            }
+        };
+        number += 1;
+        limit.set(values.byte_offset() as u64 + MAX_LINE_BYTES as u64);
+        let bytes = value.get().as_bytes();
+        classify(bytes, seen, &mut |found| match found {
+            Ok((api, body)) => record(Record {
+                source: format!("{file}#{number}"),
+                api,
+                body: body.unwrap_or_else(|| bytes.to_vec()),
+            }),
+            Err(why) => skip(why),
+        });
+    }
+}
+
+/// A reader that fails past `limit` bytes read in all.
+struct Capped<R> {
+    inner: R,
+    read: u64,
+    limit: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read >= self.limit.get() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a value is larger than {} MiB", MAX_LINE_BYTES >> 20),
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -227,14 +318,27 @@ struct Head<'a> {
     object_ref: Option<ObjectRef<'a>>,
     #[serde(borrow)]
     user: Option<&'a RawValue>,
+    /// The user the request was made as, when impersonated: the one the
+    /// apiserver names in the AdmissionReview.
+    #[serde(borrow, rename = "impersonatedUser")]
+    impersonated_user: Option<&'a RawValue>,
     #[serde(borrow, rename = "requestObject")]
     request_object: Option<&'a RawValue>,
+    #[serde(borrow, rename = "responseObject")]
+    response_object: Option<&'a RawValue>,
+    #[serde(rename = "responseStatus")]
+    response_status: Option<Status>,
     /// A `RecordedReview`'s body.
     #[serde(borrow)]
     review: Option<&'a RawValue>,
     /// An `EventList`'s events (what the audit webhook backend sends).
     #[serde(borrow)]
     items: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    code: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -329,12 +433,25 @@ fn event(head: &Head<'_>, seen: &mut AuditIds) -> Found {
     let group = object_ref.api_group.as_deref().unwrap_or("");
     let kind =
         kind_of(group, object_ref.resource.as_deref().unwrap_or("")).ok_or(Skip::OtherResource)?;
-    let operation = match head.verb.as_deref() {
-        Some("create") => "CREATE",
-        Some("update") => "UPDATE",
+    // A patch (`kubectl apply`, `set image`, server-side apply) is judged by
+    // its result, the object as stored, when the event logged it.
+    let (operation, object) = match head.verb.as_deref() {
+        Some("create") => ("CREATE", head.request_object.ok_or(Skip::NoObject)?),
+        Some("update") => ("UPDATE", head.request_object.ok_or(Skip::NoObject)?),
+        Some("patch") => (
+            "UPDATE",
+            head.response_object
+                .filter(|_| {
+                    // A failed patch logs a Status, not the object.
+                    head.response_status
+                        .as_ref()
+                        .and_then(|s| s.code)
+                        .is_some_and(|code| (200..300).contains(&code))
+                })
+                .ok_or(Skip::PatchWithoutResult)?,
+        ),
         _ => return Err(Skip::OtherVerb),
     };
-    let object = head.request_object.ok_or(Skip::NoObject)?;
     let id = head.audit_id.as_deref().unwrap_or("");
     if !id.is_empty() && seen.repeated(id) {
         return Err(Skip::RepeatedStage);
@@ -347,7 +464,9 @@ fn event(head: &Head<'_>, seen: &mut AuditIds) -> Found {
         text(object_ref.namespace.as_ref()).map_err(|_| Skip::Broken)?,
         text(object_ref.name.as_ref()).map_err(|_| Skip::Broken)?,
         text(object_ref.subresource.as_ref()).map_err(|_| Skip::Broken)?,
-        head.user.map_or("null", RawValue::get),
+        head.impersonated_user
+            .or(head.user)
+            .map_or("null", RawValue::get),
         object.get(),
     );
     Ok((RecordApi::Admission, Some(body.into_bytes())))

@@ -74,8 +74,8 @@ impl Replay {
 }
 
 /// Replays `files` (opened by [`super::records::open`]) under `policy`, and
-/// `baseline` when given. `progress` is called now and then with the lines'
-/// bytes read so far (for a progress line).
+/// `baseline` when given. `progress` is called now and then with the
+/// number of reviews judged so far (for a progress line).
 pub fn replay(
     files: &mut [(String, Box<dyn std::io::BufRead>)],
     policy: &mut Verifications,
@@ -84,30 +84,39 @@ pub fn replay(
 ) -> Replay {
     let mut out = Replay::default();
     let mut seen = AuditIds::default();
-    let mut records = 0u64;
+    // Lines read, counted by both callbacks; the progress line is updated
+    // when a review comes after another 16 384 lines.
+    let lines = std::cell::Cell::new(0u64);
+    let mut shown = 0u64;
     for (file, reader) in files.iter_mut() {
-        let mut skips: Vec<Skip> = Vec::new();
+        let mut skips = [0u64; Skip::ALL.len()];
         let error = super::records::read(
             file,
             reader.as_mut(),
             &mut seen,
             |record| {
-                records += 1;
-                if records.is_multiple_of(4096) {
-                    progress(records);
+                lines.set(lines.get() + 1);
+                if lines.get() - shown >= 16_384 {
+                    shown = lines.get();
+                    progress(out.reviews);
                 }
                 one(&record, policy, baseline.as_deref_mut(), &mut out);
             },
-            |skip| skips.push(skip),
+            |skip| {
+                lines.set(lines.get() + 1);
+                skips[skip.index()] += 1;
+            },
         );
-        for skip in skips {
-            *out.skipped.entry(skip).or_default() += 1;
+        for (skip, n) in Skip::ALL.iter().zip(skips) {
+            if n > 0 {
+                *out.skipped.entry(*skip).or_default() += n;
+            }
         }
         if let Some(e) = error {
             out.read_errors.push((file.clone(), e.to_string()));
         }
     }
-    progress(records);
+    progress(out.reviews);
     out
 }
 
@@ -141,7 +150,7 @@ fn one(
         return;
     };
     if !after.judged {
-        *out.skipped.entry(Skip::OtherResource).or_default() += 1;
+        *out.skipped.entry(Skip::NotJudged).or_default() += 1;
         return;
     }
     out.reviews += 1;

@@ -14,7 +14,7 @@
 //!   - name: latest is refused
 //!     images: [nginx:latest]
 //!     expect: deny
-//!     reason: latest_forbidden
+//!     reason: tag_forbidden
 //!   - name: the chart renders pinned images
 //!     manifests: [chart.yaml]
 //!     namespace: prod
@@ -36,7 +36,7 @@ use serde::Deserialize;
 use crate::policy::{Snapshot, User};
 use crate::review::{Judged, JudgedImage};
 
-use super::manifests::{self, Input};
+use super::manifests;
 use super::verify::Verifications;
 
 /// A suite file as written.
@@ -112,6 +112,8 @@ pub struct CaseResult {
     pub passed: bool,
     /// Every image judged, for the diff.
     pub images: Vec<JudgedImage>,
+    /// Why the case failed when the decision is not the whole story.
+    pub note: Option<&'static str>,
 }
 
 /// The result of one suite file.
@@ -137,13 +139,25 @@ pub fn discover(path: &Path) -> std::io::Result<Vec<PathBuf>> {
             let p = entry.path();
             if entry.file_type()?.is_dir() {
                 stack.push(p);
-            } else if is_suite_name(&p) {
+            } else if is_suite_name(&p) && is_suite(&p) {
                 out.push(p);
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// Whether the file says it is a suite (`kind: PolicyTest`); a manifest
+/// named like one (`smoke-test.yaml`) is not.
+fn is_suite(path: &Path) -> bool {
+    #[derive(Deserialize)]
+    struct Kind {
+        kind: Option<String>,
+    }
+    std::fs::read_to_string(path).is_ok_and(|text| {
+        serde_saphyr::from_str::<Kind>(&text).is_ok_and(|k| k.kind.as_deref() == Some("PolicyTest"))
+    })
 }
 
 fn is_suite_name(path: &Path) -> bool {
@@ -195,18 +209,42 @@ pub fn run(
                 case.name
             ));
         }
+        if !case.manifests.is_empty() && !case.annotations.is_empty() {
+            return Err(format!(
+                "{shown}:{line}: test {:?}: annotations apply to images; manifests carry their own",
+                case.name
+            ));
+        }
+        if let Some(reason) = &case.reason
+            && !crate::policy::Reason::ALL
+                .iter()
+                .any(|r| r.as_str() == reason)
+        {
+            let known: Vec<&str> = crate::policy::Reason::ALL
+                .iter()
+                .map(|r| r.as_str())
+                .collect();
+            return Err(format!(
+                "{shown}:{line}: test {:?}: unknown reason {reason:?} (one of {})",
+                case.name,
+                known.join(", ")
+            ));
+        }
         let groups: Vec<&str> = case.groups.iter().map(String::as_str).collect();
         let user = case.user.as_deref().map(|name| User {
             name,
             groups: &groups,
         });
         let judged: Vec<Judged> = if case.images.is_empty() {
-            let inputs: Vec<Input> = case
+            let paths: Vec<String> = case
                 .manifests
                 .iter()
-                .map(|m| Input::File(base.join(m)))
+                .map(|m| base.join(m).display().to_string())
                 .collect();
-            manifests::judge(&inputs, &mut verifications, &case.namespace, user)
+            manifests::inputs(&paths)
+                .and_then(|(inputs, _)| {
+                    manifests::judge(&inputs, &mut verifications, &case.namespace, user)
+                })
                 .map_err(|e| format!("{shown}:{line}: {e}"))?
                 .objects
                 .into_iter()
@@ -245,14 +283,18 @@ pub fn run(
             .reason
             .as_deref()
             .is_none_or(|want| got_reasons.iter().all(|r| *r == want));
+        let note = images
+            .is_empty()
+            .then_some("no image was judged: the manifests hold no pod-bearing object");
         cases.push(CaseResult {
             name: case.name.clone(),
             line,
             expected: (case.expect, case.reason.clone()),
             got,
             got_reasons,
-            passed: got == case.expect && reason_ok,
+            passed: got == case.expect && reason_ok && note.is_none(),
             images,
+            note,
         });
     }
     Ok(SuiteResult {

@@ -23,21 +23,69 @@ pub struct Document {
     pub json: Vec<u8>,
     /// The line (1-based) where the object starts.
     pub line: u64,
-    /// Every string under an `image` or `reference` key, with its line, in
-    /// document order (where extracted images are found again).
-    pub images: Vec<(String, u64)>,
+    /// Where each image is written: the list it is in (`containers`,
+    /// `initContainers`, `ephemeralContainers`, `volumes`), its index there,
+    /// and the line of its `image:` (`image.reference:` for a volume).
+    pub images: Vec<ImageAt>,
+}
+
+/// Where one image is written in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageAt {
+    /// `containers`, `initContainers`, `ephemeralContainers` or `volumes`.
+    pub list: &'static str,
+    /// The index in that list.
+    pub index: usize,
+    /// For a volume, its name (volumes without an image are in the list
+    /// too, so the index of an image volume among image volumes differs).
+    pub name: Option<String>,
+    /// The line of `image:`, or of `image.reference:` for a volume.
+    pub line: u64,
 }
 
 impl Document {
-    /// The line of `image` as the `nth` occurrence (0-based) of that string
-    /// among the object's image values, when it can be known.
-    pub fn line_of(&self, image: &str, nth: usize) -> Option<u64> {
+    /// The line of the image at `index` of the container list `list`.
+    pub fn container_line(&self, list: &str, index: usize) -> Option<u64> {
         self.images
             .iter()
-            .filter(|(value, _)| value == image)
-            .nth(nth)
-            .map(|(_, line)| *line)
+            .find(|at| at.list == list && at.index == index)
+            .map(|at| at.line)
     }
+
+    /// The line of the image of the volume named `name`.
+    pub fn volume_line(&self, name: &str) -> Option<u64> {
+        self.images
+            .iter()
+            .find(|at| at.list == "volumes" && at.name.as_deref() == Some(name))
+            .map(|at| at.line)
+    }
+}
+
+/// Most bytes one document may expand to (its strings and nodes, counted
+/// as they are built), aliases included: a small file of aliases to a
+/// large anchor is refused instead of filling the memory.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Rough cost of a node beside its text, for [`MAX_DOCUMENT_BYTES`].
+const NODE_BYTES: usize = 48;
+
+thread_local! {
+    /// Bytes left for the document being read (see [`MAX_DOCUMENT_BYTES`]).
+    static LEFT: std::cell::Cell<usize> = const { std::cell::Cell::new(MAX_DOCUMENT_BYTES) };
+}
+
+/// Charges `bytes` to the document being read.
+fn charge<E: de::Error>(bytes: usize) -> Result<(), E> {
+    LEFT.with(|left| match left.get().checked_sub(bytes) {
+        Some(rest) => {
+            left.set(rest);
+            Ok(())
+        }
+        None => Err(E::custom(format_args!(
+            "the document expands to more than {} MiB (aliases included)",
+            MAX_DOCUMENT_BYTES >> 20
+        ))),
+    })
 }
 
 /// A manifest stream that cannot be read.
@@ -81,7 +129,12 @@ pub fn documents(
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
         with_snippet: false,
     };
-    for document in serde_saphyr::read_with_options::<_, Spanned<Node>>(reader, options) {
+    let mut documents = serde_saphyr::read_with_options::<_, Spanned<Node>>(reader, options);
+    loop {
+        LEFT.with(|left| left.set(MAX_DOCUMENT_BYTES));
+        let Some(document) = documents.next() else {
+            break;
+        };
         let document = document.map_err(|e| {
             let line = e.location().map_or(0, |l| l.line());
             let rendered = e.render_with_formatter(&serde_saphyr::UserMessageFormatter);
@@ -100,14 +153,7 @@ pub fn documents(
         let line = document.referenced.line();
         match document.value {
             Node::Null => {}
-            Node::Map(entries) => match list_items(&entries) {
-                Some(items) => {
-                    for item in items {
-                        each(object(item, line)?)?;
-                    }
-                }
-                None => each(object(&Node::Map(entries), line)?)?,
-            },
+            node @ Node::Map(_) => objects(&node, line, 0, &mut each)?,
             _ => {
                 return Err(YamlError {
                     line,
@@ -119,6 +165,45 @@ pub fn documents(
     Ok(())
 }
 
+/// Deepest `List` inside a `List` expanded.
+const MAX_LIST_NESTING: usize = 8;
+
+/// Hands `node` to `each` as one object, or each item of a `List` (any
+/// `…List` kind with `items`), recursively.
+fn objects(
+    node: &Node,
+    fallback_line: u64,
+    nesting: usize,
+    each: &mut impl FnMut(Document) -> Result<(), YamlError>,
+) -> Result<(), YamlError> {
+    let Node::Map(entries) = node else {
+        return Err(YamlError {
+            line: fallback_line,
+            message: "a list item must be a mapping (an object)".to_owned(),
+        });
+    };
+    let line = entries.first().map_or(fallback_line, |(_, line, _)| *line);
+    if let Some(items) = list_items(entries) {
+        if nesting >= MAX_LIST_NESTING {
+            return Err(YamlError {
+                line,
+                message: format!("Lists nest deeper than {MAX_LIST_NESTING} levels"),
+            });
+        }
+        for item in items {
+            objects(item, line, nesting + 1, each)?;
+        }
+        return Ok(());
+    }
+    let mut out = Document {
+        json: Vec::with_capacity(1024),
+        line,
+        images: Vec::new(),
+    };
+    write(node, &mut out, None);
+    each(out)
+}
+
 /// The `items` of a `kind: List` (or any `…List` kind), if this is one.
 fn list_items(entries: &[(String, u64, Node)]) -> Option<&[Node]> {
     let get = |key: &str| entries.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v);
@@ -128,24 +213,53 @@ fn list_items(entries: &[(String, u64, Node)]) -> Option<&[Node]> {
     }
 }
 
-fn object(node: &Node, fallback_line: u64) -> Result<Document, YamlError> {
-    let Node::Map(entries) = node else {
-        return Err(YamlError {
-            line: fallback_line,
-            message: "a list item must be a mapping (an object)".to_owned(),
-        });
-    };
-    let line = entries.first().map_or(fallback_line, |(_, line, _)| *line);
-    let mut out = Document {
-        json: Vec::with_capacity(1024),
-        line,
-        images: Vec::new(),
-    };
-    write(node, &mut out);
-    Ok(out)
+/// The pod spec lists whose items hold images.
+fn image_list(key: &str) -> Option<&'static str> {
+    match key {
+        "containers" => Some("containers"),
+        "initContainers" => Some("initContainers"),
+        "ephemeralContainers" => Some("ephemeralContainers"),
+        "volumes" => Some("volumes"),
+        _ => None,
+    }
 }
 
-fn write(node: &Node, out: &mut Document) {
+/// The line of an item's image: `image:` of a container, `image:
+/// reference:` of a volume.
+fn image_line(list: &str, item: &Node) -> Option<u64> {
+    let Node::Map(entries) = item else {
+        return None;
+    };
+    let (_, line, value) = entries.iter().find(|(k, _, _)| k == "image")?;
+    if list != "volumes" {
+        return Some(*line);
+    }
+    let Node::Map(image) = value else {
+        return None;
+    };
+    image
+        .iter()
+        .find(|(k, _, _)| k == "reference")
+        .map(|(_, line, _)| *line)
+}
+
+/// The `name` of a list item (`""` when it has none).
+fn name_of(item: &Node) -> String {
+    match item {
+        Node::Map(entries) => entries
+            .iter()
+            .find_map(|(k, _, v)| match v {
+                Node::Str(name) if k == "name" => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Writes `node` as JSON; `list` is the pod spec list `node` is, when it is
+/// the value of such a key.
+fn write(node: &Node, out: &mut Document, list: Option<&'static str>) {
     match node {
         Node::Null => out.json.extend_from_slice(b"null"),
         Node::Bool(b) => out
@@ -168,22 +282,29 @@ fn write(node: &Node, out: &mut Document) {
                 if i > 0 {
                     out.json.push(b',');
                 }
-                write(item, out);
+                if let Some(list) = list
+                    && let Some(line) = image_line(list, item)
+                {
+                    out.images.push(ImageAt {
+                        list,
+                        index: i,
+                        name: (list == "volumes").then(|| name_of(item)),
+                        line,
+                    });
+                }
+                write(item, out, None);
             }
             out.json.push(b']');
         }
         Node::Map(entries) => {
             out.json.push(b'{');
-            for (i, (key, line, value)) in entries.iter().enumerate() {
+            for (i, (key, _, value)) in entries.iter().enumerate() {
                 if i > 0 {
                     out.json.push(b',');
                 }
                 string(key, &mut out.json);
                 out.json.push(b':');
-                if let (Node::Str(s), "image" | "reference") = (value, key.as_str()) {
-                    out.images.push((s.clone(), *line));
-                }
-                write(value, out);
+                write(value, out, image_list(key));
             }
             out.json.push(b'}');
         }
@@ -205,8 +326,8 @@ enum Node {
     Float(f64),
     Str(String),
     Seq(Vec<Node>),
-    /// Entries in document order, with the line of the first one's value
-    /// and of `image` and `reference` values (0 for the others).
+    /// Entries in document order, with the line of the first key and of
+    /// `image` and `reference` values (0 for the others).
     Map(Vec<(String, u64, Node)>),
 }
 
@@ -245,32 +366,71 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Float(v))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        charge(v.len())?;
         Ok(Node::Str(v.to_owned()))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
+        charge(v.len())?;
         Ok(Node::Str(v))
     }
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Node, E> {
+        charge(v.len())?;
         Ok(Node::Str(String::from_utf8_lossy(v).into_owned()))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Node>()? {
+            charge(NODE_BYTES)?;
             items.push(item);
         }
         Ok(Node::Seq(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        // Lines are kept where they are used: the first entry's (where an
+        // Lines are kept where they are used: the first key's (where an
         // object starts) and image values'; locating every value would
-        // double the cost of reading a manifest.
-        let mut entries = Vec::new();
-        while let Some(Key(key)) = map.next_key::<Key>()? {
-            if entries.is_empty() || key == "image" || key == "reference" {
-                let value = map.next_value::<Spanned<Node>>()?;
-                entries.push((key, value.referenced.line(), value.value));
+        // double the cost of reading a manifest. A key written twice keeps
+        // its last value, as the apiserver's JSON decoder does.
+        let mut entries: Vec<(String, u64, Node)> = Vec::new();
+        let mut index: Option<std::collections::HashMap<String, usize>> = None;
+        loop {
+            let (key, key_line) = if entries.is_empty() {
+                match map.next_key::<Spanned<Key>>()? {
+                    Some(k) => (k.value.0, k.referenced.line()),
+                    None => break,
+                }
             } else {
-                entries.push((key, 0, map.next_value::<Node>()?));
+                match map.next_key::<Key>()? {
+                    Some(k) => (k.0, 0),
+                    None => break,
+                }
+            };
+            charge(NODE_BYTES + key.len())?;
+            let (line, value) = if key == "image" || key == "reference" {
+                let value = map.next_value::<Spanned<Node>>()?;
+                (value.referenced.line(), value.value)
+            } else {
+                (key_line, map.next_value::<Node>()?)
+            };
+            let found = match &index {
+                Some(index) => index.get(&key).copied(),
+                None => entries.iter().position(|(k, _, _)| *k == key),
+            };
+            match found {
+                Some(at) => entries[at] = (key, line, value),
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(key.clone(), entries.len());
+                    } else if entries.len() >= 16 {
+                        let mut built: std::collections::HashMap<String, usize> = entries
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _, _))| (k.clone(), i))
+                            .collect();
+                        built.insert(key.clone(), entries.len());
+                        index = Some(built);
+                    }
+                    entries.push((key, line, value));
+                }
             }
         }
         Ok(Node::Map(entries))
@@ -335,11 +495,61 @@ mod tests {
         .unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].line, 3);
-        assert_eq!(docs[0].line_of("nginx:1", 0), Some(8));
+        assert_eq!(docs[0].container_line("containers", 0), Some(8));
         let v: serde_json::Value = serde_json::from_slice(&docs[0].json).unwrap();
         assert_eq!(v["spec"]["containers"][0]["image"], "nginx:1");
         assert_eq!(docs[1].line, 13);
-        assert_eq!(docs[1].line_of("x", 0), Some(14));
+        // A flow mapping: the whole item is on one line.
+        assert_eq!(docs[1].container_line("containers", 0), Some(14));
+    }
+
+    #[test]
+    fn lines_follow_lists_and_names() {
+        let docs = all(
+            "kind: Pod\nmetadata:\n  name: p\nspec:\n  initContainers:\n  - name: migrate\n    image: app:1\n  containers:\n  - name: main\n    image: app:1\n  volumes:\n  - name: cfg\n    configMap: {name: c}\n  - name: model\n    image:\n      reference: m:1\n",
+        )
+        .unwrap();
+        let d = &docs[0];
+        assert_eq!(d.line, 1);
+        assert_eq!(d.container_line("initContainers", 0), Some(7));
+        assert_eq!(d.container_line("containers", 0), Some(10));
+        assert_eq!(d.volume_line("model"), Some(16));
+        assert_eq!(d.volume_line("cfg"), None);
+        // The object starts at its first key, even when that key's value
+        // is a block on the next lines.
+        let docs = all("---\nmetadata:\n  name: x\nkind: Pod\n").unwrap();
+        assert_eq!(docs[0].line, 2);
+    }
+
+    #[test]
+    fn lists_nest_and_duplicate_keys_keep_the_last_value() {
+        let docs = all(
+            "kind: List\nitems:\n- kind: List\n  items:\n  - kind: Pod\n    metadata: {name: a}\n  - kind: Pod\n    metadata: {name: b}\n- kind: Pod\n  metadata: {name: c}\n",
+        )
+        .unwrap();
+        assert_eq!(docs.len(), 3);
+        let docs = all("kind: Pod\nkind: Deployment\n").unwrap();
+        assert_eq!(
+            std::str::from_utf8(&docs[0].json).unwrap(),
+            r#"{"kind":"Deployment"}"#
+        );
+    }
+
+    #[test]
+    fn a_document_that_expands_too_far_is_refused() {
+        let big = "x".repeat(1 << 20);
+        let mut text = format!("a: &a {big}\nb: [");
+        for _ in 0..100 {
+            text.push_str("*a,");
+        }
+        text.push_str("*a]\n");
+        let e = all(&text).unwrap_err();
+        assert!(e.message.contains("expands to more than"), "{e:?}");
+        // The budget is per document: the next one reads.
+        let ok = all(&format!(
+            "a: &a {big}\nb: [*a, *a]\n---\nc: &c {big}\nd: [*c, *c]\n"
+        ));
+        assert!(ok.is_ok());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use imagegate::policy::{Mode, User};
 use imagegate::review::{Judged, JudgedImage};
 use serde::Serialize;
 
-use super::{CheckArgs, EXIT_ERROR, Output, emit, plural, verdict};
+use super::{CheckArgs, EXIT_ERROR, Output, emit, plural, shown, verdict};
 
 pub(super) fn run(args: &CheckArgs) -> ExitCode {
     let (mut verifications, source) = match super::policy(args.policy.as_deref()) {
@@ -133,7 +133,13 @@ fn print_text(report: &Report<'_>) {
             Mode::Enforce
         };
         let word = verdict_word(i.decision == "allow", mode);
-        let _ = writeln!(text, "{word:5} {} [{}] {}", i.image, i.reason, i.message);
+        let _ = writeln!(
+            text,
+            "{word:5} {} [{}] {}",
+            shown(i.image),
+            i.reason,
+            i.message
+        );
         if let Some(w) = &i.warning {
             let _ = writeln!(text, "      warning: {w}");
         }
@@ -268,21 +274,22 @@ fn manifest_text(j: &Judgement, policy: &str) -> String {
             text,
             "{:5} {} {}/{}  {}:{}",
             verdict_word(allowed, d.mode),
-            d.kind,
-            d.namespace,
-            if d.name.is_empty() {
+            shown(&d.kind),
+            shown(&d.namespace),
+            shown(if d.name.is_empty() {
                 "(unnamed)"
             } else {
                 &d.name
-            },
-            o.file,
+            }),
+            shown(&o.file),
             o.line
         );
         for (i, line) in d.images.iter().zip(&o.image_lines) {
             if allowed && i.warning.is_none() {
                 continue;
             }
-            let at = line.map_or_else(|| o.file.clone(), |l| format!("{}:{l}", o.file));
+            let file = shown(&o.file);
+            let at = line.map_or_else(|| file.to_string(), |l| format!("{file}:{l}"));
             let what = if i.name.is_empty() {
                 i.field.as_str().to_owned()
             } else {

@@ -9,7 +9,7 @@ use imagegate::batch::replay::{Listed, Replay};
 use serde::Serialize;
 
 use super::check::print_json;
-use super::{EXIT_ERROR, ReplayArgs, ReplayOutput, emit, plural, verdict};
+use super::{EXIT_ERROR, ReplayArgs, ReplayOutput, code, emit, plural, shown, verdict};
 
 pub(super) fn run(args: &ReplayArgs) -> ExitCode {
     let (mut policy, source) = match super::policy(args.policy.as_deref()) {
@@ -53,7 +53,19 @@ pub(super) fn run(args: &ReplayArgs) -> ExitCode {
         eprint!("\r\x1b[K");
     }
     for (file, error) in &replay.read_errors {
-        eprintln!("{file}: stopped reading early: {error} (what was read before is counted)");
+        eprintln!(
+            "{}: stopped reading early: {} (what was read before is counted)",
+            shown(file),
+            shown(error)
+        );
+    }
+    let broken = replay.skipped.get(&Skip::Broken).copied().unwrap_or(0);
+    let unreadable = replay.reviews == 0 && broken > 0;
+    if unreadable {
+        eprintln!(
+            "no review could be judged: {broken} line{} not JSON (expected one audit event or review per line)",
+            plural(broken)
+        );
     }
     let base = baseline.as_ref().map(|(_, name)| name.as_str());
     match args.output {
@@ -64,6 +76,10 @@ pub(super) fn run(args: &ReplayArgs) -> ExitCode {
         }
         ReplayOutput::Text => emit(&text(&replay, &source, base)),
         ReplayOutput::Markdown => emit(&markdown(&replay, &source, base)),
+    }
+    // Incomplete input is not a verdict: a gate must not pass on it.
+    if !replay.read_errors.is_empty() || unreadable {
+        return ExitCode::from(EXIT_ERROR);
     }
     verdict(if base.is_some() {
         replay.newly_denied > 0
@@ -93,6 +109,13 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     denials: Option<Vec<Change<'a>>>,
     unlisted: u64,
+    read_errors: Vec<ReadError<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReadError<'a> {
+    file: &'a str,
+    error: &'a str,
 }
 
 #[derive(Serialize)]
@@ -170,6 +193,11 @@ impl<'a> JsonReport<'a> {
             changes,
             denials,
             unlisted: r.unlisted,
+            read_errors: r
+                .read_errors
+                .iter()
+                .map(|(file, error)| ReadError { file, error })
+                .collect(),
         }
     }
 }
@@ -193,16 +221,17 @@ fn object_name(l: &Listed) -> String {
     } else {
         &j.name
     };
-    format!("{} {}/{}", j.kind, j.namespace, name)
+    format!("{} {}/{}", shown(&j.kind), shown(&j.namespace), shown(name))
 }
 
-fn denied_images(l: &Listed) -> String {
+/// The denied images of `l` and their reasons, each image through `show`.
+fn denied_images(l: &Listed, show: impl Fn(&str) -> String) -> String {
     let parts: Vec<String> = l
         .judged
         .images
         .iter()
         .filter(|i| !i.allowed)
-        .map(|i| format!("{} [{}]", i.image, i.reason.as_str()))
+        .map(|i| format!("{} [{}]", show(&i.image), i.reason.as_str()))
         .collect();
     parts.join(", ")
 }
@@ -225,7 +254,7 @@ fn text(r: &Replay, policy: &str, baseline: Option<&str>) -> String {
     if !r.denied_by_namespace.is_empty() {
         let _ = writeln!(t, "denied by namespace:");
         for (ns, n) in &r.denied_by_namespace {
-            let _ = writeln!(t, "  {ns:30} {n}");
+            let _ = writeln!(t, "  {:30} {n}", shown(ns));
         }
         let _ = writeln!(t, "denied images by reason:");
         for (reason, n) in &r.denied_by_reason {
@@ -249,9 +278,9 @@ fn text(r: &Replay, policy: &str, baseline: Option<&str>) -> String {
                     t,
                     "  {change} {} ({}, {}x) {}",
                     object_name(l),
-                    l.source,
+                    shown(&l.source),
                     l.count,
-                    denied_images(l)
+                    denied_images(l, |i| shown(i).into_owned())
                 );
             }
         }
@@ -261,9 +290,9 @@ fn text(r: &Replay, policy: &str, baseline: Option<&str>) -> String {
                     t,
                     "  DENY {} ({}, {}x) {}",
                     object_name(l),
-                    l.source,
+                    shown(&l.source),
                     l.count,
-                    denied_images(l)
+                    denied_images(l, |i| shown(i).into_owned())
                 );
             }
         }
@@ -277,7 +306,7 @@ fn text(r: &Replay, policy: &str, baseline: Option<&str>) -> String {
 /// A pull-request comment: a summary table and the objects that change.
 fn markdown(r: &Replay, policy: &str, baseline: Option<&str>) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "### imagegate replay: `{policy}`\n");
+    let _ = writeln!(t, "### imagegate replay: {}\n", code(policy));
     let _ = writeln!(t, "| reviews | allowed | denied | skipped |");
     let _ = writeln!(t, "| ---: | ---: | ---: | ---: |");
     let _ = writeln!(
@@ -291,14 +320,16 @@ fn markdown(r: &Replay, policy: &str, baseline: Option<&str>) -> String {
     if let Some(base) = baseline {
         let _ = writeln!(
             t,
-            "Compared with `{base}`: **{} newly denied**, {} newly allowed.\n",
-            r.newly_denied, r.newly_allowed
+            "Compared with {}: **{} newly denied**, {} newly allowed.\n",
+            code(base),
+            r.newly_denied,
+            r.newly_allowed
         );
     }
     if !r.denied_by_namespace.is_empty() {
         let _ = writeln!(t, "| namespace | denied reviews |\n| --- | ---: |");
         for (ns, n) in &r.denied_by_namespace {
-            let _ = writeln!(t, "| `{ns}` | {n} |");
+            let _ = writeln!(t, "| {} | {n} |", code(ns));
         }
         let _ = writeln!(t);
     }
@@ -313,11 +344,17 @@ fn markdown(r: &Replay, policy: &str, baseline: Option<&str>) -> String {
                 Some(false) => "newly allowed",
                 None => "denied",
             };
+            let j = &l.judged;
+            let name = if j.name.is_empty() {
+                "(unnamed)"
+            } else {
+                &j.name
+            };
             let _ = writeln!(
                 t,
-                "| {change} | `{}` | {} | {} |",
-                object_name(l),
-                denied_images(l).replace('|', "\\|"),
+                "| {change} | {} | {} | {} |",
+                code(&format!("{} {}/{}", j.kind, j.namespace, name)),
+                denied_images(l, code),
                 l.count
             );
         }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use imagegate::batch::suite::{self, CaseResult, Expect};
 use imagegate::policy::Snapshot;
 
-use super::{EXIT_ERROR, TestArgs, emit, plural, verdict};
+use super::{EXIT_ERROR, TestArgs, emit, plural, shown, verdict};
 
 pub(super) fn run(args: &TestArgs) -> ExitCode {
     let mut suites = Vec::new();
@@ -86,6 +86,9 @@ fn expectation(expect: Expect, reason: Option<&str>) -> String {
 /// What was expected, what came, and each image's verdict.
 fn diff(text: &mut String, case: &CaseResult) {
     let (expect, reason) = &case.expected;
+    if let Some(note) = case.note {
+        let _ = writeln!(text, "      {note}");
+    }
     let _ = writeln!(
         text,
         "      expected: {}",
@@ -102,7 +105,7 @@ fn diff(text: &mut String, case: &CaseResult) {
         let _ = writeln!(
             text,
             "        {mark} {} [{}] {}",
-            i.image,
+            shown(&i.image),
             i.reason.as_str(),
             i.message
         );

@@ -26,6 +26,7 @@ wire_object! {
 wire_object! {
     struct Names<'a> {
         name: Str<'a> = "name",
+        generate_name: Str<'a> = "generateName",
     }
 }
 
@@ -43,7 +44,8 @@ pub struct ObjectContext<'a> {
 pub struct Judged {
     /// The object's kind (`ImageReview` for an ImageReview).
     pub kind: String,
-    /// `metadata.name` (`""` when absent or unknown).
+    /// `metadata.name`, else `metadata.generateName` (`""` when both are
+    /// absent or unknown).
     pub name: String,
     /// The namespace the pods would run in.
     pub namespace: String,
@@ -100,7 +102,10 @@ fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
         .ok_or_else(|| DecodeError::missing("apiVersion"))?
         .0;
     let kind = head.kind.ok_or_else(|| DecodeError::missing("kind"))?.0;
-    let name = head.metadata.and_then(|m| m.name).map_or("", |s| s.0);
+    let name = head
+        .metadata
+        .and_then(|m| m.name.or(m.generate_name))
+        .map_or("", |s| s.0);
     let group = api_version.split_once('/').map_or("", |(group, _)| group);
     let object = match Shape::of(group, kind) {
         None => None,

@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::SystemTime;
 
@@ -20,6 +20,9 @@ use crate::review::Api;
 
 /// Records waiting to be written; past this they are dropped.
 const QUEUE: usize = 4096;
+/// Bytes of bodies waiting to be written; past this records are dropped
+/// (a burst of large bodies must not grow the server's memory).
+const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Where and how much to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,8 @@ struct Entry {
 pub struct Recorder {
     queue: SyncSender<Entry>,
     dropped: Arc<AtomicU64>,
+    /// Bytes of the bodies queued (see [`QUEUE_BYTES`]).
+    queued: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -62,14 +67,45 @@ impl Recorder {
         let written = file.metadata()?.len();
         let (queue, rx) = sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer_queued = Arc::clone(&queued);
         std::thread::Builder::new()
             .name("imagegate-record".to_owned())
-            .spawn(move || write_loop(&config, file, written, &rx))?;
-        Ok(Recorder { queue, dropped })
+            .spawn(move || write_loop(&config, file, written, &rx, &writer_queued))?;
+        Ok(Recorder {
+            queue,
+            dropped,
+            queued,
+        })
     }
 
-    /// Queues one judged review (`body` as received, before parsing).
+    /// Whether a body of `len` bytes may be queued now; when it may, its
+    /// bytes are counted until written. The caller copies the body only
+    /// then.
+    pub fn reserve(&self, len: usize) -> bool {
+        let before = self.queued.fetch_add(len, Ordering::Relaxed);
+        if before + len > QUEUE_BYTES {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            self.count_dropped();
+            return false;
+        }
+        true
+    }
+
+    fn count_dropped(&self) {
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(
+                dropped = n,
+                "review recording cannot keep up; records dropped"
+            );
+        }
+    }
+
+    /// Queues one judged review (`body` as received, before parsing, its
+    /// bytes [reserved](Self::reserve) first).
     pub fn record(&self, api: Api, allowed: bool, generation: u64, body: Vec<u8>) {
+        let len = body.len();
         let entry = Entry {
             time: SystemTime::now(),
             api,
@@ -80,30 +116,46 @@ impl Recorder {
         match self.queue.try_send(entry) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(
-                        dropped = n,
-                        "review recording cannot keep up; records dropped"
-                    );
-                }
+                self.release(len);
+                self.count_dropped();
             }
-            Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Disconnected(_)) => self.release(len),
         }
+    }
+
+    /// Gives back the bytes of a reservation that is not queued (the body
+    /// was not a review, or the queue is full).
+    pub fn release(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::Relaxed);
     }
 }
 
+/// Opens for appending; a new file is readable by its owner only: the
+/// records hold pod specs and user names, like the audit log.
 fn open(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt as _;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
-fn write_loop(config: &RecordConfig, file: File, mut written: u64, rx: &Receiver<Entry>) {
+fn write_loop(
+    config: &RecordConfig,
+    file: File,
+    mut written: u64,
+    rx: &Receiver<Entry>,
+    queued: &AtomicUsize,
+) {
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let mut line = Vec::with_capacity(64 * 1024);
     while let Ok(entry) = rx.recv() {
         let mut next = Some(entry);
         while let Some(entry) = next {
             encode(&entry, &mut line);
+            queued.fetch_sub(entry.body.len(), Ordering::Relaxed);
+            drop(entry);
             if written > 0 && written + line.len() as u64 > config.max_bytes {
                 match rotate(config, out) {
                     Ok(file) => {

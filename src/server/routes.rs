@@ -290,7 +290,11 @@ impl App {
         let snapshot = self.policy.load_full();
         // The body as received (parsing rewrites it), when recording.
         let copy = match (&self.recorder, endpoint) {
-            (Some(_), Endpoint::ImageReview | Endpoint::Validate) => Some(body.clone()),
+            (Some(recorder), Endpoint::ImageReview | Endpoint::Validate)
+                if recorder.reserve(body.len()) =>
+            {
+                Some(body.clone())
+            }
             _ => None,
         };
         if endpoint == Endpoint::Mutate || snapshot.supply_chain().has_rules() {
@@ -303,6 +307,13 @@ impl App {
         let api = endpoint.api();
         let result = decide_now(body, &snapshot, api);
         self.answer(result.map(Answer::Reviewed), &snapshot, api, copy)
+    }
+
+    /// A body copied for the record that is not recorded (not a review).
+    fn unrecorded(&self, copy: Option<Vec<u8>>) {
+        if let (Some(recorder), Some(body)) = (&self.recorder, copy) {
+            recorder.release(body.len());
+        }
     }
 
     /// A review that may wait on the network: `/mutate`, or a policy with
@@ -343,10 +354,12 @@ impl App {
                 response(StatusCode::OK, JSON, reviewed.body)
             }
             Ok(Answer::Mutated(mutated)) => {
+                self.unrecorded(copy);
                 tracing::debug!(pinned = mutated.pinned, "mutate answered");
                 response(StatusCode::OK, JSON, mutated.body)
             }
             Err(e) => {
+                self.unrecorded(copy);
                 self.metrics.observe_decode_error(e.kind());
                 tracing::debug!(api = api.as_str(), kind = e.kind().as_str(), error = %Clean(&e.to_string()), "not a review");
                 error(StatusCode::BAD_REQUEST, &e.to_string())
