@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/support_registry/mod.rs"]
+#[path = "../tests/it/support/registry/mod.rs"]
 mod support_registry;
 
 use std::hint::black_box;

@@ -3,7 +3,7 @@
 
 Usage: fanout_registry.py HOST:PORT
 
-Does what tests/support_registry (Pusher::image and Pusher::signatures)
+Does what tests/it/support/registry (Pusher::image and Pusher::signatures)
 does: the OCI layout tests/fixtures/verify/images/app goes to
 fixtures/app:v1, and its cosign signature (sig/app.payload.json,
 sig/app.sig.b64, made with keys/cosign) to the sha256-<hex>.sig tag.

@@ -321,7 +321,7 @@ def main():
     w("- **Policy** (`--policy`, printed below): registries allow-list, tags required, `latest` forbidden, "
       "and a `verify` rule requiring a cosign signature for the local registry's images. The signed image "
       f"`{meta['reg']}/fixtures/app:v1` ({meta['digest']}) and its cosign signature were pushed from "
-      "tests/fixtures/verify (as tests/support_registry does) by `loadtest/fanout_registry.py`. "
+      "tests/fixtures/verify (as tests/it/support/registry does) by `loadtest/fanout_registry.py`. "
       "`allowTtl: 10m`, `tagTtl: 30s`: after the first verification the digest is served from the "
       "cache, and the tag is re-resolved at the registry at most every 30 s (warm cache, as in steady state). "
       "The one cold verification (tag resolution, signature fetch and check) happened in the pre-load check.")

@@ -2,7 +2,7 @@
 """Keyed cosign artifacts for an image in a plain-HTTP (loopback) registry,
 in the layouts `cosign sign` and `cosign attest` write (cosign's
 specs/SIGNATURE_SPEC.md and specs/ATTESTATION_SPEC.md; the same layouts as
-tests/support_registry/mod.rs pushes):
+tests/it/support/registry/mod.rs pushes):
 
   sign     the `sha256-<hex>.sig` tag: an OCI manifest whose layer is the
            simple-signing payload (application/vnd.dev.cosign.simplesigning.v1+json)

@@ -12,8 +12,6 @@
 // In tests a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-mod server_support;
-
 #[path = "server_abuse/h2_frames.rs"]
 mod h2_frames;
 
@@ -26,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::support::server::*;
 use bytes::Bytes;
 use h2_frames::*;
 use http::Request;
@@ -33,7 +32,6 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use imagegate::server::Limits;
-use server_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;

@@ -5,13 +5,11 @@
 // In tests a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-mod server_support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use server_support::*;
+use crate::support::server::*;
 
 async fn generation(addr: SocketAddr) -> f64 {
     sample(&metrics_text(addr).await, "imagegate_policy_generation").unwrap()

@@ -7,9 +7,6 @@
 // Helpers take the JSON values they are given, as built in place.
 #![allow(clippy::needless_pass_by_value)]
 
-mod server_support;
-mod support_registry;
-
 use std::io::{BufRead, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
 
+use crate::support::registry::{Fixtures, Pusher, RegistryProcess};
+use crate::support::server::*;
 use serde_json::{Value, json};
-use server_support::*;
-use support_registry::{Fixtures, Pusher, RegistryProcess};
 
 const KEY: &str = "tests/fixtures/verify/keys/cosign.pub";
 const OTHER_KEY: &str = "tests/fixtures/verify/keys/other.pub";

@@ -1,15 +1,14 @@
-//! SIGHUP forces a policy reload (even of an unchanged file). One test in
-//! its own binary, because it signals its own process.
+//! SIGHUP forces a policy reload (even of an unchanged file). It signals
+//! the test process itself: its server installs the handler before the
+//! signal is sent, and no other test's server handles signals.
 
 // In tests a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-mod server_support;
-
 use std::net::SocketAddr;
 
+use crate::support::server::*;
 use imagegate::server::Signals;
-use server_support::*;
 
 async fn generation(addr: SocketAddr) -> Option<f64> {
     sample(&metrics_text(addr).await, "imagegate_policy_generation")

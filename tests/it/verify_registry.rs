@@ -6,22 +6,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support_registry;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::support::registry::proxy::Proxy;
+use crate::support::registry::token::TokenGate;
+use crate::support::registry::{
+    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
+};
 use imagegate::reference::Reference;
 use imagegate::verify::registry::Credentials;
 use imagegate::verify::{
     CaBundle, CacheConfig, Digest, KeySet, Outcome, PublicKey, RegistryConfig, RegistryErrorKind,
     Repository, Requirement, SbomKind, Verifier, VerifierConfig, VulnLimits,
-};
-use support_registry::proxy::Proxy;
-use support_registry::token::TokenGate;
-use support_registry::{
-    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
 };
 
 const CDX: &str = "https://cyclonedx.org/bom";

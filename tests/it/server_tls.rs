@@ -4,15 +4,13 @@
 // In tests a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-mod server_support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::support::server::*;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use server_support::*;
 
 fn tls_args<'a>(cert: &'a str, key: &'a str) -> Vec<&'a str> {
     vec!["--tls-cert", cert, "--tls-key", key]

@@ -8,10 +8,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support_registry;
-
 use std::sync::Arc;
 
+use crate::support::registry::{
+    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
+};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -19,9 +20,6 @@ use http_body_util::{BodyExt, Full};
 use imagegate::policy::Snapshot;
 use imagegate::server::{App, Limits};
 use serde_json::{Value, json};
-use support_registry::{
-    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
-};
 
 const KEY: &str = "tests/fixtures/verify/keys/cosign.pub";
 const OTHER_KEY: &str = "tests/fixtures/verify/keys/other.pub";

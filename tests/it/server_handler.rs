@@ -4,16 +4,14 @@
 // In tests a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-mod server_support;
-
 use std::time::Duration;
 
+use crate::support::server::*;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use imagegate::policy::Snapshot;
 use imagegate::server::{App, Limits};
-use server_support::*;
 
 fn app() -> App {
     App::new(Snapshot::builtin().with_generation(1), Limits::default())

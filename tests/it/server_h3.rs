@@ -10,19 +10,17 @@
 // In tests a failed unwrap is a failed test; SKIPPED goes to stderr.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-mod server_support;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::support::server::*;
 use imagegate::server::{App, Config, ServeError, Server, ShutdownHandle};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
-use server_support::*;
 use sha2::Digest;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;

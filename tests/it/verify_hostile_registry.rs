@@ -15,12 +15,13 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-mod support_hostile;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::support::hostile::{
+    Act, Answer, Front, Hostile, Leaf, OCI_INDEX, OCI_MANIFEST, Pki, Req, Site, rss_bytes,
+};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -32,9 +33,6 @@ use imagegate::verify::{
     Verifier, VerifierConfig,
 };
 use serde_json::{Value, json};
-use support_hostile::{
-    Act, Answer, Front, Hostile, Leaf, OCI_INDEX, OCI_MANIFEST, Pki, Req, Site, rss_bytes,
-};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 

@@ -6,15 +6,13 @@
 // In tests a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-mod server_support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::support::server::*;
 use serde_json::{Value, json};
-use server_support::*;
 
 const CORPUS: &str = "tests/fixtures/manifests/kubernetes-examples";
 const KINDS: &str = "tests/fixtures/manifests/kinds";

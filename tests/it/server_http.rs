@@ -5,11 +5,9 @@
 // In tests a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
-mod server_support;
-
 use std::time::Duration;
 
-use server_support::*;
+use crate::support::server::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
