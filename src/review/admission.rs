@@ -371,9 +371,13 @@ pub(super) fn review(
     snapshot: &Snapshot,
     checks: &Checks,
 ) -> Result<Reviewed, DecodeError> {
-    let parts = parse(body)?;
-    let verdicts = verdicts(&parts, snapshot, checks);
-    Ok(Reviewed {
+    Ok(answer(&parse(body)?, snapshot, checks))
+}
+
+/// The answer to a parsed AdmissionReview.
+pub(super) fn answer(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) -> Reviewed {
+    let verdicts = verdicts(parts, snapshot, checks);
+    Reviewed {
         body: respond::admission_review(parts.api_version, parts.uid, &verdicts),
         outcome: {
             let mut outcome = verdicts.outcome(Api::AdmissionReview, parts.namespace);
@@ -385,7 +389,7 @@ pub(super) fn review(
             }
             outcome
         },
-    })
+    }
 }
 
 pub(super) fn pending(
@@ -393,8 +397,13 @@ pub(super) fn pending(
     snapshot: &Snapshot,
     pin: bool,
 ) -> Result<Vec<String>, DecodeError> {
-    let parts = parse(body)?;
-    Ok(match &parts.object {
+    Ok(pending_of(&parse(body)?, snapshot, pin))
+}
+
+/// The images of a parsed AdmissionReview to verify (or, with `pin`, to
+/// resolve) before answering it.
+pub(super) fn pending_of(parts: &Parts<'_>, snapshot: &Snapshot, pin: bool) -> Vec<String> {
+    match &parts.object {
         None => Vec::new(),
         Some((_, object)) => Verdicts::pending(
             snapshot,
@@ -406,7 +415,7 @@ pub(super) fn pending(
             object.spec.images(),
             pin,
         ),
-    })
+    }
 }
 
 /// See [`super::admission_review_judged`].

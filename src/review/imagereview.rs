@@ -37,13 +37,13 @@ wire_object! {
 }
 
 /// The parts of an ImageReview a decision needs.
-struct Parts<'a> {
+pub(super) struct Parts<'a> {
     namespace: &'a str,
     annotations: Vec<(&'a str, &'a str)>,
     images: Vec<ImageOf<'a>>,
 }
 
-fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
+pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     let mut de = wire::tape(body)?;
     let review: ImageReview<'_> = wire::decode(&mut de)?;
     match review.api_version {
@@ -91,17 +91,25 @@ pub(super) fn review(
     snapshot: &Snapshot,
     checks: &Checks,
 ) -> Result<Reviewed, DecodeError> {
-    let parts = parse(body)?;
-    let verdicts = verdicts(&parts, snapshot, checks);
-    Ok(Reviewed {
+    Ok(answer(&parse(body)?, snapshot, checks))
+}
+
+/// The answer to a parsed ImageReview.
+pub(super) fn answer(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) -> Reviewed {
+    let verdicts = verdicts(parts, snapshot, checks);
+    Reviewed {
         body: respond::image_review(&verdicts),
         outcome: verdicts.outcome(Api::ImageReview, parts.namespace),
-    })
+    }
 }
 
 pub(super) fn pending(body: &mut [u8], snapshot: &Snapshot) -> Result<Vec<String>, DecodeError> {
-    let parts = parse(body)?;
-    Ok(Verdicts::pending(
+    Ok(pending_of(&parse(body)?, snapshot))
+}
+
+/// The images of a parsed ImageReview to verify before answering it.
+pub(super) fn pending_of(parts: &Parts<'_>, snapshot: &Snapshot) -> Vec<String> {
+    Verdicts::pending(
         snapshot,
         &Context {
             namespace: parts.namespace,
@@ -110,7 +118,7 @@ pub(super) fn pending(body: &mut [u8], snapshot: &Snapshot) -> Result<Vec<String
         },
         parts.images.iter().map(|image| Image::container(*image)),
         false,
-    ))
+    )
 }
 
 /// See [`super::image_review_judged`].

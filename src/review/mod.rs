@@ -111,6 +111,65 @@ pub fn admission_review_mutate(
     mutate::review(body, snapshot, checks)
 }
 
+/// A review body parsed once, in place, into borrowed views: what must be
+/// verified before it is answered, then its answer, with no second parse
+/// (the server holds it across the verification's await).
+pub struct Parsed<'a>(ParsedKind<'a>);
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per review, in the verification path's future, which is boxed already"
+)]
+enum ParsedKind<'a> {
+    Image(imagereview::Parts<'a>),
+    Admission(admission::Parts<'a>),
+}
+
+impl std::fmt::Debug for Parsed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            ParsedKind::Image(_) => "Parsed(ImageReview)",
+            ParsedKind::Admission(_) => "Parsed(AdmissionReview)",
+        })
+    }
+}
+
+/// Parses a review body of protocol `api` (see [`Parsed`]).
+pub fn parse(api: Api, body: &mut [u8]) -> Result<Parsed<'_>, DecodeError> {
+    Ok(Parsed(match api {
+        Api::ImageReview => ParsedKind::Image(imagereview::parse(body)?),
+        Api::AdmissionReview => ParsedKind::Admission(admission::parse(body)?),
+    }))
+}
+
+impl Parsed<'_> {
+    /// The distinct images to verify at their registries before answering
+    /// (see [`image_review_pending`], [`admission_review_pending`]; `pin`
+    /// applies to AdmissionReviews only).
+    pub fn pending(&self, snapshot: &Snapshot, pin: bool) -> Vec<String> {
+        match &self.0 {
+            ParsedKind::Image(parts) => imagereview::pending_of(parts, snapshot),
+            ParsedKind::Admission(parts) => admission::pending_of(parts, snapshot, pin),
+        }
+    }
+
+    /// The answer, with the verification results of the pending images.
+    pub fn answer(&self, snapshot: &Snapshot, checks: &Checks) -> Reviewed {
+        match &self.0 {
+            ParsedKind::Image(parts) => imagereview::answer(parts, snapshot, checks),
+            ParsedKind::Admission(parts) => admission::answer(parts, snapshot, checks),
+        }
+    }
+
+    /// The mutating answer (`POST /mutate`); `None` for an ImageReview.
+    pub fn mutate(&self, snapshot: &Snapshot, checks: &Checks) -> Option<Mutated> {
+        match &self.0 {
+            ParsedKind::Image(_) => None,
+            ParsedKind::Admission(parts) => Some(mutate::answer(parts, snapshot, checks)),
+        }
+    }
+}
+
 /// Judges a bare Kubernetes object (a manifest document, an audit
 /// event's `requestObject`) with the extraction `/validate` uses for
 /// `request.object`: its pod-bearing kind is read from its own

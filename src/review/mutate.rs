@@ -90,7 +90,15 @@ pub(super) fn review(
     snapshot: &Snapshot,
     checks: &Checks,
 ) -> Result<Mutated, DecodeError> {
-    let parts = admission::parse(body)?;
+    Ok(answer(&admission::parse(body)?, snapshot, checks))
+}
+
+/// The mutating answer to a parsed AdmissionReview.
+pub(super) fn answer(
+    parts: &admission::Parts<'_>,
+    snapshot: &Snapshot,
+    checks: &Checks,
+) -> Mutated {
     let ops = match (&parts.object, snapshot.supply_chain().pin_digests()) {
         (Some((shape, object)), true) => operations(*shape, &object.spec, checks),
         _ => Vec::new(),
@@ -107,10 +115,10 @@ pub(super) fn review(
         json.string(&STANDARD.encode(patch));
     }
     json.raw("}}");
-    Ok(Mutated {
+    Mutated {
         body: json.finish(),
         pinned: ops.len(),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::policy::{Context, Decision, Mode, Reason, Scope, Snapshot};
+use crate::policy::{Context, Decision, Mode, Reason, Scope, Snapshot, SupplyChain};
 use crate::verify::Outcome as Verification;
 
 use super::checks::Checks;
@@ -52,10 +52,7 @@ impl<'a, 's> Verdicts<'a, 's> {
             .map(|item| {
                 let image = item.image;
                 let decision = scope.evaluate(image);
-                if supply.has_rules()
-                    && Scope::needs_verification(&decision)
-                    && supply.applies_to(image)
-                {
+                if to_verify(supply, &decision, image) {
                     let outcome = checks
                         .get(image)
                         .map_or(Verification::Unavailable, |c| c.outcome);
@@ -92,9 +89,7 @@ impl<'a, 's> Verdicts<'a, 's> {
                 continue;
             }
             let decision = scope.evaluate(image);
-            let verify = supply.has_rules()
-                && Scope::needs_verification(&decision)
-                && supply.applies_to(image);
+            let verify = to_verify(supply, &decision, image);
             let resolve = pin && decision.verdict_allowed() && super::mutate::pinnable(image);
             if verify || resolve {
                 out.push(image.to_owned());
@@ -219,6 +214,13 @@ impl<'a, 's> Verdicts<'a, 's> {
     pub(super) fn warning_lines(&self) -> impl Iterator<Item = (Image<'a>, Decision<'s>)> + '_ {
         distinct(self.would_deny()).chain(distinct(self.warned()))
     }
+}
+
+/// Whether `image`, judged `decision`, must be verified at its registry:
+/// the policy allows it and a `verify` rule applies to it. The one
+/// statement of that rule, for judging and for listing what to verify.
+fn to_verify(supply: &SupplyChain, decision: &Decision<'_>, image: &str) -> bool {
+    supply.has_rules() && Scope::needs_verification(decision) && supply.applies_to(image)
 }
 
 /// One human sentence per distinct image, joined by `; `.

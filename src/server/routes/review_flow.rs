@@ -130,19 +130,11 @@ impl App {
         api: Api,
     ) -> Result<Reviewed, review::DecodeError> {
         let deadline = Instant::now() + snapshot.supply_chain().timeout();
-        // simd-json parses in place: the second pass needs its own copy.
-        let mut second = body.clone();
-        let pending = match api {
-            Api::ImageReview => review::image_review_pending(&mut body, snapshot)?,
-            Api::AdmissionReview => review::admission_review_pending(&mut body, snapshot, false)?,
-        };
+        // Parsed once: the views into the body are held across the wait.
+        let parsed = review::parse(api, &mut body)?;
+        let pending = parsed.pending(snapshot, false);
         let checks = self.verify(snapshot, pending, deadline).await;
-        match api {
-            Api::ImageReview => review::image_review_checked(&mut second, snapshot, &checks),
-            Api::AdmissionReview => {
-                review::admission_review_checked(&mut second, snapshot, &checks)
-            }
-        }
+        Ok(parsed.answer(snapshot, &checks))
     }
 
     /// `POST /mutate`: with `mutate.pinDigests`, the tag images are
@@ -153,15 +145,18 @@ impl App {
         snapshot: &Arc<Snapshot>,
     ) -> Result<Answer, review::DecodeError> {
         let supply = snapshot.supply_chain();
+        let parsed = review::parse(Api::AdmissionReview, &mut body)?;
         let mut checks = Checks::new();
         if supply.pin_digests() {
             let deadline = Instant::now() + supply.timeout();
-            let mut second = body.clone();
-            let pending = review::admission_review_pending(&mut body, snapshot, true)?;
+            let pending = parsed.pending(snapshot, true);
             checks = self.verify(snapshot, pending, deadline).await;
-            body = std::mem::take(&mut second);
         }
-        review::admission_review_mutate(&mut body, snapshot, &checks).map(Answer::Mutated)
+        // Parsed as an AdmissionReview, so there is a mutating answer.
+        parsed
+            .mutate(snapshot, &checks)
+            .map(Answer::Mutated)
+            .ok_or_else(|| review::DecodeError::wrong_kind("ImageReview", "\"AdmissionReview\""))
     }
 
     pub(super) async fn verify(
