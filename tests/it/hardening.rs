@@ -7,14 +7,13 @@
 // Helpers take the JSON values they are given, as built in place.
 #![allow(clippy::needless_pass_by_value)]
 
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Instant;
+use std::process::{Command, Stdio};
 
-use crate::support::registry::{Fixtures, Pusher, RegistryProcess};
+use crate::support::process::Serve;
+use crate::support::registry::{populated, registry};
 use crate::support::server::*;
 use serde_json::{Value, json};
 
@@ -221,28 +220,6 @@ async fn image_volumes_are_judged_in_every_pod_bearing_kind() {
     server.stop().await;
 }
 
-macro_rules! registry {
-    ($name:expr) => {
-        match RegistryProcess::start($name) {
-            Some(r) => r,
-            None => return,
-        }
-    };
-}
-
-/// `fixtures/app:v1` signed with [`KEY`], `fixtures/hello:v1` unsigned.
-async fn populated(reg: &RegistryProcess) -> Fixtures {
-    let fx = Fixtures::load();
-    let push = Pusher {
-        addr: reg.addr.clone(),
-    };
-    let d = push.image(&fx, "app", "fixtures/app", "v1").await;
-    let layer = (fx.bytes("sig/app.payload.json"), fx.text("sig/app.sig.b64"));
-    push.signatures("fixtures/app", d, &[layer]).await;
-    push.image(&fx, "hello", "fixtures/hello", "v1").await;
-    fx
-}
-
 fn verify_spec(addr: &str, key: &str, extra: &str) -> String {
     format!(
         "  verify:\n    - images: [\"{addr}/**\"]\n      keys:\n        - file: {key}\n      require:\n        signature: true\n  registries:\n    insecure: [\"{addr}\"]\n  verification:\n    timeout: 3s\n{extra}"
@@ -439,69 +416,6 @@ async fn replacing_a_key_file_revokes_the_old_key_without_a_restart() {
 
 // ------------------------------------------------------------ 7. audit trail
 
-/// `imagegate serve` as a process, its JSON log lines read as they come.
-struct Process {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Process {
-    /// Serves `policy` at the default log level (no filter given).
-    fn serve(policy: &Path) -> Process {
-        let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .arg("--policy")
-            .arg(policy)
-            .env_remove("RUST_LOG")
-            .env_remove("IMAGEGATE_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Process {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn log(&mut self, message: &str) -> Value {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no {message:?} log line; saw:\n{}", self.seen.join("\n"))
-            });
-            self.seen.push(line.clone());
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["message"] == message
-            {
-                return v;
-            }
-        }
-    }
-}
-
-/// A field of a JSON log line, nested under `fields` or flattened.
 fn log_field(line: &Value, name: &str) -> Value {
     line["fields"]
         .get(name)
@@ -519,8 +433,16 @@ async fn break_glass_and_on_error_admissions_are_logged_at_the_default_level() {
         key.display()
     );
     let policy = write(dir.path(), "policy.yaml", &policy_text(&spec));
-    let mut process = Process::serve(&policy);
-    let started = process.log("imagegate serving");
+    // At the default log level (no filter given).
+    let mut process = Serve::spawn(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let started = process.wait_for_log("imagegate serving");
     let addr: SocketAddr = started["listen"].as_str().unwrap().parse().unwrap();
 
     let glass = json!({"break-glass.image-policy.k8s.io/reason": "INC-1234 hotfix"});
@@ -531,7 +453,7 @@ async fn break_glass_and_on_error_admissions_are_logged_at_the_default_level() {
     let review = admission("", "Pod", "payments", json!({"username": "alice"}), object);
     let v = post_json(addr, "/validate", &review).await;
     assert_eq!(v["response"]["allowed"], true, "{v}");
-    let line = process.log("images admitted despite a deny verdict");
+    let line = process.wait_for_log("images admitted despite a deny verdict");
     assert_eq!(line["level"], "WARN", "{line}");
     let field = |name: &str| log_field(&line, name);
     assert_eq!(field("admitted_by"), "break-glass", "{line}");
@@ -551,7 +473,7 @@ async fn break_glass_and_on_error_admissions_are_logged_at_the_default_level() {
     )
     .await;
     assert_eq!(v["status"]["allowed"], true, "{v}");
-    let line = process.log("images admitted despite a deny verdict");
+    let line = process.wait_for_log("images admitted despite a deny verdict");
     let field = |name: &str| log_field(&line, name);
     assert_eq!(field("admitted_by"), "onError-allow", "{line}");
     assert_eq!(field("namespace"), "shop", "{line}");

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::support::registry::{
-    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
+    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, RegistryProcess, populated, registry,
 };
 use base64::Engine as _;
 use bytes::Bytes;
@@ -23,30 +23,6 @@ use serde_json::{Value, json};
 
 const KEY: &str = "tests/fixtures/verify/keys/cosign.pub";
 const OTHER_KEY: &str = "tests/fixtures/verify/keys/other.pub";
-
-macro_rules! registry {
-    ($name:expr) => {
-        match RegistryProcess::start($name) {
-            Some(r) => r,
-            None => return,
-        }
-    };
-}
-
-/// A registry with `fixtures/app:v1` (signed with the cosign key) and
-/// `fixtures/hello:v1` (unsigned).
-async fn populated(reg: &RegistryProcess) -> Fixtures {
-    let fx = Fixtures::load();
-    let push = Pusher {
-        addr: reg.addr.clone(),
-    };
-    let d = push.image(&fx, "app", "fixtures/app", "v1").await;
-    assert_eq!(d, fx.app);
-    let layer = (fx.bytes("sig/app.payload.json"), fx.text("sig/app.sig.b64"));
-    push.signatures("fixtures/app", d, &[layer]).await;
-    push.image(&fx, "hello", "fixtures/hello", "v1").await;
-    fx
-}
 
 fn policy(addr: &str, key: &str, extra: &str) -> String {
     format!(

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests: an in-process server and its
-//! clients (`server`), a real registry process and the artifacts pushed to
-//! it (`registry`), hostile registries and proxies (`hostile`).
+//! clients (`server`), `imagegate serve` as a child process (`process`), a
+//! real registry process and the artifacts pushed to it (`registry`),
+//! hostile registries and proxies (`hostile`).
 
 pub mod hostile;
+pub mod process;
 pub mod registry;
 pub mod server;

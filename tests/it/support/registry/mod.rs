@@ -370,3 +370,33 @@ impl Pusher {
             .await;
     }
 }
+
+/// The registry for a test, or, when the binary is not installed (after
+/// the SKIPPED notice), return from the test. (Unused where this file is
+/// included by the benches.)
+#[allow(unused_macros)]
+macro_rules! registry {
+    ($name:expr) => {
+        match $crate::support::registry::RegistryProcess::start($name) {
+            Some(r) => r,
+            None => return,
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use registry;
+
+/// A registry with `fixtures/app:v1` (signed with the cosign fixture key)
+/// and `fixtures/hello:v1` (unsigned).
+pub async fn populated(reg: &RegistryProcess) -> Fixtures {
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    let d = push.image(&fx, "app", "fixtures/app", "v1").await;
+    assert_eq!(d, fx.app);
+    let layer = (fx.bytes("sig/app.payload.json"), fx.text("sig/app.sig.b64"));
+    push.signatures("fixtures/app", d, &[layer]).await;
+    push.image(&fx, "hello", "fixtures/hello", "v1").await;
+    fx
+}
