@@ -1,11 +1,11 @@
 //! imagegate: a Kubernetes image admission webhook.
 //!
 //! Data flows one way: a request body is decoded by [`review`], each image
-//! string is parsed by [`reference`], judged by a compiled [`policy`]
+//! string is parsed by [`mod@reference`], judged by a compiled [`policy`]
 //! snapshot, and the verdicts are written back by [`review`]; [`server`]
 //! carries bytes in and out and never decides anything itself.
 //!
-//! The pure core ([`reference`], [`policy`]) does no I/O and no async.
+//! The pure core ([`mod@reference`], [`policy`]) does no I/O and no async.
 
 #![forbid(unsafe_code)]
 

@@ -12,133 +12,32 @@
 //! against that digest before anything reads it.
 
 mod auth;
+mod call;
+mod config;
 mod error;
 mod manifest;
 mod roots;
+mod token;
 mod transport;
+mod urls;
 
 pub use auth::{Challenge, Credentials, CredentialsError, parse_challenge};
+pub use config::{Fetched, Observe, Operation, RegistryConfig, Repository};
 pub use error::{RegistryError, RegistryErrorKind};
 pub use manifest::{
     ACCEPT, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Manifest, OCI_INDEX, OCI_MANIFEST,
 };
 pub use roots::{CaBundle, CaBundleError};
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
 use dashmap::DashMap;
 use http::{Method, StatusCode, header};
 
 use super::digest::Digest;
-use transport::{Reply, Target, Transport};
-
-/// Limits and settings of a [`Registry`] client.
-#[derive(Debug, Clone)]
-pub struct RegistryConfig {
-    /// Registries (`host[:port]`, as in image references) reached over
-    /// plain HTTP; every other one over HTTPS.
-    pub insecure: Vec<String>,
-    /// Basic credentials per registry.
-    pub credentials: Credentials,
-    /// Private CAs trusted for registry TLS, in addition to the Mozilla
-    /// root set.
-    pub ca: CaBundle,
-    /// Timeout of one HTTP exchange (connect to last body byte).
-    pub call_timeout: Duration,
-    /// Largest manifest or index read (distribution's own limit is 4 MiB).
-    pub max_manifest_bytes: usize,
-    /// Largest blob read (signature payloads, envelopes, bundles).
-    pub max_blob_bytes: usize,
-    /// Retries after 429/503 (each waits `Retry-After`, at most
-    /// `max_retry_wait`).
-    pub max_retries: u32,
-    /// Longest single wait before a retry.
-    pub max_retry_wait: Duration,
-    /// Pages of a referrers listing followed.
-    pub max_referrer_pages: usize,
-}
-
-impl Default for RegistryConfig {
-    fn default() -> RegistryConfig {
-        RegistryConfig {
-            insecure: Vec::new(),
-            credentials: Credentials::default(),
-            ca: CaBundle::default(),
-            call_timeout: Duration::from_secs(3),
-            max_manifest_bytes: 4 << 20,
-            max_blob_bytes: 8 << 20,
-            max_retries: 2,
-            max_retry_wait: Duration::from_secs(2),
-            max_referrer_pages: 4,
-        }
-    }
-}
-
-/// How long basic credentials, once asked for, are sent up front.
-const BASIC_REUSE: Duration = Duration::from_secs(600);
-
-/// What a registry request was for (a closed set: metric labels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// `HEAD` a manifest by tag.
-    Resolve,
-    /// `GET` a manifest or index.
-    Manifest,
-    /// `GET` a blob.
-    Blob,
-    /// `GET` the referrers API.
-    Referrers,
-    /// `GET` a token from the token service.
-    Token,
-}
-
-impl Operation {
-    /// Every operation, for pre-registering metric series.
-    pub const ALL: [Operation; 5] = [
-        Operation::Resolve,
-        Operation::Manifest,
-        Operation::Blob,
-        Operation::Referrers,
-        Operation::Token,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Resolve => "resolve",
-            Operation::Manifest => "manifest",
-            Operation::Blob => "blob",
-            Operation::Referrers => "referrers",
-            Operation::Token => "token",
-        }
-    }
-}
-
-/// Called once per HTTP exchange: operation, status (`None` when no answer
-/// came) and duration.
-pub type Observe = Arc<dyn Fn(Operation, Option<u16>, Duration) + Send + Sync>;
-
-/// A repository at a registry, as named by an image reference.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Repository {
-    /// The reference's domain (`docker.io`, `127.0.0.1:5000`, ...).
-    pub domain: String,
-    /// The repository path (`library/nginx`).
-    pub path: String,
-}
-
-/// A fetched manifest: its verified digest, media type and exact bytes.
-#[derive(Debug, Clone)]
-pub struct Fetched {
-    /// sha256 of `bytes`.
-    pub digest: Digest,
-    /// `Content-Type` without parameters.
-    pub media_type: Option<String>,
-    /// The body exactly as received.
-    pub bytes: Bytes,
-}
+use call::{next_link, status_error};
+use transport::Transport;
 
 /// The registry client (cheap to share behind an `Arc`).
 pub struct Registry {
@@ -350,312 +249,14 @@ impl Registry {
             _ => Ok(Vec::new()),
         }
     }
-
-    /// One logical request: auth challenges answered, redirects followed
-    /// (without credentials to another host), 429/503 retried.
-    async fn call(
-        &self,
-        op: Operation,
-        repo: &Repository,
-        method: Method,
-        path: &str,
-        accept: Option<&str>,
-        limit: usize,
-    ) -> Result<Reply, RegistryError> {
-        let origin = self.target(&repo.domain, path)?;
-        let token_key = format!("{}/{}", repo.domain.to_ascii_lowercase(), repo.path);
-        let mut target = origin.clone();
-        let mut authorization = self.cached_token(&token_key);
-        let (mut authed, mut retries, mut redirects) = (false, 0u32, 0u32);
-        loop {
-            let auth = authorization
-                .as_deref()
-                .filter(|_| target.authority == origin.authority);
-            let reply = self
-                .exchange(op, &method, &target, accept, auth, limit)
-                .await?;
-            match reply.status {
-                StatusCode::UNAUTHORIZED if !authed => {
-                    authed = true;
-                    authorization = Some(self.authenticate(repo, &reply, &token_key).await?);
-                }
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(RegistryError::new(
-                        RegistryErrorKind::Auth,
-                        format!("{} refused", reply.status),
-                    ));
-                }
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                    if retries >= self.config.max_retries {
-                        return Err(RegistryError::new(
-                            RegistryErrorKind::RateLimited,
-                            reply.status.to_string(),
-                        ));
-                    }
-                    let wait = retry_after(&reply.headers)
-                        .unwrap_or(Duration::from_millis(100 << retries))
-                        .min(self.config.max_retry_wait);
-                    retries += 1;
-                    tokio::time::sleep(wait).await;
-                }
-                s if s.is_redirection() && s != StatusCode::NOT_MODIFIED => {
-                    redirects += 1;
-                    let location = reply
-                        .headers
-                        .get(header::LOCATION)
-                        .and_then(|v| v.to_str().ok());
-                    target = match (redirects <= 3, location) {
-                        (true, Some(loc)) => self.redirect(&target, loc)?,
-                        _ => {
-                            return Err(RegistryError::new(
-                                RegistryErrorKind::Protocol,
-                                "redirect loop or no location",
-                            ));
-                        }
-                    };
-                }
-                _ => return Ok(reply),
-            }
-        }
-    }
-
-    async fn exchange(
-        &self,
-        op: Operation,
-        method: &Method,
-        target: &Target,
-        accept: Option<&str>,
-        authorization: Option<&str>,
-        limit: usize,
-    ) -> Result<Reply, RegistryError> {
-        let start = Instant::now();
-        let result = tokio::time::timeout(
-            self.config.call_timeout,
-            self.transport
-                .send(method, target, accept, authorization, limit),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(RegistryError::new(
-                RegistryErrorKind::Timeout,
-                target.authority.clone(),
-            ))
-        });
-        if let Some(observe) = &self.observe {
-            observe(
-                op,
-                result.as_ref().ok().map(|r| r.status.as_u16()),
-                start.elapsed(),
-            );
-        }
-        result
-    }
-
-    fn cached_token(&self, key: &str) -> Option<String> {
-        let entry = self.tokens.get(key)?;
-        (entry.1 > Instant::now()).then(|| entry.0.clone())
-    }
-
-    async fn authenticate(
-        &self,
-        repo: &Repository,
-        reply: &Reply,
-        key: &str,
-    ) -> Result<String, RegistryError> {
-        let basic = self.config.credentials.basic(&repo.domain);
-        let challenge = reply
-            .headers
-            .get_all(header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(parse_challenge)
-            .ok_or_else(|| {
-                RegistryError::new(RegistryErrorKind::Auth, "401 without a usable challenge")
-            })?;
-        let (realm, service) = match challenge {
-            Challenge::Basic => {
-                let basic = basic.ok_or_else(|| {
-                    RegistryError::new(RegistryErrorKind::Auth, "basic auth asked, no credentials")
-                })?;
-                // Sent up front from now on (this registry, this
-                // repository): one round trip per call instead of two.
-                self.tokens.insert(
-                    key.to_owned(),
-                    (basic.clone(), Instant::now() + BASIC_REUSE),
-                );
-                return Ok(basic);
-            }
-            Challenge::Bearer { realm, service, .. } => (realm, service),
-        };
-        let mut url = realm.clone();
-        url.push(if realm.contains('?') { '&' } else { '?' });
-        if let Some(service) = service {
-            url.push_str(&format!("service={}&", encode(&service)));
-        }
-        url.push_str(&format!(
-            "scope={}",
-            encode(&format!("repository:{}:pull", repo.path))
-        ));
-        let realm_uri: http::Uri = url
-            .parse()
-            .map_err(|_| RegistryError::new(RegistryErrorKind::Auth, "token realm is not a URL"))?;
-        let target = self.absolute(&realm_uri)?;
-        let reply = self
-            .exchange(
-                Operation::Token,
-                &Method::GET,
-                &target,
-                None,
-                basic.as_deref(),
-                64 << 10,
-            )
-            .await?;
-        if reply.status != StatusCode::OK {
-            return Err(RegistryError::new(
-                RegistryErrorKind::Auth,
-                format!("token service answered {}", reply.status),
-            ));
-        }
-        let token: auth::TokenResponse = serde_json::from_slice(&reply.body).map_err(|_| {
-            RegistryError::new(RegistryErrorKind::Auth, "token response is not JSON")
-        })?;
-        let value = token
-            .token
-            .or(token.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                RegistryError::new(RegistryErrorKind::Auth, "token response without a token")
-            })?;
-        let bearer = format!("Bearer {value}");
-        let ttl = Duration::from_secs(token.expires_in.unwrap_or(60).clamp(10, 3600) - 5);
-        self.tokens
-            .insert(key.to_owned(), (bearer.clone(), Instant::now() + ttl));
-        Ok(bearer)
-    }
-
-    fn is_insecure(&self, authority: &str) -> bool {
-        self.config
-            .insecure
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(authority))
-    }
-
-    fn target(&self, domain: &str, path: &str) -> Result<Target, RegistryError> {
-        // Every Docker Hub spelling (without a port) is served by the one
-        // registry host, whose credentials are stored under `docker.io`.
-        let authority = if crate::reference::is_docker_hub_host(domain) {
-            "registry-1.docker.io".to_owned()
-        } else {
-            domain.to_owned()
-        };
-        if authority.is_empty() {
-            return Err(RegistryError::new(
-                RegistryErrorKind::Malformed,
-                "image without a registry",
-            ));
-        }
-        Ok(Target {
-            https: !self.is_insecure(&authority),
-            authority,
-            path: path.to_owned(),
-        })
-    }
-
-    fn absolute(&self, uri: &http::Uri) -> Result<Target, RegistryError> {
-        let authority = uri
-            .authority()
-            .ok_or_else(|| RegistryError::new(RegistryErrorKind::Malformed, "URL without a host"))?
-            .as_str()
-            .to_owned();
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") if self.is_insecure(&authority) => false,
-            _ => {
-                return Err(RegistryError::new(
-                    RegistryErrorKind::Protocol,
-                    "refusing a plain-HTTP URL",
-                ));
-            }
-        };
-        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        Ok(Target {
-            https,
-            authority,
-            path,
-        })
-    }
-
-    fn redirect(&self, from: &Target, location: &str) -> Result<Target, RegistryError> {
-        let uri: http::Uri = location.parse().map_err(|_| {
-            RegistryError::new(RegistryErrorKind::Protocol, "bad redirect location")
-        })?;
-        if uri.authority().is_some() {
-            return self.absolute(&uri);
-        }
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        if !path.starts_with('/') {
-            return Err(RegistryError::new(
-                RegistryErrorKind::Protocol,
-                "relative redirect location",
-            ));
-        }
-        Ok(Target {
-            https: from.https,
-            authority: from.authority.clone(),
-            path: path.to_owned(),
-        })
-    }
-}
-
-fn status_error(status: StatusCode) -> RegistryError {
-    RegistryError::new(RegistryErrorKind::Status, status.to_string())
-}
-
-/// `Retry-After`: delay-seconds or an HTTP-date.
-fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
-/// The path of an RFC 5988 `Link: <url>; rel="next"` header.
-fn next_link(headers: &http::HeaderMap) -> Option<String> {
-    let link = headers.get(header::LINK)?.to_str().ok()?;
-    let (url, params) = link.split_once(';')?;
-    if !params.replace(' ', "").contains("rel=\"next\"") {
-        return None;
-    }
-    let uri: http::Uri = url
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .parse()
-        .ok()?;
-    let path = uri.path_and_query()?.as_str();
-    path.starts_with("/v2/").then(|| path.to_owned())
-}
-
-/// Percent-encodes a query value (RFC 3986 unreserved kept).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::call::retry_after;
+    use super::urls::encode;
     use super::*;
 
     #[test]
