@@ -59,6 +59,18 @@ fn json_of(args: &[&str]) -> (Option<i32>, Value) {
     (code, v)
 }
 
+/// `replay --output json FILES...`: (exit code, the report).
+fn replay_json(files: &[PathBuf]) -> (Option<i32>, Value) {
+    let mut args = vec![
+        "replay".to_owned(),
+        "--output".to_owned(),
+        "json".to_owned(),
+    ];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    json_of(&args)
+}
+
 fn write(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -662,14 +674,7 @@ fn replay_reads_real_audit_logs() {
             f
         }),
     ] {
-        let mut args = vec![
-            "replay".to_owned(),
-            "--output".to_owned(),
-            "json".to_owned(),
-        ];
-        args.extend(files.iter().map(|p| p.display().to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, v) = json_of(&args);
+        let (code, v) = replay_json(&files);
         let want = &expected[name];
         for key in ["reviews", "allowed", "denied", "skipped"] {
             assert_eq!(v[key], want[key], "{key} of {name}: {v}");
@@ -757,14 +762,7 @@ async fn serve_record_files_replay_to_the_same_verdicts() {
         }
     }
     assert!(files.len() > 1, "the 4 KiB cap rotates the file");
-    let mut args = vec![
-        "replay".to_owned(),
-        "--output".to_owned(),
-        "json".to_owned(),
-    ];
-    args.extend(files.iter().map(|p| p.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, v) = json_of(&args);
+    let (code, v) = replay_json(&files);
     let denied = answers.iter().filter(|a| !**a).count() as u64;
     assert_eq!(v["reviews"], 12, "{v}");
     assert_eq!(v["denied"], denied, "{v}");
