@@ -1,0 +1,84 @@
+//! The process families: policy and certificate reloads, the policy
+//! generation, connections and requests in flight, connections refused at
+//! the cap, build information.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use super::labels::ReloadResult;
+use super::register;
+
+/// `imagegate_policy_reloads_total`, `imagegate_policy_generation`,
+/// `imagegate_tls_reloads_total`, `imagegate_connections_open`,
+/// `imagegate_requests_in_flight`, `imagegate_connections_rejected_total`,
+/// `imagegate_build_info`.
+#[derive(Debug)]
+pub(super) struct Process {
+    pub(super) policy_reloads: [IntCounter; ReloadResult::ALL.len()],
+    pub(super) policy_generation: IntGauge,
+    pub(super) tls_reloads: [IntCounter; ReloadResult::ALL.len()],
+    pub(super) connections_open: IntGauge,
+    pub(super) requests_in_flight: IntGauge,
+    pub(super) connections_rejected: IntCounter,
+}
+
+impl Process {
+    pub(super) fn register(registry: &Registry) -> Process {
+        let reloads = |name: &str, help: &str| {
+            let family = register(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), &["result"]),
+            );
+            ReloadResult::ALL.map(|r| family.with_label_values(&[r.as_str()]))
+        };
+        let policy_reloads = reloads(
+            "imagegate_policy_reloads_total",
+            "Policy file reloads, by result (an error keeps the previous policy).",
+        );
+        let tls_reloads = reloads(
+            "imagegate_tls_reloads_total",
+            "Serving certificate reloads, by result (an error keeps the previous pair).",
+        );
+        let build_info = register(
+            registry,
+            IntGaugeVec::new(
+                Opts::new("imagegate_build_info", "Build information; always 1."),
+                &["version"],
+            ),
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Process {
+            policy_reloads,
+            policy_generation: register(
+                registry,
+                IntGauge::new(
+                    "imagegate_policy_generation",
+                    "Generation of the policy in force (1 at start-up, +1 per successful reload).",
+                ),
+            ),
+            tls_reloads,
+            connections_open: register(
+                registry,
+                IntGauge::new(
+                    "imagegate_connections_open",
+                    "Client connections currently open (all listeners).",
+                ),
+            ),
+            requests_in_flight: register(
+                registry,
+                IntGauge::new(
+                    "imagegate_requests_in_flight",
+                    "Requests currently being handled.",
+                ),
+            ),
+            connections_rejected: register(
+                registry,
+                IntCounter::new(
+                    "imagegate_connections_rejected_total",
+                    "Connections closed at accept because --max-connections were open.",
+                ),
+            ),
+        }
+    }
+}
