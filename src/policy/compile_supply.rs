@@ -159,17 +159,10 @@ impl Compiler {
     }
 
     fn duration(&mut self, text: &Text, field: &str) -> Option<Duration> {
-        match humantime::parse_duration(text.value.trim()) {
+        match super::parse_duration(&text.value) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(
-                    Kind::Value,
-                    &text.referenced,
-                    format!(
-                        "{field}: invalid duration {:?}: {e} (write it as 500ms, 5s, 10m or 168h)",
-                        text.value
-                    ),
-                );
+                self.error(Kind::Value, &text.referenced, format!("{field}: {e}"));
                 None
             }
         }

@@ -53,6 +53,19 @@ use crate::verify::{self, Verifier};
 use evaluate::{Resolved, Rules};
 use namespace::NamespaceSet;
 
+/// The one duration grammar of imagegate, for policy fields and for
+/// command-line flags alike: humantime's (`500ms`, `30s`, `10m`, `168h`,
+/// `7d`, `1h30m`, `2 weeks`), and a bare `0`. The error says what was
+/// written and how to write it.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let trimmed = text.trim();
+    if trimmed == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(trimmed)
+        .map_err(|e| format!("invalid duration {text:?}: {e} (write it as 500ms, 5s, 10m or 168h)"))
+}
+
 /// The built-in default policy: the text of `examples/policy.yaml`.
 pub const BUILTIN_POLICY: &str = include_str!("../../examples/policy.yaml");
 

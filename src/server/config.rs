@@ -408,48 +408,10 @@ impl ServeArgs {
     }
 }
 
-/// Parses a duration such as `30s`, `500ms`, `2m`, `1h` or `1m30s`; a bare
-/// `0` is zero. Units: `ms`, `s`, `m`, `h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return Err("empty duration".to_owned());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(format!("invalid duration {text:?}: expected a number"));
-        }
-        let (number, tail) = rest.split_at(digits);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
-        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let (unit, tail) = tail.split_at(unit_len);
-        let part = match unit {
-            "ms" => Some(Duration::from_millis(number)),
-            "s" => Some(Duration::from_secs(number)),
-            "m" => number.checked_mul(60).map(Duration::from_secs),
-            "h" => number.checked_mul(3600).map(Duration::from_secs),
-            "" => {
-                return Err(format!(
-                    "invalid duration {text:?}: missing unit (ms, s, m, h)"
-                ));
-            }
-            _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}")),
-        };
-        total = part
-            .and_then(|p| total.checked_add(p))
-            .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
-        rest = tail;
-    }
-    Ok(total)
-}
+/// Parses a flag's duration: the grammar of the policy file's durations
+/// (see [`crate::policy::parse_duration`]), so one text means the same in
+/// both places.
+pub use crate::policy::parse_duration;
 
 /// Parses a byte size: a number, optionally with a `KiB` or `MiB` suffix.
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -163,6 +163,10 @@ fn durations() {
         ("1h", Duration::from_secs(3600)),
         ("1m30s", Duration::from_secs(90)),
         (" 5s ", Duration::from_secs(5)),
+        // The policy file's grammar: the same text means the same thing.
+        ("7d", Duration::from_secs(7 * 86_400)),
+        ("1h 30m", Duration::from_secs(5_400)),
+        ("1.5s", Duration::from_millis(1_500)),
     ];
     for (text, want) in ok {
         assert_eq!(parse_duration(text), Ok(want), "{text}");
@@ -171,13 +175,11 @@ fn durations() {
         "",
         "s",
         "30",
-        "1.5s",
         "-1s",
         "10x",
         "1s2",
         "99999999999999999999s",
         "18446744073709551615h",
-        "5µs",
     ] {
         assert!(parse_duration(bad).is_err(), "{bad:?}");
     }
