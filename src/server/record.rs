@@ -226,3 +226,66 @@ fn encode(entry: &Entry, line: &mut Vec<u8>) {
     );
     line.extend_from_slice(b"}\n");
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn recorder(dir: &Path, max_bytes: u64) -> Recorder {
+        Recorder::start(RecordConfig {
+            path: dir.join("r.jsonl"),
+            max_bytes,
+            keep: 1,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_queue_is_bounded_by_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path(), 1 << 30);
+        assert!(r.reserve(QUEUE_BYTES - 10));
+        assert!(!r.reserve(11), "past the byte budget a record is dropped");
+        assert_eq!(r.dropped.load(Ordering::Relaxed), 1);
+        assert!(r.reserve(10));
+        r.release(QUEUE_BYTES);
+        assert!(r.reserve(1024));
+        r.release(1024);
+    }
+
+    #[test]
+    fn records_are_one_line_each_and_rotate() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path(), 1000);
+        for i in 0..6 {
+            let body = format!("{{\n  \"apiVersion\": \"imagepolicy.k8s.io/v1alpha1\",\r\n  \"kind\": \"ImageReview\", \"n\": {i}\n}}").into_bytes();
+            assert!(r.reserve(body.len()));
+            r.record(Api::ImageReview, true, 7, body);
+        }
+        drop(r);
+        let path = dir.path().join("r.jsonl");
+        let rotated = dir.path().join("r.jsonl.1");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let lines = || {
+            [&path, &rotated]
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                .collect::<String>()
+        };
+        while lines().lines().count() < 6 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let text = lines();
+        assert_eq!(text.lines().count(), 6, "{text}");
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["kind"], "RecordedReview");
+            assert_eq!(v["policyGeneration"], 7);
+            assert_eq!(v["review"]["kind"], "ImageReview");
+        }
+        assert!(rotated.exists(), "1000 bytes hold fewer than 6 records");
+        assert!(!dir.path().join("r.jsonl.2").exists(), "keep: 1");
+    }
+}
