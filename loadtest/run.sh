@@ -74,8 +74,8 @@ SCENARIOS=(${SCENARIOS:-h1-wrk h2-h2load h2-oha})
 for scenario in "${SCENARIOS[@]}"; do
     [[ $scenario =~ ^(h1-wrk|h2-h2load|h2-oha)$ ]] || die "unknown scenario $scenario"
 done
-need h2load nghttp2-client
-need wrk
+[[ " ${SCENARIOS[*]} " == *" h2-h2load "* ]] && need h2load nghttp2-client
+[[ " ${SCENARIOS[*]} " == *" h1-wrk "* ]] && need wrk
 need taskset util-linux
 [[ " ${SCENARIOS[*]} " == *" h2-oha "* ]] && need_oha
 
@@ -356,9 +356,9 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "| commit | $GIT_COMMIT |"
     echo "| load average (1, 5, 15 min) | before the load $LOAD_BEFORE, after it $LOAD_AFTER (other work on the machine raises it) |"
     echo "| rustc | $(rustc -V) |"
-    echo "| wrk | $(wrk -v 2>&1 | head -n 1) |"
+    echo "| wrk | $(wrk -v 2>&1 | head -n 1 || echo "not used") |"
     echo "| oha | $(oha --version 2>/dev/null || echo "not used") |"
-    echo "| h2load | $(h2load --version | head -n 1) |"
+    echo "| h2load | $(h2load --version 2>/dev/null | head -n 1 || echo "not used") |"
     echo "| build | \`cargo build --release\` (profile.release: fat LTO, 1 codegen unit) |"
     echo
     echo "## Load"

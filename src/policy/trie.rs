@@ -71,9 +71,9 @@ const FREE: Slot = Slot {
 
 /// An immutable pattern trie (built once, read by many threads).
 ///
-/// Sized for large policies: per edge 24 bytes plus at most 16 bytes of
-/// table (load at least 1/3), per node 12 bytes, and the texts once; about
-/// 100 bytes per pattern of 100 000 distinct ones.
+/// Sized for large policies: per edge 24 bytes plus at most 24 bytes of
+/// table (8-byte slots, load at least 1/3), per node 12 bytes, and the
+/// texts once; about 100 bytes per pattern of 100 000 distinct ones.
 #[derive(Debug, Clone)]
 pub(crate) struct Trie {
     nodes: Vec<Node>,

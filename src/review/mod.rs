@@ -44,8 +44,9 @@ use crate::policy::{Mode, Reason, Snapshot};
 /// `body` is parsed in place (its bytes are rewritten). A body that is not
 /// an ImageReview is a [`DecodeError`]; any review, however bad its images,
 /// gets an answer. Images that a `verify` rule applies to are judged
-/// `verification_unavailable` here: use [`image_review_pending`] and
-/// [`image_review_checked`] when the policy has `verify` rules.
+/// `verification_unavailable` here: when the policy has `verify` rules, use
+/// [`parse`] and its [`Parsed::pending`] and [`Parsed::answer`] (one parse),
+/// or [`image_review_pending`] and [`image_review_checked`] on two copies.
 pub fn image_review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
     imagereview::review(body, snapshot, &Checks::new())
 }

@@ -40,7 +40,23 @@ struct Entry {
     api: Api,
     allowed: bool,
     generation: u64,
+    copy: Recording,
+}
+
+/// A body copied for the record, its bytes counted in the queue's budget
+/// for as long as it lives: written, dropped with a request that never got
+/// its answer, or left in the queue when the writer stops, it gives them
+/// back.
+#[derive(Debug)]
+pub struct Recording {
     body: Vec<u8>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.body.len(), Ordering::Relaxed);
+    }
 }
 
 /// The recording side held by the server.
@@ -68,10 +84,9 @@ impl Recorder {
         let (queue, rx) = sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let queued = Arc::new(AtomicUsize::new(0));
-        let writer_queued = Arc::clone(&queued);
         std::thread::Builder::new()
             .name("imagegate-record".to_owned())
-            .spawn(move || write_loop(&config, file, written, &rx, &writer_queued))?;
+            .spawn(move || write_loop(&config, file, written, &rx))?;
         Ok(Recorder {
             queue,
             dropped,
@@ -79,17 +94,20 @@ impl Recorder {
         })
     }
 
-    /// Whether a body of `len` bytes may be queued now; when it may, its
-    /// bytes are counted until written. The caller copies the body only
-    /// then.
-    pub fn reserve(&self, len: usize) -> bool {
+    /// A copy of `body` for the record, when the queue's byte budget has
+    /// room for it (else the record is dropped and counted).
+    pub fn copy(&self, body: &[u8]) -> Option<Recording> {
+        let len = body.len();
         let before = self.queued.fetch_add(len, Ordering::Relaxed);
         if before + len > QUEUE_BYTES {
             self.queued.fetch_sub(len, Ordering::Relaxed);
             self.count_dropped();
-            return false;
+            return None;
         }
-        true
+        Some(Recording {
+            body: body.to_vec(),
+            queued: Arc::clone(&self.queued),
+        })
     }
 
     fn count_dropped(&self) {
@@ -102,31 +120,18 @@ impl Recorder {
         }
     }
 
-    /// Queues one judged review (`body` as received, before parsing, its
-    /// bytes [reserved](Self::reserve) first).
-    pub fn record(&self, api: Api, allowed: bool, generation: u64, body: Vec<u8>) {
-        let len = body.len();
+    /// Queues one judged review (its body as received, before parsing).
+    pub fn record(&self, api: Api, allowed: bool, generation: u64, copy: Recording) {
         let entry = Entry {
             time: SystemTime::now(),
             api,
             allowed,
             generation,
-            body,
+            copy,
         };
-        match self.queue.try_send(entry) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.release(len);
-                self.count_dropped();
-            }
-            Err(TrySendError::Disconnected(_)) => self.release(len),
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(entry) {
+            self.count_dropped();
         }
-    }
-
-    /// Gives back the bytes of a reservation that is not queued (the body
-    /// was not a review, or the queue is full).
-    pub fn release(&self, len: usize) {
-        self.queued.fetch_sub(len, Ordering::Relaxed);
     }
 }
 
@@ -141,20 +146,13 @@ fn open(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-fn write_loop(
-    config: &RecordConfig,
-    file: File,
-    mut written: u64,
-    rx: &Receiver<Entry>,
-    queued: &AtomicUsize,
-) {
+fn write_loop(config: &RecordConfig, file: File, mut written: u64, rx: &Receiver<Entry>) {
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let mut line = Vec::with_capacity(64 * 1024);
     while let Ok(entry) = rx.recv() {
         let mut next = Some(entry);
         while let Some(entry) = next {
             encode(&entry, &mut line);
-            queued.fetch_sub(entry.body.len(), Ordering::Relaxed);
             drop(entry);
             if written > 0 && written + line.len() as u64 > config.max_bytes {
                 match rotate(config, out) {
@@ -220,6 +218,7 @@ fn encode(entry: &Entry, line: &mut Vec<u8>) {
     );
     line.extend(
         entry
+            .copy
             .body
             .iter()
             .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
@@ -243,16 +242,22 @@ mod tests {
     }
 
     #[test]
-    fn the_queue_is_bounded_by_bytes() {
+    fn the_queue_is_bounded_by_bytes_and_copies_give_them_back() {
         let dir = tempfile::tempdir().unwrap();
         let r = recorder(dir.path(), 1 << 30);
-        assert!(r.reserve(QUEUE_BYTES - 10));
-        assert!(!r.reserve(11), "past the byte budget a record is dropped");
+        let big = r.copy(&vec![b' '; QUEUE_BYTES - 10]).unwrap();
+        assert!(
+            r.copy(&[b' '; 11]).is_none(),
+            "past the budget a record is dropped"
+        );
         assert_eq!(r.dropped.load(Ordering::Relaxed), 1);
-        assert!(r.reserve(10));
-        r.release(QUEUE_BYTES);
-        assert!(r.reserve(1024));
-        r.release(1024);
+        let small = r.copy(&[b' '; 10]).unwrap();
+        // A request that never gets its answer drops its copy: the bytes
+        // come back.
+        drop(big);
+        drop(small);
+        assert_eq!(r.queued.load(Ordering::Relaxed), 0);
+        assert!(r.copy(&[b' '; 1024]).is_some());
     }
 
     #[test]
@@ -261,8 +266,8 @@ mod tests {
         let r = recorder(dir.path(), 1000);
         for i in 0..6 {
             let body = format!("{{\n  \"apiVersion\": \"imagepolicy.k8s.io/v1alpha1\",\r\n  \"kind\": \"ImageReview\", \"n\": {i}\n}}").into_bytes();
-            assert!(r.reserve(body.len()));
-            r.record(Api::ImageReview, true, 7, body);
+            let copy = r.copy(&body).unwrap();
+            r.record(Api::ImageReview, true, 7, copy);
         }
         drop(r);
         let path = dir.path().join("r.jsonl");

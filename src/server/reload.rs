@@ -40,6 +40,15 @@ pub enum PolicyError {
         /// Every compile error, with line and column.
         errors: CompileErrors,
     },
+    /// The compile could not run (its thread could not start, or failed).
+    #[error("policy file {}: the compile did not finish", path.display())]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Joins compile errors on one line (`line L, column C: msg; ...`).
@@ -86,11 +95,9 @@ pub(crate) async fn load_initial(
             let text_digest = digest(&text);
             let compiled = super::memory::on_own_thread(move || Snapshot::from_yaml(&text))
                 .await
-                .map_err(|source| {
-                    PolicyError::File(PolicyFileError::Read {
-                        path: path.clone(),
-                        source,
-                    })
+                .map_err(|source| PolicyError::Compile {
+                    path: path.clone(),
+                    source,
                 })?;
             let snapshot = compiled.map_err(|errors| PolicyError::Invalid {
                 path: path.clone(),
@@ -290,7 +297,6 @@ impl Reloader {
             tracing::debug!(policy = %file.path.display(), "policy file touched but unchanged");
             return;
         }
-        file.last_digest = Some(text_digest);
         let generation = current.saturating_add(1);
         let compiled = super::memory::on_own_thread({
             let app = Arc::clone(&self.app);
@@ -304,6 +310,12 @@ impl Reloader {
             }
         })
         .await;
+        // A text that was compiled (into a policy or into errors) is not
+        // compiled again until it changes; one whose compile did not run
+        // is tried again at the next event.
+        if compiled.is_ok() {
+            file.last_digest = Some(text_digest);
+        }
         match compiled {
             Ok(Ok(())) => {
                 metrics.observe_policy_reload(ReloadResult::Success);

@@ -15,6 +15,7 @@ use crate::review::{self, AdmittedBy, Api, Checks, Outcome, Reviewed};
 use crate::verify::Outcome as VerifyOutcome;
 
 use super::super::limits::read_body;
+use super::super::record::Recording;
 use super::super::verification::verify_images;
 use super::respond::{Admitted, Clean, Denied, body_error, error, response};
 use super::{Answer, App, Endpoint, JSON};
@@ -42,11 +43,7 @@ impl App {
         let snapshot = self.policy.load_full();
         // The body as received (parsing rewrites it), when recording.
         let copy = match (&self.recorder, endpoint) {
-            (Some(recorder), Endpoint::ImageReview | Endpoint::Validate)
-                if recorder.reserve(body.len()) =>
-            {
-                Some(body.clone())
-            }
+            (Some(recorder), Endpoint::ImageReview | Endpoint::Validate) => recorder.copy(&body),
             _ => None,
         };
         if endpoint == Endpoint::Mutate || snapshot.supply_chain().has_rules() {
@@ -61,13 +58,6 @@ impl App {
         self.answer(result.map(Answer::Reviewed), &snapshot, api, copy)
     }
 
-    /// A body copied for the record that is not recorded (not a review).
-    pub(super) fn unrecorded(&self, copy: Option<Vec<u8>>) {
-        if let (Some(recorder), Some(body)) = (&self.recorder, copy) {
-            recorder.release(body.len());
-        }
-    }
-
     /// A review that may wait on the network: `/mutate`, or a policy with
     /// `verify` rules.
     pub(super) async fn review_verified(
@@ -75,7 +65,7 @@ impl App {
         body: Vec<u8>,
         snapshot: Arc<Snapshot>,
         endpoint: Endpoint,
-        copy: Option<Vec<u8>>,
+        copy: Option<Recording>,
     ) -> Response<Full<Bytes>> {
         let api = endpoint.api();
         let result = if endpoint == Endpoint::Mutate {
@@ -95,23 +85,21 @@ impl App {
         result: Result<Answer, review::DecodeError>,
         snapshot: &Snapshot,
         api: Api,
-        copy: Option<Vec<u8>>,
+        copy: Option<Recording>,
     ) -> Response<Full<Bytes>> {
         match result {
             Ok(Answer::Reviewed(reviewed)) => {
                 self.record(&reviewed.outcome, snapshot.generation());
-                if let (Some(recorder), Some(body)) = (&self.recorder, copy) {
-                    recorder.record(api, reviewed.outcome.allowed, snapshot.generation(), body);
+                if let (Some(recorder), Some(copy)) = (&self.recorder, copy) {
+                    recorder.record(api, reviewed.outcome.allowed, snapshot.generation(), copy);
                 }
                 response(StatusCode::OK, JSON, reviewed.body)
             }
             Ok(Answer::Mutated(mutated)) => {
-                self.unrecorded(copy);
                 tracing::debug!(pinned = mutated.pinned, "mutate answered");
                 response(StatusCode::OK, JSON, mutated.body)
             }
             Err(e) => {
-                self.unrecorded(copy);
                 self.metrics.observe_decode_error(e.kind());
                 tracing::debug!(api = api.as_str(), kind = e.kind().as_str(), error = %Clean(&e.to_string()), "not a review");
                 error(StatusCode::BAD_REQUEST, &e.to_string())
