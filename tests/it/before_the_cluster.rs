@@ -887,3 +887,107 @@ fn a_failing_case_shows_what_was_expected_and_what_came() {
     assert_eq!(code, Some(2));
     assert!(err.contains("manifests carry their own"), "{err}");
 }
+
+// ------------------------------------------------------------ verify rules
+
+/// `check -f`, `replay` and `test` verify at the registry as the server
+/// does: a signed image passes, an unsigned one is `signature_missing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_rules_apply_to_manifests_replays_and_suites() {
+    use crate::support::registry::{populated, registry};
+    let reg = registry!("verify_rules_apply_to_manifests_replays_and_suites");
+    populated(&reg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = std::fs::canonicalize("tests/fixtures/verify/keys/cosign.pub").unwrap();
+    let addr = &reg.addr;
+    let policy = write(
+        dir.path(),
+        "policy.yaml",
+        format!(
+            "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"{addr}/**\"]\n      keys:\n        - file: {}\n      require:\n        signature: true\n  registries:\n    insecure: [\"{addr}\"]\n  verification:\n    timeout: 5s\n",
+            key.display()
+        )
+        .as_bytes(),
+    );
+    let manifest = write(
+        dir.path(),
+        "deploy.yaml",
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: shop, namespace: prod}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {addr}/fixtures/app:v1\n      - name: hello\n        image: {addr}/fixtures/hello:v1\n"
+        )
+        .as_bytes(),
+    );
+    let policy_arg = policy.to_str().unwrap().to_owned();
+    let manifest_arg = manifest.to_str().unwrap().to_owned();
+    let (code, v) = tokio::task::spawn_blocking(move || {
+        json_of(&[
+            "check",
+            "--policy",
+            &policy_arg,
+            "--output",
+            "json",
+            "-f",
+            &manifest_arg,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{v}");
+    let images = &v["objects"][0]["images"];
+    assert_eq!(images[0]["decision"], "allow", "{v}");
+    assert_eq!(images[1]["decision"], "deny", "{v}");
+    assert_eq!(images[1]["reason"], "signature_missing", "{v}");
+
+    // The same object replayed from an audit event.
+    let object: Value = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "shop", "namespace": "prod"},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": format!("{addr}/fixtures/app:v1")}]}}}});
+    let log = write(
+        dir.path(),
+        "audit.log",
+        &lines(&[event(
+            "v-1",
+            "ResponseComplete",
+            "create",
+            "deployments",
+            "apps",
+            Some(object),
+        )]),
+    );
+    let policy_arg = policy.to_str().unwrap().to_owned();
+    let (code, v) = tokio::task::spawn_blocking(move || {
+        json_of(&[
+            "replay",
+            "--policy",
+            &policy_arg,
+            "--output",
+            "json",
+            log.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (v["reviews"].as_u64(), v["allowed"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(code, Some(0));
+
+    // And a suite.
+    write(
+        dir.path(),
+        "shop.test.yaml",
+        format!(
+            "apiVersion: imagegate.dev/v1alpha1\nkind: PolicyTest\npolicy: policy.yaml\ntests:\n  - name: signed\n    images: [\"{addr}/fixtures/app:v1\"]\n    expect: allow\n  - name: unsigned\n    images: [\"{addr}/fixtures/hello:v1\"]\n    expect: deny\n    reason: signature_missing\n"
+        )
+        .as_bytes(),
+    );
+    let suite_dir = dir.path().to_str().unwrap().to_owned();
+    let (code, out, err) = tokio::task::spawn_blocking(move || run(&["test", &suite_dir]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("1 suite: 2 passed, 0 failed"), "{out}");
+}
