@@ -142,6 +142,11 @@ impl Metrics {
         &self.process.connections_rejected
     }
 
+    /// The counter of judged reviews the `--record` writer could not take.
+    pub fn records_dropped(&self) -> &IntCounter {
+        &self.process.records_dropped
+    }
+
     /// The open-connections gauge (incremented and decremented by a guard).
     pub fn connections_open(&self) -> &IntGauge {
         &self.process.connections_open

@@ -10,7 +10,7 @@ use super::register;
 /// `imagegate_policy_reloads_total`, `imagegate_policy_generation`,
 /// `imagegate_tls_reloads_total`, `imagegate_connections_open`,
 /// `imagegate_requests_in_flight`, `imagegate_connections_rejected_total`,
-/// `imagegate_build_info`.
+/// `imagegate_records_dropped_total`, `imagegate_build_info`.
 #[derive(Debug)]
 pub(super) struct Process {
     pub(super) policy_reloads: [IntCounter; ReloadResult::ALL.len()],
@@ -19,6 +19,7 @@ pub(super) struct Process {
     pub(super) connections_open: IntGauge,
     pub(super) requests_in_flight: IntGauge,
     pub(super) connections_rejected: IntCounter,
+    pub(super) records_dropped: IntCounter,
 }
 
 impl Process {
@@ -77,6 +78,13 @@ impl Process {
                 IntCounter::new(
                     "imagegate_connections_rejected_total",
                     "Connections closed at accept because --max-connections were open.",
+                ),
+            ),
+            records_dropped: register(
+                registry,
+                IntCounter::new(
+                    "imagegate_records_dropped_total",
+                    "Judged reviews not written to the --record file because its queue was full.",
                 ),
             ),
         }

@@ -161,7 +161,8 @@ impl Server {
             ShutdownSignal::new(config.signals).map_err(ServeError::Signals)?;
         let mut app = App::new(snapshot, config.limits.clone());
         if let Some(record) = &config.record {
-            let recorder = Recorder::start(record.clone())
+            let dropped = app.metrics().records_dropped().clone();
+            let recorder = Recorder::start(record.clone(), dropped)
                 .map_err(|e| ServeError::Record(record.path.clone(), e))?;
             app = app.with_recorder(recorder);
         }

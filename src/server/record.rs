@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::SystemTime;
 
@@ -63,7 +63,8 @@ impl Drop for Recording {
 #[derive(Debug)]
 pub struct Recorder {
     queue: SyncSender<Entry>,
-    dropped: Arc<AtomicU64>,
+    /// `imagegate_records_dropped_total`.
+    dropped: prometheus::IntCounter,
     /// Bytes of the bodies queued (see [`QUEUE_BYTES`]).
     queued: Arc<AtomicUsize>,
 }
@@ -77,12 +78,15 @@ impl std::fmt::Debug for Entry {
 }
 
 impl Recorder {
-    /// Opens (appends to) the file and starts the writer thread.
-    pub fn start(config: RecordConfig) -> std::io::Result<Recorder> {
+    /// Opens (appends to) the file and starts the writer thread; records
+    /// dropped are counted in `dropped`.
+    pub fn start(
+        config: RecordConfig,
+        dropped: prometheus::IntCounter,
+    ) -> std::io::Result<Recorder> {
         let file = open(&config.path)?;
         let written = file.metadata()?.len();
         let (queue, rx) = sync_channel(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
         let queued = Arc::new(AtomicUsize::new(0));
         std::thread::Builder::new()
             .name("imagegate-record".to_owned())
@@ -111,7 +115,8 @@ impl Recorder {
     }
 
     fn count_dropped(&self) {
-        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        self.dropped.inc();
+        let n = self.dropped.get();
         if n.is_power_of_two() {
             tracing::warn!(
                 dropped = n,
@@ -233,11 +238,14 @@ mod tests {
     use super::*;
 
     fn recorder(dir: &Path, max_bytes: u64) -> Recorder {
-        Recorder::start(RecordConfig {
-            path: dir.join("r.jsonl"),
-            max_bytes,
-            keep: 1,
-        })
+        Recorder::start(
+            RecordConfig {
+                path: dir.join("r.jsonl"),
+                max_bytes,
+                keep: 1,
+            },
+            prometheus::IntCounter::new("dropped", "records dropped").unwrap(),
+        )
         .unwrap()
     }
 
@@ -250,7 +258,7 @@ mod tests {
             r.copy(&[b' '; 11]).is_none(),
             "past the budget a record is dropped"
         );
-        assert_eq!(r.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(r.dropped.get(), 1);
         let small = r.copy(&[b' '; 10]).unwrap();
         // A request that never gets its answer drops its copy: the bytes
         // come back.
