@@ -52,13 +52,18 @@ pub(crate) struct Resolved<'s> {
 
 impl<'s> Resolved<'s> {
     pub(crate) fn evaluate(&self, image: &str) -> Decision<'s> {
-        let mode = self.rules.mode;
         // An invalid reference is never exempt, never break-glass: no
         // runtime could pull it predictably, so nobody can vouch for it.
-        let Ok(reference) = Reference::parse(image) else {
-            return Decision::new(Reason::InvalidReference, mode);
-        };
-        let Some(target) = Target::new(&reference) else {
+        match Reference::parse(image) {
+            Ok(reference) => self.evaluate_parsed(&reference),
+            Err(_) => Decision::new(Reason::InvalidReference, self.rules.mode),
+        }
+    }
+
+    /// As [`Resolved::evaluate`], for a reference parsed already.
+    pub(crate) fn evaluate_parsed(&self, reference: &Reference<'_>) -> Decision<'s> {
+        let mode = self.rules.mode;
+        let Some(target) = Target::new(reference) else {
             return Decision::new(Reason::InvalidReference, mode);
         };
         if let Some(entry) = self.exempt {

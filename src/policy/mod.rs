@@ -264,6 +264,17 @@ pub struct User<'a> {
     pub groups: &'a [&'a str],
 }
 
+/// What one image string comes to under a [`Scope`] ([`Scope::judge`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ImageJudgement<'s> {
+    /// The policy's decision.
+    pub decision: Decision<'s>,
+    /// Whether it must be verified at its registry before it is admitted.
+    pub verify: bool,
+    /// Whether it is given by tag alone (no digest).
+    pub by_tag: bool,
+}
+
 /// The rules in force for one review, resolved once from its namespace and
 /// annotations.
 #[derive(Debug, Clone, Copy)]
@@ -276,6 +287,29 @@ impl<'s> Scope<'s> {
     /// Judges one image string (no allocation).
     pub fn evaluate(&self, image: &str) -> Decision<'s> {
         self.resolved.evaluate(image)
+    }
+
+    /// Judges one image string and says, from the same parse, whether it
+    /// must then be verified at its registry (the policy allows it and a
+    /// `verify` rule of `supply` applies to it: the one statement of that
+    /// rule) and whether it is given by tag alone (what `/mutate` pins).
+    pub fn judge(&self, image: &str, supply: &SupplyChain) -> ImageJudgement<'s> {
+        let Ok(reference) = crate::reference::Reference::parse(image) else {
+            return ImageJudgement {
+                decision: Decision::new(Reason::InvalidReference, self.mode()),
+                verify: false,
+                by_tag: false,
+            };
+        };
+        let decision = self.resolved.evaluate_parsed(&reference);
+        let verify = supply.has_rules()
+            && Scope::needs_verification(&decision)
+            && supply.requirements(&reference).next().is_some();
+        ImageJudgement {
+            decision,
+            verify,
+            by_tag: reference.digest().is_none(),
+        }
     }
 
     /// The mode in force for this namespace.

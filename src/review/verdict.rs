@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::policy::{Context, Decision, Mode, Reason, Scope, Snapshot, SupplyChain};
+use crate::policy::{Context, Decision, Mode, Reason, Snapshot};
 use crate::verify::Outcome as Verification;
 
 use super::checks::Checks;
@@ -50,15 +50,14 @@ impl<'a, 's> Verdicts<'a, 's> {
         let supply = snapshot.supply_chain();
         let items: Vec<_> = images
             .map(|item| {
-                let image = item.image;
-                let decision = scope.evaluate(image);
-                if to_verify(supply, &decision, image) {
+                let judged = scope.judge(item.image, supply);
+                if judged.verify {
                     let outcome = checks
-                        .get(image)
+                        .get(item.image)
                         .map_or(Verification::Unavailable, |c| c.outcome);
-                    (item, scope.verified(decision, outcome))
+                    (item, scope.verified(judged.decision, outcome))
                 } else {
-                    (item, decision)
+                    (item, judged.decision)
                 }
             })
             .collect();
@@ -88,10 +87,9 @@ impl<'a, 's> Verdicts<'a, 's> {
             if out.iter().any(|i| i == image) {
                 continue;
             }
-            let decision = scope.evaluate(image);
-            let verify = to_verify(supply, &decision, image);
-            let resolve = pin && decision.verdict_allowed() && super::mutate::pinnable(image);
-            if verify || resolve {
+            let judged = scope.judge(image, supply);
+            let resolve = pin && judged.decision.verdict_allowed() && judged.by_tag;
+            if judged.verify || resolve {
                 out.push(image.to_owned());
             }
         }
@@ -214,13 +212,6 @@ impl<'a, 's> Verdicts<'a, 's> {
     pub(super) fn warning_lines(&self) -> impl Iterator<Item = (Image<'a>, Decision<'s>)> + '_ {
         distinct(self.would_deny()).chain(distinct(self.warned()))
     }
-}
-
-/// Whether `image`, judged `decision`, must be verified at its registry:
-/// the policy allows it and a `verify` rule applies to it. The one
-/// statement of that rule, for judging and for listing what to verify.
-fn to_verify(supply: &SupplyChain, decision: &Decision<'_>, image: &str) -> bool {
-    supply.has_rules() && Scope::needs_verification(decision) && supply.applies_to(image)
 }
 
 /// One human sentence per distinct image, joined by `; `.
