@@ -112,8 +112,8 @@ impl Reason {
     }
 
     /// The reason code of a verification outcome (`allowed` when verified).
-    pub fn from_outcome(outcome: crate::verify::Outcome) -> Reason {
-        use crate::verify::Outcome;
+    pub fn from_outcome(outcome: super::Outcome) -> Reason {
+        use super::Outcome;
         match outcome {
             Outcome::Verified => Reason::Allowed,
             Outcome::SignatureMissing => Reason::SignatureMissing,

@@ -22,6 +22,7 @@ mod error;
 mod evaluate;
 mod explain;
 mod namespace;
+mod outcome;
 mod pattern;
 mod set;
 mod source;
@@ -39,6 +40,7 @@ pub use compile::{
 };
 pub use decision::{Decision, Mode, Reason, Warning};
 pub use error::{CompileError, CompileErrorKind, CompileErrors};
+pub use outcome::Outcome;
 pub use pattern::PatternError;
 pub use set::{MatchStrategy, PatternSet, PatternSetBuilder};
 pub use supply::{
@@ -48,7 +50,7 @@ pub use supply::{
 use std::fmt;
 use std::sync::Arc;
 
-use crate::verify::{self, Verifier};
+use crate::verify::Verifier;
 
 use evaluate::{Resolved, Rules};
 use namespace::NamespaceSet;
@@ -334,13 +336,13 @@ impl<'s> Scope<'s> {
     /// (`verification_unavailable` admitted when `onError: allow`; any
     /// failure admitted by break-glass when it is in force). Decisions
     /// other than a plain allow are returned unchanged.
-    pub fn verified(&self, decision: Decision<'s>, outcome: verify::Outcome) -> Decision<'s> {
+    pub fn verified(&self, decision: Decision<'s>, outcome: Outcome) -> Decision<'s> {
         if !Scope::needs_verification(&decision) || outcome.is_verified() {
             return decision;
         }
         let reason = Reason::from_outcome(outcome);
         let failed = Decision::new(reason, decision.mode());
-        if outcome == verify::Outcome::Unavailable && self.on_error == OnError::Allow {
+        if outcome == Outcome::Unavailable && self.on_error == OnError::Allow {
             return failed.admitted_on_error();
         }
         match self.resolved.break_glass {
