@@ -7,7 +7,7 @@
 use std::io::BufRead;
 use std::sync::LazyLock;
 
-use imagegate::batch::records::{self, AuditIds, RecordApi};
+use imagegate::batch::records::{self, AuditIds};
 use imagegate::policy::Snapshot;
 use imagegate::review::Checks;
 use libfuzzer_sys::fuzz_target;
@@ -25,14 +25,8 @@ fuzz_target!(|data: &[u8]| {
             serde_json::from_slice::<serde_json::Value>(&record.body)
                 .expect("every record is JSON");
             let mut body = record.body.clone();
-            let judged = match record.api {
-                RecordApi::Admission => {
-                    imagegate::review::admission_review_judged(&mut body, &POLICY, &Checks::new())
-                }
-                RecordApi::Image => {
-                    imagegate::review::image_review_judged(&mut body, &POLICY, &Checks::new())
-                }
-            };
+            let judged = imagegate::review::parse(record.api, &mut body)
+                .map(|parsed| parsed.judged(&POLICY, &Checks::new()));
             if let Ok(judged) = judged {
                 assert_eq!(judged.allowed, judged.images.iter().all(|i| i.allowed));
             }

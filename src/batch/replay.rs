@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::review::{self, Judged};
+use crate::review::{self, Judged, Parsed};
 
-use super::records::{AuditIds, Record, RecordApi, Skip};
+use super::records::{AuditIds, Record, Skip};
 use super::verify::Verifications;
 
 /// Most distinct objects listed (changes, or denials without a baseline);
@@ -100,7 +100,7 @@ pub fn replay(
                     shown = lines.get();
                     progress(out.reviews);
                 }
-                one(&record, policy, baseline.as_deref_mut(), &mut out);
+                one(record, policy, baseline.as_deref_mut(), &mut out);
             },
             |skip| {
                 lines.set(lines.get() + 1);
@@ -120,35 +120,33 @@ pub fn replay(
     out
 }
 
-/// Judges one record under `v`: `None` when it is not a decodable review.
-fn judge(record: &Record, v: &mut Verifications) -> Option<Judged> {
-    let snapshot = v.snapshot().clone();
+/// Judges a parsed review under `v`, verifying first what its `verify`
+/// rules ask for. The parse is the policy's to share: a record is parsed
+/// once, however many policies judge it.
+fn judge(parsed: &Parsed<'_>, v: &mut Verifications) -> Judged {
     if v.needed() {
-        let mut body = record.body.clone();
-        let pending = match record.api {
-            RecordApi::Admission => review::admission_review_pending(&mut body, &snapshot, false),
-            RecordApi::Image => review::image_review_pending(&mut body, &snapshot),
-        };
-        v.verify(pending.ok()?);
+        let pending = parsed.pending(v.snapshot(), false);
+        v.verify(pending);
     }
-    let mut body = record.body.clone();
-    match record.api {
-        RecordApi::Admission => review::admission_review_judged(&mut body, &snapshot, v.checks()),
-        RecordApi::Image => review::image_review_judged(&mut body, &snapshot, v.checks()),
-    }
-    .ok()
+    parsed.judged(v.snapshot(), v.checks())
 }
 
 fn one(
-    record: &Record,
+    record: Record,
     policy: &mut Verifications,
     baseline: Option<&mut Verifications>,
     out: &mut Replay,
 ) {
-    let Some(after) = judge(record, policy) else {
+    let Record {
+        source,
+        api,
+        mut body,
+    } = record;
+    let Ok(parsed) = review::parse(api, &mut body) else {
         out.malformed += 1;
         return;
     };
+    let after = judge(&parsed, policy);
     if !after.judged {
         *out.skipped.entry(Skip::NotJudged).or_default() += 1;
         return;
@@ -177,13 +175,7 @@ fn one(
     } else {
         out.allowed += 1;
     }
-    let before = match baseline {
-        Some(b) => match judge(record, b) {
-            Some(before) => Some(!before.verdict_denied()),
-            None => return,
-        },
-        None => None,
-    };
+    let before = baseline.map(|b| !judge(&parsed, b).verdict_denied());
     let listed = match before {
         Some(was_allowed) if was_allowed != denied => false,
         Some(was_allowed) => {
@@ -197,11 +189,11 @@ fn one(
         None => denied,
     };
     if listed {
-        list(record, after, before, out);
+        list(source, after, before, out);
     }
 }
 
-fn list(record: &Record, judged: Judged, before: Option<bool>, out: &mut Replay) {
+fn list(source: String, judged: Judged, before: Option<bool>, out: &mut Replay) {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let mut h = DefaultHasher::new();
     (&judged.kind, &judged.name, &judged.namespace, before).hash(&mut h);
@@ -219,7 +211,7 @@ fn list(record: &Record, judged: Judged, before: Option<bool>, out: &mut Replay)
     }
     out.index.insert(key, out.listed.len());
     out.listed.push(Listed {
-        source: record.source.clone(),
+        source,
         judged,
         before,
         count: 1,

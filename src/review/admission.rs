@@ -271,6 +271,18 @@ pub(super) struct Parts<'a> {
     pub(super) user: Option<UserInfo<'a>>,
 }
 
+impl Parts<'_> {
+    /// What the policy reads besides the images of `object` (this
+    /// request's object): the namespace, the pods' annotations, the user.
+    fn context<'p>(&'p self, object: &'p Extracted<'_>) -> Context<'p> {
+        Context {
+            namespace: self.namespace,
+            annotations: &object.annotations,
+            user: self.user.as_ref().map(UserInfo::view),
+        }
+    }
+}
+
 pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     let mut de = wire::tape(body)?;
     let envelope: Envelope<'_> = wire::decode(&mut de)?;
@@ -355,11 +367,7 @@ fn verdicts<'a, 's>(
         None => Verdicts::nothing(snapshot, parts.namespace),
         Some((_, object)) => Verdicts::judge(
             snapshot,
-            &Context {
-                namespace: parts.namespace,
-                annotations: &object.annotations,
-                user: parts.user.as_ref().map(UserInfo::view),
-            },
+            &parts.context(object),
             object.spec.images(),
             checks,
         ),
@@ -405,36 +413,24 @@ pub(super) fn pending(
 pub(super) fn pending_of(parts: &Parts<'_>, snapshot: &Snapshot, pin: bool) -> Vec<String> {
     match &parts.object {
         None => Vec::new(),
-        Some((_, object)) => Verdicts::pending(
-            snapshot,
-            &Context {
-                namespace: parts.namespace,
-                annotations: &object.annotations,
-                user: parts.user.as_ref().map(UserInfo::view),
-            },
-            object.spec.images(),
-            pin,
-        ),
+        Some((_, object)) => {
+            Verdicts::pending(snapshot, &parts.context(object), object.spec.images(), pin)
+        }
     }
 }
 
-/// See [`super::admission_review_judged`].
-pub(super) fn judged(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    checks: &Checks,
-) -> Result<Judged, DecodeError> {
-    let parts = parse(body)?;
-    let verdicts = verdicts(&parts, snapshot, checks);
+/// A parsed AdmissionReview judged image by image.
+pub(super) fn judged(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) -> Judged {
+    let verdicts = verdicts(parts, snapshot, checks);
     let name = match (&parts.object, parts.name) {
         (Some((_, object)), "") => object.name,
         _ => parts.name,
     };
-    Ok(object::judged(
+    object::judged(
         parts.kind,
         name,
         parts.namespace,
         parts.object.is_some(),
         &verdicts,
-    ))
+    )
 }

@@ -43,6 +43,22 @@ pub(super) struct Parts<'a> {
     images: Vec<ImageOf<'a>>,
 }
 
+impl<'a> Parts<'a> {
+    /// What the policy reads besides the images (an ImageReview names no
+    /// user).
+    fn context(&self) -> Context<'_> {
+        Context {
+            namespace: self.namespace,
+            annotations: &self.annotations,
+            user: None,
+        }
+    }
+
+    fn images(&self) -> impl Iterator<Item = Image<'a>> + '_ {
+        self.images.iter().map(|image| Image::container(*image))
+    }
+}
+
 pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     let mut de = wire::tape(body)?;
     let review: ImageReview<'_> = wire::decode(&mut de)?;
@@ -74,16 +90,7 @@ fn verdicts<'a, 's>(
     snapshot: &'s Snapshot,
     checks: &Checks,
 ) -> Verdicts<'a, 's> {
-    Verdicts::judge(
-        snapshot,
-        &Context {
-            namespace: parts.namespace,
-            annotations: &parts.annotations,
-            user: None,
-        },
-        parts.images.iter().map(|image| Image::container(*image)),
-        checks,
-    )
+    Verdicts::judge(snapshot, &parts.context(), parts.images(), checks)
 }
 
 pub(super) fn review(
@@ -109,25 +116,11 @@ pub(super) fn pending(body: &mut [u8], snapshot: &Snapshot) -> Result<Vec<String
 
 /// The images of a parsed ImageReview to verify before answering it.
 pub(super) fn pending_of(parts: &Parts<'_>, snapshot: &Snapshot) -> Vec<String> {
-    Verdicts::pending(
-        snapshot,
-        &Context {
-            namespace: parts.namespace,
-            annotations: &parts.annotations,
-            user: None,
-        },
-        parts.images.iter().map(|image| Image::container(*image)),
-        false,
-    )
+    Verdicts::pending(snapshot, &parts.context(), parts.images(), false)
 }
 
-/// See [`super::image_review_judged`].
-pub(super) fn judged(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    checks: &Checks,
-) -> Result<Judged, DecodeError> {
-    let parts = parse(body)?;
-    let verdicts = verdicts(&parts, snapshot, checks);
-    Ok(object::judged(KIND, "", parts.namespace, true, &verdicts))
+/// A parsed ImageReview judged image by image.
+pub(super) fn judged(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) -> Judged {
+    let verdicts = verdicts(parts, snapshot, checks);
+    object::judged(KIND, "", parts.namespace, true, &verdicts)
 }

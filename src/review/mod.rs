@@ -162,6 +162,14 @@ impl Parsed<'_> {
         }
     }
 
+    /// The answer image by image (for replaying recorded reviews).
+    pub fn judged(&self, snapshot: &Snapshot, checks: &Checks) -> Judged {
+        match &self.0 {
+            ParsedKind::Image(parts) => imagereview::judged(parts, snapshot, checks),
+            ParsedKind::Admission(parts) => admission::judged(parts, snapshot, checks),
+        }
+    }
+
     /// The mutating answer (`POST /mutate`); `None` for an ImageReview.
     pub fn mutate(&self, snapshot: &Snapshot, checks: &Checks) -> Option<Mutated> {
         match &self.0 {
@@ -193,25 +201,6 @@ pub fn object_pending(
     ctx: &ObjectContext<'_>,
 ) -> Result<Vec<String>, DecodeError> {
     object::pending(body, snapshot, ctx)
-}
-
-/// As [`admission_review_checked`], image by image (for replaying
-/// recorded reviews): the same decision, with each image's verdict.
-pub fn admission_review_judged(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    checks: &Checks,
-) -> Result<Judged, DecodeError> {
-    admission::judged(body, snapshot, checks)
-}
-
-/// As [`image_review_checked`], image by image.
-pub fn image_review_judged(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    checks: &Checks,
-) -> Result<Judged, DecodeError> {
-    imagereview::judged(body, snapshot, checks)
 }
 
 /// A decided review: the response body and a summary for logs and metrics.

@@ -135,18 +135,15 @@ pub(super) fn judge(
             &nothing,
         ));
     };
-    let namespace = namespace_of(object, ctx);
-    let verdicts = Verdicts::judge(
-        snapshot,
-        &Context {
-            namespace,
-            annotations: &object.annotations,
-            user: ctx.user,
-        },
-        object.spec.images(),
-        checks,
-    );
-    Ok(judged(parts.kind, parts.name, namespace, true, &verdicts))
+    let context = context(object, ctx);
+    let verdicts = Verdicts::judge(snapshot, &context, object.spec.images(), checks);
+    Ok(judged(
+        parts.kind,
+        parts.name,
+        context.namespace,
+        true,
+        &verdicts,
+    ))
 }
 
 /// See [`super::object_pending`].
@@ -158,24 +155,23 @@ pub(super) fn pending(
     let parts = parse(body)?;
     Ok(match &parts.object {
         None => Vec::new(),
-        Some(object) => Verdicts::pending(
-            snapshot,
-            &Context {
-                namespace: namespace_of(object, ctx),
-                annotations: &object.annotations,
-                user: ctx.user,
-            },
-            object.spec.images(),
-            false,
-        ),
+        Some(object) => {
+            Verdicts::pending(snapshot, &context(object, ctx), object.spec.images(), false)
+        }
     })
 }
 
-fn namespace_of<'a>(object: &Extracted<'a>, ctx: &ObjectContext<'a>) -> &'a str {
-    if object.namespace.is_empty() {
-        ctx.namespace
-    } else {
-        object.namespace
+/// What the policy reads besides the images: the object's namespace (else
+/// the caller's), its pods' annotations, the caller's user.
+fn context<'c>(object: &'c Extracted<'c>, ctx: &ObjectContext<'c>) -> Context<'c> {
+    Context {
+        namespace: if object.namespace.is_empty() {
+            ctx.namespace
+        } else {
+            object.namespace
+        },
+        annotations: &object.annotations,
+        user: ctx.user,
     }
 }
 

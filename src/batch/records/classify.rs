@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{AuditIds, RecordApi, Skip};
+use super::{AuditIds, Skip};
+use crate::review::Api;
 
 #[derive(Deserialize)]
 struct Head<'a> {
@@ -60,7 +61,7 @@ struct ObjectRef<'a> {
     subresource: Option<Cow<'a, str>>,
 }
 
-type Found = Result<(RecordApi, Option<Vec<u8>>), Skip>;
+type Found = Result<(Api, Option<Vec<u8>>), Skip>;
 
 /// What a line is: reviews to judge (each with its body when it is not the
 /// line itself), or why not; an `EventList` is each of its events.
@@ -105,13 +106,13 @@ fn one(head: &Head<'_>, seen: &mut AuditIds) -> Found {
             let body = review.get().as_bytes().to_vec();
             let inner: Head<'_> = serde_json::from_slice(&body).map_err(|_| Skip::Broken)?;
             match inner.kind.as_deref() {
-                Some("AdmissionReview") => Ok((RecordApi::Admission, Some(body))),
-                Some("ImageReview") => Ok((RecordApi::Image, Some(body))),
+                Some("AdmissionReview") => Ok((Api::AdmissionReview, Some(body))),
+                Some("ImageReview") => Ok((Api::ImageReview, Some(body))),
                 _ => Err(Skip::UnknownKind),
             }
         }
-        (_, "AdmissionReview") => Ok((RecordApi::Admission, None)),
-        (_, "ImageReview") => Ok((RecordApi::Image, None)),
+        (_, "AdmissionReview") => Ok((Api::AdmissionReview, None)),
+        (_, "ImageReview") => Ok((Api::ImageReview, None)),
         _ => Err(Skip::UnknownKind),
     }
 }
@@ -174,5 +175,5 @@ fn event(head: &Head<'_>, seen: &mut AuditIds) -> Found {
             .map_or("null", RawValue::get),
         object.get(),
     );
-    Ok((RecordApi::Admission, Some(body.into_bytes())))
+    Ok((Api::AdmissionReview, Some(body.into_bytes())))
 }

@@ -15,6 +15,8 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::value::RawValue;
 
+use crate::review::Api;
+
 mod classify;
 
 use classify::classify;
@@ -32,19 +34,11 @@ const AUDIT_ID_WINDOW: usize = 262_144;
 pub struct Record {
     /// `FILE:LINE`.
     pub source: String,
-    /// Which protocol the body is.
-    pub api: RecordApi,
+    /// Which protocol the body is (an audit event becomes an
+    /// AdmissionReview).
+    pub api: Api,
     /// The review body (an AdmissionReview or ImageReview).
     pub body: Vec<u8>,
-}
-
-/// The protocol of a [`Record`]'s body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordApi {
-    /// AdmissionReview (also what an audit event becomes).
-    Admission,
-    /// ImageReview.
-    Image,
 }
 
 /// Why a line was not judged.

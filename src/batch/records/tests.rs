@@ -53,5 +53,5 @@ fn long_lines_are_skipped_and_reading_goes_on() {
     assert_eq!(skips, [Skip::TooLong]);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].source, "f:2");
-    assert_eq!(records[0].api, RecordApi::Image);
+    assert_eq!(records[0].api, Api::ImageReview);
 }
