@@ -17,8 +17,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use imagegate::policy::{KeySet, PublicKey, Requirement};
 use imagegate::reference::Reference;
-use imagegate::verify::{KeySet, PublicKey, RegistryConfig, Requirement, Verifier, VerifierConfig};
+use imagegate::verify::{RegistryConfig, Verifier, VerifierConfig};
 use support_registry::{Fixtures, Pusher, RegistryProcess};
 
 fn verifier(addr: &str) -> Verifier {

@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
+pub mod decide;
+pub mod load;
 pub mod metrics;
 pub mod policy;
 pub mod reference;

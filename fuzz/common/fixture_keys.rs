@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use imagegate::verify::{KeySet, PublicKey};
+use imagegate::policy::{KeySet, PublicKey};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::DecodePrivateKey as _;

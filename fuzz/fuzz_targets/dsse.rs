@@ -16,7 +16,8 @@ mod fixture_keys;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use fixture_keys::*;
-use imagegate::verify::{Digest, Envelope, KeySet};
+use imagegate::policy::KeySet;
+use imagegate::verify::{Digest, Envelope};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 

@@ -15,7 +15,8 @@ mod fixture_keys;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use fixture_keys::*;
-use imagegate::verify::{Digest, KeySet, signed_image_digest};
+use imagegate::policy::KeySet;
+use imagegate::verify::{Digest, signed_image_digest};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

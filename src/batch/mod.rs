@@ -44,11 +44,12 @@ pub fn images(
     });
     let body = serde_json::to_vec(&pod).unwrap_or_default();
     let ctx = ObjectContext { namespace, user };
-    let snapshot = std::sync::Arc::clone(verifications.snapshot());
+    let engine = std::sync::Arc::clone(verifications.engine());
+    let snapshot = engine.policy();
     if verifications.needed() {
-        let pending = review::object_pending(&mut body.clone(), &snapshot, &ctx)?;
+        let pending = review::object_pending(&mut body.clone(), snapshot, &ctx)?;
         verifications.verify(pending);
     }
     let mut body = body;
-    review::object(&mut body, &snapshot, &ctx, verifications.checks())
+    review::object(&mut body, snapshot, &ctx, verifications.checks())
 }

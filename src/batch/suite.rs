@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::decide::Engine;
 use crate::policy::{Snapshot, User};
 use crate::review::{Judged, JudgedImage};
 
@@ -192,13 +193,9 @@ pub fn run(
         ));
     }
     let base = file.parent().unwrap_or(Path::new("."));
-    let snapshot = Arc::new(crate::server::attach_verifier(
-        load(&base.join(&suite.policy))?,
-        None,
-        None,
-    ));
+    let engine = Engine::new(load(&base.join(&suite.policy))?, None, None);
     let mut verifications =
-        Verifications::new(snapshot).map_err(|e| format!("{shown}: cannot start: {e}"))?;
+        Verifications::new(Arc::new(engine)).map_err(|e| format!("{shown}: cannot start: {e}"))?;
     let mut cases = Vec::with_capacity(suite.tests.len());
     for case in &suite.tests {
         let line = case.referenced.line();

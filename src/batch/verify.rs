@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::decide::{Engine, verify_images};
 use crate::policy::Snapshot;
 use crate::review::Checks;
 
 /// The verification results of one run, for one policy.
 #[derive(Debug)]
 pub struct Verifications {
-    snapshot: Arc<Snapshot>,
+    engine: Arc<Engine>,
     runtime: Option<tokio::runtime::Runtime>,
     checks: Checks,
     /// Images already asked for (verified, or failed to verify).
@@ -24,11 +25,10 @@ pub struct Verifications {
 const MAX_REMEMBERED: usize = 100_000;
 
 impl Verifications {
-    /// Results for `snapshot` (with its verifier attached, see
-    /// [`crate::server::attach_verifier`]); the runtime is started only if
+    /// Results for the policy of `engine`; the runtime is started only if
     /// the policy has `verify` rules.
-    pub fn new(snapshot: Arc<Snapshot>) -> std::io::Result<Verifications> {
-        let runtime = if snapshot.supply_chain().has_rules() {
+    pub fn new(engine: Arc<Engine>) -> std::io::Result<Verifications> {
+        let runtime = if engine.policy().supply_chain().has_rules() {
             Some(
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -38,16 +38,21 @@ impl Verifications {
             None
         };
         Ok(Verifications {
-            snapshot,
+            engine,
             runtime,
             checks: Checks::new(),
             asked: std::collections::HashSet::new(),
         })
     }
 
+    /// The engine these results are for.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     /// The policy these results are for.
-    pub fn snapshot(&self) -> &Arc<Snapshot> {
-        &self.snapshot
+    pub fn snapshot(&self) -> &Snapshot {
+        self.engine.policy()
     }
 
     /// Whether the policy has `verify` rules (otherwise [`Self::verify`] does
@@ -73,12 +78,9 @@ impl Verifications {
             self.asked.clear();
             self.checks = Checks::new();
         }
-        let deadline = Instant::now() + self.snapshot.supply_chain().timeout();
-        let got = runtime.block_on(crate::server::verify_images(
-            Arc::clone(&self.snapshot),
-            fresh.clone(),
-            deadline,
-        ));
+        let deadline = Instant::now() + self.snapshot().supply_chain().timeout();
+        let engine = Arc::clone(&self.engine);
+        let got = runtime.block_on(verify_images(engine, &fresh, deadline));
         for image in fresh {
             if let Some(check) = got.get(&image) {
                 self.checks.insert(image.clone(), *check);

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use imagegate::batch::Verifications;
+use imagegate::decide::Engine;
 use imagegate::policy::{CompileErrors, Snapshot};
 
 /// Kubernetes image admission webhook (ImageReview and AdmissionReview).
@@ -173,8 +174,8 @@ fn policy(path: Option<&Path>) -> Result<(Verifications, String), ExitCode> {
         Some(path) => (load(path)?, path.display().to_string()),
         None => (Snapshot::builtin(), "built-in default policy".to_owned()),
     };
-    let snapshot = Arc::new(imagegate::server::attach_verifier(snapshot, None, None));
-    match Verifications::new(snapshot) {
+    let engine = Engine::new(snapshot, None, None);
+    match Verifications::new(Arc::new(engine)) {
         Ok(v) => Ok((v, source)),
         Err(e) => {
             eprintln!("cannot start the verification runtime: {e}");
@@ -185,14 +186,14 @@ fn policy(path: Option<&Path>) -> Result<(Verifications, String), ExitCode> {
 
 /// Loads a policy file, or reports its errors as `FILE:LINE:COLUMN: message`.
 fn load(path: &Path) -> Result<Snapshot, ExitCode> {
-    let text = imagegate::policy::read_policy_file(path).map_err(|e| {
+    let text = imagegate::load::read_policy_file(path).map_err(|e| {
         match std::error::Error::source(&e) {
             Some(cause) => eprintln!("{e}: {cause}"),
             None => eprintln!("{e}"),
         }
         ExitCode::from(EXIT_ERROR)
     })?;
-    Snapshot::from_yaml(&text).map_err(|errors| {
+    imagegate::load::compile(&text).map_err(|errors| {
         report(path, &errors);
         ExitCode::from(EXIT_ERROR)
     })

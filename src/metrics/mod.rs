@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
 
+use crate::policy::Outcome;
 use crate::policy::{Mode, Reason};
 use crate::review::{Api, DecodeErrorKind};
-use crate::verify::Outcome;
 use crate::verify::registry::Observe;
 
 mod http;
@@ -88,9 +88,9 @@ impl Metrics {
     }
 
     /// Brings the cache counters up to the verifier's cumulative `hits`,
-    /// `misses` and `coalesced` (`verifier` identifies the verifier; a new
+    /// `misses` and `coalesced` (`verifier` is [`crate::verify::Verifier::id`]; a new
     /// one after a reload counts from zero again).
-    pub fn sync_verify_cache(&self, verifier: usize, hits: u64, misses: u64, coalesced: u64) {
+    pub fn sync_verify_cache(&self, verifier: u64, hits: u64, misses: u64, coalesced: u64) {
         self.verify.sync_cache(verifier, hits, misses, coalesced);
     }
 

@@ -9,7 +9,7 @@ use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
 };
 
-use crate::verify::Outcome;
+use crate::policy::Outcome;
 use crate::verify::registry::{Observe, Operation};
 
 use super::labels::{REGISTRY_BUCKETS, StatusClass, operation_index};
@@ -26,7 +26,7 @@ struct RegistryFamilies {
 /// counter increments (a new verifier after a reload starts from zero).
 #[derive(Debug, Default)]
 struct SeenStats {
-    verifier: usize,
+    verifier: u64,
     values: [u64; 3],
 }
 
@@ -116,7 +116,7 @@ impl Verify {
         }
     }
 
-    pub(super) fn sync_cache(&self, verifier: usize, hits: u64, misses: u64, coalesced: u64) {
+    pub(super) fn sync_cache(&self, verifier: u64, hits: u64, misses: u64, coalesced: u64) {
         let Ok(mut seen) = self.seen.lock() else {
             return;
         };

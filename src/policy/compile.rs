@@ -16,7 +16,7 @@ use super::namespace::NamespaceSet;
 use super::set::{MatchStrategy, PatternSet, PatternSetBuilder};
 use super::source::{self, PolicyFile, Text};
 use super::values::{check_annotation_key, is_tag};
-use super::{BreakGlass, BreakGlassWho, Override, Snapshot};
+use super::{BreakGlass, BreakGlassWho, Override, SideFiles, Snapshot};
 
 /// The `apiVersion` of a policy file.
 pub const API_VERSION: &str = "imagegate.dev/v1alpha1";
@@ -32,12 +32,17 @@ pub const MAX_POLICY_BYTES: usize = 8 << 20;
 /// Largest key or dockerconfigjson file read while compiling, in bytes.
 pub const MAX_SIDE_FILE_BYTES: u64 = 1 << 20;
 
-pub(crate) fn compile(text: &str, strategy: MatchStrategy) -> Result<Snapshot, CompileErrors> {
+pub(crate) fn compile(
+    text: &str,
+    strategy: MatchStrategy,
+    side_files: &dyn SideFiles,
+) -> Result<Snapshot, CompileErrors> {
     let file = parse(text).map_err(|e| CompileErrors::new(vec![e]))?;
     let mut c = Compiler {
         errors: Vec::new(),
         strategy,
         files: Vec::new(),
+        side_files,
     };
     c.header(&file);
     let mut snapshot = c.spec(&file);
@@ -57,47 +62,6 @@ pub(crate) fn too_large_message() -> String {
         "policy is larger than {} MiB, the limit for policy files",
         MAX_POLICY_BYTES >> 20
     )
-}
-
-/// Reads a policy file, refusing one larger than [`MAX_POLICY_BYTES`]
-/// without reading it all (the same limit and message for every command).
-pub fn read_policy_file(path: &std::path::Path) -> Result<String, PolicyFileError> {
-    use std::io::Read as _;
-    let read_error = |source| PolicyFileError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut text = String::new();
-    file.take(MAX_POLICY_BYTES as u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(read_error)?;
-    if text.len() > MAX_POLICY_BYTES {
-        return Err(PolicyFileError::TooLarge {
-            path: path.to_owned(),
-        });
-    }
-    Ok(text)
-}
-
-/// Why a policy file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyFileError {
-    /// The file could not be read (or is not UTF-8).
-    #[error("cannot read policy file {}", path.display())]
-    Read {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is larger than [`MAX_POLICY_BYTES`].
-    #[error("{}: {}", path.display(), too_large_message())]
-    TooLarge {
-        /// The file.
-        path: std::path::PathBuf,
-    },
 }
 
 fn parse(text: &str) -> Result<PolicyFile, CompileError> {
@@ -148,14 +112,16 @@ pub(super) fn clamp(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-pub(super) struct Compiler {
+pub(super) struct Compiler<'f> {
     errors: Vec<CompileError>,
     strategy: MatchStrategy,
     /// Every file the policy names (keys, registry CA, auth), read or not.
     pub(super) files: Vec<std::path::PathBuf>,
+    /// Where those files are read from.
+    pub(super) side_files: &'f dyn SideFiles,
 }
 
-impl Compiler {
+impl Compiler<'_> {
     pub(super) fn error_count(&self) -> usize {
         self.errors.len()
     }

@@ -1,41 +1,27 @@
 //! Compiling the supply-chain fields: `spec.verify`, `spec.verification`,
 //! `spec.registries.insecure`/`auth`/`ca` and `spec.mutate`, every error with
-//! its location. Key and credential files are read here (bounded), so a
-//! missing or wrong key fails `policy validate`, not a review.
+//! its location. Key and credential files are read here, through the
+//! caller's [`SideFiles`](super::SideFiles), so a missing or wrong key fails
+//! `policy validate`, not a review.
 
-use std::io::Read as _;
 use std::time::Duration;
 
 use serde_saphyr::Location;
 
-use super::compile::{Compiler, MAX_SIDE_FILE_BYTES};
+use super::access::{CaBundle, Credentials};
+use super::compile::Compiler;
 use super::error::CompileErrorKind as Kind;
+use super::keys::{KeySet, PublicKey};
+use super::requirement::{Requirement, SbomKind, VulnLimits};
 use super::source::{self, Text};
+use super::supply::CacheConfig;
 use super::supply::{MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain, VerifyRule, text_id};
-use crate::verify::registry::{CaBundle, Credentials};
-use crate::verify::{CacheConfig, KeySet, PublicKey, Requirement, SbomKind, VulnLimits};
 
-/// Reads a small text file, refusing anything larger than the bound.
-fn read_small(path: &str) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
-    let mut text = String::new();
-    file.take(MAX_SIDE_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read {path:?}: {e}"))?;
-    if text.len() as u64 > MAX_SIDE_FILE_BYTES {
-        return Err(format!(
-            "{path:?} is larger than {} KiB",
-            MAX_SIDE_FILE_BYTES >> 10
-        ));
-    }
-    Ok(text)
-}
-
-impl Compiler {
+impl Compiler<'_> {
     /// Reads a file the policy names, remembering it for watching.
     fn read_side(&mut self, path: &str) -> Result<String, String> {
         self.files.push(path.into());
-        read_small(path)
+        self.side_files.read(path)
     }
 
     pub(super) fn supply(&mut self, spec: &source::Spec) -> SupplyChain {

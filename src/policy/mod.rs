@@ -7,23 +7,27 @@
 //! [`Snapshot::scope`] and then calls [`Scope::evaluate`] per image; that
 //! path borrows from the snapshot and does not allocate.
 //!
-//! This module does no network I/O and no async: reading the policy file
-//! and swapping the snapshot in are the server's job. Compiling reads the
-//! key and credential files a `verify` policy names (bounded), so a bad key
-//! is a located policy error. The registry [`Verifier`] is built by the
-//! server or the CLI and attached with [`Snapshot::with_verifier`]; the
-//! snapshot only carries it, so one `ArcSwap<Snapshot>` swaps policy and
-//! verifier together.
+//! This module is pure: no I/O, no async, nothing of `verify` or `server`
+//! (it depends on `reference` alone). Reading the policy file is the
+//! caller's job ([`crate::load`]); the key, CA and credential files a policy
+//! names are read through the caller's [`SideFiles`] while compiling, so a
+//! bad key is a located policy error. The requirements a `verify` rule
+//! imposes ([`Requirement`]) and what verifying comes to ([`Outcome`]) are
+//! this module's types; `verify` implements them, and
+//! [`crate::decide::Engine`] pairs a snapshot with its verifier.
 
+mod access;
 mod compile;
 mod compile_supply;
 mod decision;
 mod error;
 mod evaluate;
 mod explain;
+mod keys;
 mod namespace;
 mod outcome;
 mod pattern;
+mod requirement;
 mod set;
 mod source;
 mod supply;
@@ -34,23 +38,24 @@ mod values;
 #[cfg(test)]
 mod tests;
 
+pub use access::{CaBundle, CaBundleError, Credentials, CredentialsError};
+pub(crate) use compile::too_large_message;
 pub use compile::{
     API_VERSION, DEFAULT_BREAK_GLASS_ANNOTATION, KIND, MAX_POLICY_BYTES, MAX_SIDE_FILE_BYTES,
-    PolicyFileError, read_policy_file,
 };
 pub use decision::{Decision, Mode, Reason, Warning};
 pub use error::{CompileError, CompileErrorKind, CompileErrors};
+pub use keys::{KeyError, KeySet, PublicKey};
 pub use outcome::Outcome;
 pub use pattern::PatternError;
+pub use requirement::{Requirement, SbomKind, VulnLimits};
 pub use set::{MatchStrategy, PatternSet, PatternSetBuilder};
 pub use supply::{
-    DEFAULT_VERIFICATION_TIMEOUT, MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain, VerifyRule,
+    CacheConfig, DEFAULT_VERIFICATION_TIMEOUT, MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain,
+    VerifyRule,
 };
 
 use std::fmt;
-use std::sync::Arc;
-
-use crate::verify::Verifier;
 
 use evaluate::{Resolved, Rules};
 use namespace::NamespaceSet;
@@ -81,7 +86,6 @@ pub struct Snapshot {
     exemptions: NamespaceSet,
     break_glass: Option<BreakGlass>,
     supply: SupplyChain,
-    verifier: supply::SharedVerifier,
 }
 
 /// `spec.overrides[i]`, compiled.
@@ -137,7 +141,6 @@ impl Snapshot {
             exemptions,
             break_glass,
             supply: SupplyChain::default(),
-            verifier: None,
         }
     }
 
@@ -148,14 +151,22 @@ impl Snapshot {
 
     /// Parses and compiles a policy; every error carries its line and
     /// column, and all semantic errors are reported, not just the first.
+    /// Files the policy names are read through `side_files`
+    /// ([`crate::load::Disk`] reads them from disk).
+    pub fn compile(text: &str, side_files: &dyn SideFiles) -> Result<Snapshot, CompileErrors> {
+        compile::compile(text, MatchStrategy::Trie, side_files)
+    }
+
+    /// As [`Snapshot::compile`] with no files: a policy that names a key,
+    /// CA or credentials file is a located error.
     pub fn from_yaml(text: &str) -> Result<Snapshot, CompileErrors> {
-        compile::compile(text, MatchStrategy::Trie)
+        compile::compile(text, MatchStrategy::Trie, &NoFiles)
     }
 
     /// As [`Snapshot::from_yaml`], with registry patterns matched by the
     /// given strategy (the linear scan exists for tests and benchmarks).
     pub fn from_yaml_with(text: &str, strategy: MatchStrategy) -> Result<Snapshot, CompileErrors> {
-        compile::compile(text, strategy)
+        compile::compile(text, strategy, &NoFiles)
     }
 
     /// The built-in default policy ([`BUILTIN_POLICY`]): any registry, a
@@ -184,19 +195,6 @@ impl Snapshot {
     /// cache, registry access and digest pinning.
     pub fn supply_chain(&self) -> &SupplyChain {
         &self.supply
-    }
-
-    /// Returns the snapshot carrying `verifier` for its `verify` rules
-    /// (built from [`SupplyChain::verifier_config`], or the previous
-    /// snapshot's when [`SupplyChain::same_verifier`] says it still fits).
-    pub fn with_verifier(mut self, verifier: Arc<Verifier>) -> Snapshot {
-        self.verifier = Some(verifier);
-        self
-    }
-
-    /// The attached verifier, if any.
-    pub fn verifier(&self) -> Option<&Arc<Verifier>> {
-        self.verifier.as_ref()
     }
 
     /// Every file the policy names besides itself (key files, registry CA
@@ -242,6 +240,33 @@ impl Snapshot {
             },
             on_error: self.supply.on_error,
         }
+    }
+}
+
+/// Where compiling finds the files a policy names (keys, registry CA and
+/// auth): the policy core reads none itself.
+pub trait SideFiles {
+    /// The text of the file at `path`, or why it cannot be had (a message
+    /// that names the path).
+    fn read(&self, path: &str) -> Result<String, String>;
+}
+
+/// No files at all: every file a policy names is a located error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFiles;
+
+impl SideFiles for NoFiles {
+    fn read(&self, path: &str) -> Result<String, String> {
+        Err(format!("cannot read {path:?}: files are not read here"))
+    }
+}
+
+/// Files held in memory, by path (for tests and embedders).
+impl<S: std::hash::BuildHasher> SideFiles for std::collections::HashMap<String, String, S> {
+    fn read(&self, path: &str) -> Result<String, String> {
+        self.get(path)
+            .cloned()
+            .ok_or_else(|| format!("cannot read {path:?}: no such file"))
     }
 }
 

@@ -6,8 +6,8 @@
 //! Compiling reads the key files and the dockerconfigjson and CA files a policy
 //! names (small, bounded reads), so that a bad key is a located error of
 //! the policy rather than a failure at review time. Nothing here talks to a
-//! registry: the server and the CLI build a [`Verifier`] from
-//! [`SupplyChain::verifier_config`] and attach it to the snapshot.
+//! registry: [`crate::decide::Engine`] builds the verifier from these
+//! settings.
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
+use super::access::{CaBundle, Credentials};
+use super::requirement::Requirement;
 use super::set::PatternSet;
 use crate::reference::Reference;
-use crate::verify::registry::{CaBundle, Credentials};
-use crate::verify::{CacheConfig, RegistryConfig, Requirement, Verifier, VerifierConfig};
 
 /// The review deadline when `spec.verification.timeout` is not set.
 pub const DEFAULT_VERIFICATION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,6 +42,30 @@ impl OnError {
         match self {
             OnError::Deny => "deny",
             OnError::Allow => "allow",
+        }
+    }
+}
+
+/// Lifetimes and bound of the caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// How long a verified digest is trusted.
+    pub allow_ttl: Duration,
+    /// How long a failed digest stays failed before it is checked again.
+    pub deny_ttl: Duration,
+    /// How long a tag → digest resolution is reused.
+    pub tag_ttl: Duration,
+    /// Entries per cache.
+    pub max_entries: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig {
+            allow_ttl: Duration::from_secs(600),
+            deny_ttl: Duration::from_secs(30),
+            tag_ttl: Duration::from_secs(30),
+            max_entries: 100_000,
         }
     }
 }
@@ -145,18 +169,24 @@ impl SupplyChain {
         self.pin_digests
     }
 
-    /// The verifier settings this policy asks for: insecure registries,
-    /// credentials and cache lifetimes.
-    pub fn verifier_config(&self) -> VerifierConfig {
-        VerifierConfig {
-            registry: RegistryConfig {
-                insecure: self.insecure.clone(),
-                credentials: self.credentials.clone(),
-                ca: self.ca.clone(),
-                ..RegistryConfig::default()
-            },
-            cache: self.cache,
-        }
+    /// `spec.registries.insecure`: registries reached over plain HTTP.
+    pub fn insecure(&self) -> &[String] {
+        &self.insecure
+    }
+
+    /// `spec.registries.auth`: basic credentials per registry.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// `spec.registries.ca`: private CAs for registry TLS.
+    pub fn ca(&self) -> &CaBundle {
+        &self.ca
+    }
+
+    /// `spec.verification.cache`: lifetimes and bound of the caches.
+    pub fn cache(&self) -> CacheConfig {
+        self.cache
     }
 
     /// Whether a verifier built for `other` serves this policy unchanged
@@ -171,9 +201,6 @@ impl SupplyChain {
             && self.cache == other.cache
     }
 }
-
-/// The verifier attached to a snapshot (see [`super::Snapshot::with_verifier`]).
-pub(crate) type SharedVerifier = Option<Arc<Verifier>>;
 
 /// sha256 of a credentials file's text.
 pub(crate) fn text_id(text: &str) -> [u8; 32] {

@@ -1,6 +1,7 @@
 //! Unit tests of the policy engine's internals: the trie's cost bounds.
 //! Behaviour through the public API is tested in `tests/policy_*.rs`.
 
+use super::Snapshot;
 use super::pattern::Pattern;
 use super::target::Target;
 use super::trie::{Trie, visits};
@@ -77,4 +78,27 @@ fn pruning_stops_at_the_best_match() {
     let (found, visited) = lookup(&t, "h.io/p7/x");
     assert_eq!(found, Some(0));
     assert!(visited.len() <= 4, "{}", visited.len());
+}
+
+/// The core reads no file itself: a policy naming one compiles only with
+/// the caller's [`SideFiles`], and without them the file is a located error.
+#[test]
+fn side_files_come_from_the_caller() {
+    let key = include_str!("../../tests/fixtures/verify/keys/cosign.pub");
+    let text = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"r.example/**\"]\n      keys: [{file: /nonexistent/cosign.pub}]\n";
+    let errors = Snapshot::from_yaml(text).unwrap_err();
+    let first = errors.iter().next().unwrap();
+    assert_eq!(first.line, 6, "{errors}");
+    assert!(
+        errors.to_string().contains("files are not read here"),
+        "{errors}"
+    );
+    let files =
+        std::collections::HashMap::from([("/nonexistent/cosign.pub".to_owned(), key.to_owned())]);
+    let snapshot = Snapshot::compile(text, &files).unwrap();
+    assert_eq!(
+        snapshot.files(),
+        [std::path::PathBuf::from("/nonexistent/cosign.pub")]
+    );
+    assert_eq!(snapshot.supply_chain().rules().len(), 1);
 }

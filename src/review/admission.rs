@@ -400,14 +400,6 @@ pub(super) fn answer(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) ->
     }
 }
 
-pub(super) fn pending(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    pin: bool,
-) -> Result<Vec<String>, DecodeError> {
-    Ok(pending_of(&parse(body)?, snapshot, pin))
-}
-
 /// The images of a parsed AdmissionReview to verify (or, with `pin`, to
 /// resolve) before answering it.
 pub(super) fn pending_of(parts: &Parts<'_>, snapshot: &Snapshot, pin: bool) -> Vec<String> {

@@ -1,12 +1,13 @@
 //! Verification results handed to a review by its caller: the server or
-//! the CLI verifies the images [`pending`](super::image_review_pending)
+//! the CLI verifies the images [`pending`](super::Parsed::pending)
 //! names against the registry, and the review combines each outcome with
 //! the policy decision. Keyed by the image string exactly as the review
 //! carries it.
 
 use std::collections::HashMap;
 
-use crate::verify::{Digest, Outcome};
+use crate::policy::Outcome;
+use crate::verify::Digest;
 
 /// The verification of one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

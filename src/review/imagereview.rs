@@ -110,10 +110,6 @@ pub(super) fn answer(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) ->
     }
 }
 
-pub(super) fn pending(body: &mut [u8], snapshot: &Snapshot) -> Result<Vec<String>, DecodeError> {
-    Ok(pending_of(&parse(body)?, snapshot))
-}
-
 /// The images of a parsed ImageReview to verify before answering it.
 pub(super) fn pending_of(parts: &Parts<'_>, snapshot: &Snapshot) -> Vec<String> {
     Verdicts::pending(snapshot, &parts.context(), parts.images(), false)

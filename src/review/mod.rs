@@ -46,29 +46,9 @@ use crate::policy::{Mode, Reason, Snapshot};
 /// gets an answer. Images that a `verify` rule applies to are judged
 /// `verification_unavailable` here: when the policy has `verify` rules, use
 /// [`parse`] and its [`Parsed::pending`] and [`Parsed::answer`] (one parse),
-/// or [`image_review_pending`] and [`image_review_checked`] on two copies.
+/// as [`crate::decide::Engine::decide`] does.
 pub fn image_review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
     imagereview::review(body, snapshot, &Checks::new())
-}
-
-/// The distinct images of an ImageReview that must be verified at their
-/// registry before it can be answered: those the policy allows and a
-/// `verify` rule applies to (empty: answer with [`image_review`]).
-pub fn image_review_pending(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-) -> Result<Vec<String>, DecodeError> {
-    imagereview::pending(body, snapshot)
-}
-
-/// Decides an ImageReview with the verification results of its pending
-/// images (a pending image without a result is `verification_unavailable`).
-pub fn image_review_checked(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    checks: &Checks,
-) -> Result<Reviewed, DecodeError> {
-    imagereview::review(body, snapshot, checks)
 }
 
 /// Decides an AdmissionReview (`admission.k8s.io/v1` or `v1beta1`) body,
@@ -79,37 +59,6 @@ pub fn image_review_checked(
 /// without looking. `body` is parsed in place.
 pub fn admission_review(body: &mut [u8], snapshot: &Snapshot) -> Result<Reviewed, DecodeError> {
     admission::review(body, snapshot, &Checks::new())
-}
-
-/// As [`image_review_pending`], for an AdmissionReview. With `pin` (for
-/// `/mutate` under `mutate.pinDigests`) every other allowed image given
-/// by tag is listed too, to have its digest resolved.
-pub fn admission_review_pending(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    pin: bool,
-) -> Result<Vec<String>, DecodeError> {
-    admission::pending(body, snapshot, pin)
-}
-
-/// As [`image_review_checked`], for an AdmissionReview.
-pub fn admission_review_checked(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    checks: &Checks,
-) -> Result<Reviewed, DecodeError> {
-    admission::review(body, snapshot, checks)
-}
-
-/// Answers a mutating AdmissionReview (`POST /mutate`): allowed, with a
-/// JSONPatch pinning every tag reference whose check verified to its
-/// digest when the policy sets `mutate.pinDigests` (no patch otherwise).
-pub fn admission_review_mutate(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    checks: &Checks,
-) -> Result<Mutated, DecodeError> {
-    mutate::review(body, snapshot, checks)
 }
 
 /// A review body parsed once, in place, into borrowed views: what must be
@@ -144,9 +93,11 @@ pub fn parse(api: Api, body: &mut [u8]) -> Result<Parsed<'_>, DecodeError> {
 }
 
 impl Parsed<'_> {
-    /// The distinct images to verify at their registries before answering
-    /// (see [`image_review_pending`], [`admission_review_pending`]; `pin`
-    /// applies to AdmissionReviews only).
+    /// The distinct images to verify at their registries before answering:
+    /// those the policy allows and a `verify` rule applies to. With `pin`
+    /// (for `/mutate` under `mutate.pinDigests`, AdmissionReviews only)
+    /// every other allowed image given by tag too, to have its digest
+    /// resolved.
     pub fn pending(&self, snapshot: &Snapshot, pin: bool) -> Vec<String> {
         match &self.0 {
             ParsedKind::Image(parts) => imagereview::pending_of(parts, snapshot),
@@ -194,7 +145,8 @@ pub fn object(
     object::judge(body, snapshot, ctx, checks)
 }
 
-/// As [`image_review_pending`], for a bare object (see [`object`]).
+/// The images of a bare object (see [`object`]) to verify before it is
+/// judged, as [`Parsed::pending`].
 pub fn object_pending(
     body: &mut [u8],
     snapshot: &Snapshot,

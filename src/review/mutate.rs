@@ -15,7 +15,6 @@ use crate::reference::Reference;
 
 use super::admission;
 use super::checks::Checks;
-use super::error::DecodeError;
 use super::extract::{PodSpec, Shape};
 use super::json::Json;
 
@@ -85,14 +84,6 @@ fn operations(shape: Shape, spec: &PodSpec<'_>, checks: &Checks) -> Vec<serde_js
     ops
 }
 
-pub(super) fn review(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    checks: &Checks,
-) -> Result<Mutated, DecodeError> {
-    Ok(answer(&admission::parse(body)?, snapshot, checks))
-}
-
 /// The mutating answer to a parsed AdmissionReview.
 pub(super) fn answer(
     parts: &admission::Parts<'_>,
@@ -126,8 +117,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::policy::Outcome;
     use crate::review::Check;
-    use crate::verify::{Digest, Outcome};
+    use crate::verify::Digest;
 
     #[allow(
         clippy::needless_pass_by_value,
@@ -176,7 +168,7 @@ mod tests {
     }
 
     fn review_body(body: &mut [u8], snapshot: &Snapshot, checks: &Checks) -> Vec<u8> {
-        review(body, snapshot, checks).unwrap().body
+        answer(&admission::parse(body).unwrap(), snapshot, checks).body
     }
 
     fn spec() -> serde_json::Value {

@@ -9,8 +9,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::policy::Outcome as Verification;
 use crate::policy::{Context, Decision, Mode, Reason, Snapshot};
-use crate::verify::Outcome as Verification;
 
 use super::checks::Checks;
 use super::extract::Image;

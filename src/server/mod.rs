@@ -23,7 +23,6 @@ mod reload;
 mod routes;
 pub mod streams;
 mod tls;
-mod verification;
 mod watch;
 
 pub use config::{
@@ -35,7 +34,6 @@ pub use record::{RecordConfig, Recorder};
 pub use reload::PolicyError;
 pub use routes::App;
 pub use tls::TlsError;
-pub use verification::{attach_verifier, check_image, verify_images};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -251,7 +249,7 @@ impl Server {
         });
         tracing::info!(
             policy = %config.policy,
-            generation = app.policy().generation(),
+            generation = app.engine().policy().generation(),
             listen = %main_addr,
             tls = tls.is_some(),
             mtls = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),

@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::load::{self, PolicyFileError, read_policy_file};
 use crate::metrics::ReloadResult;
-use crate::policy::{CompileErrors, PolicyFileError, Snapshot, read_policy_file};
+use crate::policy::{CompileErrors, Snapshot};
 
 use super::config::{PolicySource, Signals};
 use super::routes::App;
@@ -93,7 +94,7 @@ pub(crate) async fn load_initial(
         PolicySource::File(path) => {
             let text = read_policy(path).await?;
             let text_digest = digest(&text);
-            let compiled = super::memory::on_own_thread(move || Snapshot::from_yaml(&text))
+            let compiled = super::memory::on_own_thread(move || load::compile(&text))
                 .await
                 .map_err(|source| PolicyError::Compile {
                     path: path.clone(),
@@ -200,7 +201,7 @@ impl Reloader {
                 fixed.push((ca.clone(), Watched::ClientCa));
             }
         }
-        let named = app.policy().files().to_vec();
+        let named = app.engine().policy().files().to_vec();
         let (watch, watched) = watch_all(&fixed, &named, poll, debounce);
         let hup = match signals {
             Signals::Handle => Some(tokio::signal::unix::signal(
@@ -225,7 +226,7 @@ impl Reloader {
     /// Watches the files the policy in force names, when they differ from
     /// those watched so far.
     fn rewatch(&mut self) {
-        let named = self.app.policy().files().to_vec();
+        let named = self.app.engine().policy().files().to_vec();
         if named == self.named {
             return;
         }
@@ -276,7 +277,7 @@ impl Reloader {
             return;
         };
         let metrics = self.app.metrics();
-        let current = self.app.policy().generation();
+        let current = self.app.engine().policy().generation();
         let text = match read_policy(&file.path).await {
             Ok(text) => text,
             Err(error) => {
@@ -301,7 +302,7 @@ impl Reloader {
         let compiled = super::memory::on_own_thread({
             let app = Arc::clone(&self.app);
             move || {
-                let snapshot = Snapshot::from_yaml(&text)?;
+                let snapshot = load::compile(&text)?;
                 drop(text);
                 // The previous policy is dropped here too, where the
                 // compile's garbage is, when nothing else holds it.

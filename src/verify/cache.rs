@@ -8,31 +8,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 
 use super::digest::Digest;
-use super::requirement::Outcome;
-
-/// Lifetimes and bound of the caches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheConfig {
-    /// How long a verified digest is trusted.
-    pub allow_ttl: Duration,
-    /// How long a failed digest stays failed before it is checked again.
-    pub deny_ttl: Duration,
-    /// How long a tag → digest resolution is reused.
-    pub tag_ttl: Duration,
-    /// Entries per cache.
-    pub max_entries: usize,
-}
-
-impl Default for CacheConfig {
-    fn default() -> CacheConfig {
-        CacheConfig {
-            allow_ttl: Duration::from_secs(600),
-            deny_ttl: Duration::from_secs(30),
-            tag_ttl: Duration::from_secs(30),
-            max_entries: 100_000,
-        }
-    }
-}
+use crate::policy::{CacheConfig, Outcome};
 
 /// Key of a cached result.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

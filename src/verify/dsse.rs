@@ -10,7 +10,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use serde::Deserialize;
 
 use super::digest::Digest;
-use super::keys::KeySet;
+use crate::policy::KeySet;
 
 /// The payload type cosign requires for attestations.
 pub(crate) const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -125,7 +125,7 @@ impl Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::keys::PublicKey;
+    use crate::policy::PublicKey;
 
     const VECTORS: &str = include_str!("../../tests/fixtures/verify/cosign-test-vectors.json");
 

@@ -18,8 +18,8 @@ use super::dsse::{Envelope, Statement};
 use super::registry::{
     Descriptor, Manifest, Registry, RegistryError, RegistryErrorKind, Repository,
 };
-use super::requirement::{Outcome, Requirement};
 use super::{simple_signing, vuln};
+use crate::policy::{Outcome, Requirement};
 
 /// Layer media type of a cosign signature payload.
 pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -125,8 +125,8 @@ pub(crate) fn judge(evidence: &Evidence, req: &Requirement, now: SystemTime) -> 
     Outcome::Verified
 }
 
-fn sbom_shaped(kind: super::requirement::SbomKind, predicate: &Value) -> bool {
-    use super::requirement::SbomKind;
+fn sbom_shaped(kind: crate::policy::SbomKind, predicate: &Value) -> bool {
+    use crate::policy::SbomKind;
     match kind {
         SbomKind::CycloneDx => {
             predicate.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX")

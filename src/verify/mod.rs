@@ -1,6 +1,7 @@
 //! Supply-chain verification: cosign signatures, SBOM and vulnerability
-//! attestations read from the image's registry, judged against a
-//! [`Requirement`], cached per digest.
+//! attestations read from the image's registry, judged against the policy's
+//! [`Requirement`], cached per digest. The policy's types are implemented
+//! here: a requirement in, an [`Outcome`] out.
 //!
 //! [`Verifier::verify`] resolves the image to its digest (tags briefly
 //! cached), answers from the result cache when it can, and otherwise runs
@@ -17,20 +18,13 @@ mod cache;
 mod digest;
 mod dsse;
 mod evidence;
-mod keys;
 pub mod registry;
-mod requirement;
 mod simple_signing;
 mod vuln;
 
-pub use cache::CacheConfig;
 pub use digest::{Digest, DigestError};
 pub use dsse::{Envelope, Statement, pae};
-pub use keys::{KeyError, KeySet, PublicKey};
-pub use registry::{
-    CaBundle, Registry, RegistryConfig, RegistryError, RegistryErrorKind, Repository,
-};
-pub use requirement::{Outcome, Requirement, SbomKind, VulnLimits};
+pub use registry::{Registry, RegistryConfig, RegistryError, RegistryErrorKind, Repository};
 pub use simple_signing::signed_image_digest;
 pub use vuln::{Scan, Scanner, VULN_PREDICATE};
 
@@ -41,6 +35,7 @@ use std::time::{Instant, SystemTime};
 use dashmap::DashMap;
 use tokio::sync::OnceCell;
 
+use crate::policy::{CacheConfig, Outcome, Requirement};
 use crate::reference::Reference;
 use cache::{Caches, ResultKey};
 
@@ -86,6 +81,8 @@ type InFlight = Arc<OnceCell<Outcome>>;
 
 /// Verifies images against requirements; share it behind an `Arc`.
 pub struct Verifier {
+    /// Unique in the process: tells one verifier's counters from the next.
+    id: u64,
     registry: Registry,
     caches: Caches,
     in_flight: DashMap<ResultKey, InFlight>,
@@ -110,7 +107,9 @@ impl Verifier {
 
     /// A verifier around an existing client (e.g. one with an observer).
     pub fn with_registry(registry: Registry, cache: CacheConfig) -> Verifier {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Verifier {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             registry,
             caches: Caches::new(cache),
             in_flight: DashMap::new(),
@@ -123,6 +122,12 @@ impl Verifier {
     pub fn with_clock(mut self, clock: Clock) -> Verifier {
         self.clock = clock;
         self
+    }
+
+    /// A number no other verifier of this process has: its counters start
+    /// at zero when a reload brings a new verifier.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The work counters.
@@ -148,7 +153,26 @@ impl Verifier {
         req: &Requirement,
         deadline: Instant,
     ) -> Verification {
-        let waited = tokio::time::timeout_at(deadline.into(), self.verify_inner(image, req)).await;
+        let inner = self.verify_inner(image, None, req);
+        let waited = tokio::time::timeout_at(deadline.into(), inner).await;
+        waited.unwrap_or(Verification {
+            outcome: Outcome::Unavailable,
+            digest: None,
+            cached: false,
+        })
+    }
+
+    /// As [`Verifier::verify`], at `digest` (the one a first rule resolved
+    /// the image's tag to), whatever the image names.
+    pub async fn verify_at(
+        &self,
+        image: &Reference<'_>,
+        digest: Digest,
+        req: &Requirement,
+        deadline: Instant,
+    ) -> Verification {
+        let inner = self.verify_inner(image, Some(digest), req);
+        let waited = tokio::time::timeout_at(deadline.into(), inner).await;
         waited.unwrap_or(Verification {
             outcome: Outcome::Unavailable,
             digest: None,
@@ -178,7 +202,12 @@ impl Verifier {
         })
     }
 
-    async fn verify_inner(&self, image: &Reference<'_>, req: &Requirement) -> Verification {
+    async fn verify_inner(
+        &self,
+        image: &Reference<'_>,
+        at: Option<Digest>,
+        req: &Requirement,
+    ) -> Verification {
         let unavailable = |digest| Verification {
             outcome: Outcome::Unavailable,
             digest,
@@ -189,8 +218,9 @@ impl Verifier {
             path: image.path().to_string(),
         };
         let repo_id = repo_key(image);
-        let digest = match image.digest() {
-            Some(d) => match Digest::parse(d) {
+        let digest = match (at, image.digest()) {
+            (Some(d), _) => d,
+            (None, Some(d)) => match Digest::parse(d) {
                 Ok(d) => d,
                 // A digest we cannot check against content (sha512,
                 // sha384, ...) proves nothing, however healthy the
@@ -204,7 +234,7 @@ impl Verifier {
                     };
                 }
             },
-            None => {
+            (None, None) => {
                 let key = tag_key(&repo_id, image);
                 if let Some(d) = self.caches.tags.get(&key, Instant::now()) {
                     self.stats.tag_hits.fetch_add(1, Ordering::Relaxed);

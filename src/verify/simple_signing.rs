@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::digest::Digest;
 use super::dsse::decode_base64;
-use super::keys::KeySet;
+use crate::policy::KeySet;
 
 /// `critical.type` of a cosign image signature.
 pub(crate) const SIGNATURE_TYPE: &str = "cosign container image signature";
@@ -78,7 +78,7 @@ fn field<'m>(map: &'m Map<String, Value>, key: &str) -> Option<&'m Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::keys::PublicKey;
+    use crate::policy::PublicKey;
 
     const VECTORS: &str = include_str!("../../tests/fixtures/verify/cosign-test-vectors.json");
 

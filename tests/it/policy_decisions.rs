@@ -9,7 +9,7 @@ const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef012
 
 fn policy(spec: &str) -> Snapshot {
     let text = format!("apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n{spec}");
-    let trie = Snapshot::from_yaml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let trie = imagegate::load::compile(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     // Every case also runs on the linear scan and must agree.
     let linear = Snapshot::from_yaml_with(&text, MatchStrategy::LinearScan).unwrap();
     LINEAR.with(|l| *l.borrow_mut() = Some(linear));

@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use imagegate::policy::{BUILTIN_POLICY, CompileErrorKind, CompileErrors, Snapshot};
+use imagegate::policy::{BUILTIN_POLICY, CompileErrorKind, CompileErrors};
 
 fn errors(text: &str) -> CompileErrors {
-    match Snapshot::from_yaml(text) {
+    match imagegate::load::compile(text) {
         Ok(_) => panic!("policy should be rejected:\n{text}"),
         Err(e) => e,
     }
@@ -26,10 +26,10 @@ const HEAD: &str = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\n";
 fn examples_load() {
     let builtin = std::fs::read_to_string("examples/policy.yaml").unwrap();
     assert_eq!(builtin, BUILTIN_POLICY);
-    let s = Snapshot::from_yaml(&builtin).unwrap();
+    let s = imagegate::load::compile(&builtin).unwrap();
     assert_eq!(s.name(), Some("builtin-default"));
     let annotated = std::fs::read_to_string("examples/policy-annotated.yaml").unwrap();
-    let s = Snapshot::from_yaml(&annotated).unwrap_or_else(|e| panic!("{e}"));
+    let s = imagegate::load::compile(&annotated).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.name(), Some("mycorp-images"));
 }
 
@@ -151,7 +151,7 @@ fn supply_chain_fields_compile() {
     let text = format!(
         "{HEAD}spec:\n  verify:\n    - images: [\"127.0.0.1:5000/**\"]\n      keys:\n        - file: {key}\n      require:\n        signature: true\n        sbom: [cyclonedx, spdx]\n        vulnerabilities:\n          maxCvss: 7.0\n          maxAge: 168h\n  registries:\n    insecure: [\"127.0.0.1:5000\"]\n  verification:\n    timeout: 4s\n    onError: allow\n    cache:\n      allowTtl: 10m\n      denyTtl: 30s\n      tagTtl: 5s\n      maxEntries: 1000\n  mutate:\n    pinDigests: true\n"
     );
-    let s = Snapshot::from_yaml(&text).unwrap_or_else(|e| panic!("{e}"));
+    let s = imagegate::load::compile(&text).unwrap_or_else(|e| panic!("{e}"));
     let sc = s.supply_chain();
     assert_eq!(sc.rules().len(), 1);
     let req = sc.rules()[0].requirement();
@@ -164,10 +164,9 @@ fn supply_chain_fields_compile() {
     assert!(sc.applies_to("127.0.0.1:5000/app:v1"));
     assert!(!sc.applies_to("127.0.0.1:5001/app:v1"));
     assert!(!sc.applies_to("nginx:1.25"));
-    let config = sc.verifier_config();
-    assert_eq!(config.registry.insecure, ["127.0.0.1:5000"]);
-    assert_eq!(config.cache.tag_ttl, std::time::Duration::from_secs(5));
-    assert_eq!(config.cache.max_entries, 1000);
+    assert_eq!(sc.insecure(), ["127.0.0.1:5000"]);
+    assert_eq!(sc.cache().tag_ttl, std::time::Duration::from_secs(5));
+    assert_eq!(sc.cache().max_entries, 1000);
     // a rule without `require` asks for the signature
     let pem = std::fs::read_to_string(key)
         .unwrap()
@@ -175,7 +174,7 @@ fn supply_chain_fields_compile() {
     let text = format!(
         "{HEAD}spec:\n  verify:\n    - images: [ghcr.io/mycorp]\n      keys:\n        - pem: |\n            {pem}\n"
     );
-    let s = Snapshot::from_yaml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let s = imagegate::load::compile(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert!(s.supply_chain().rules()[0].requirement().signature());
     assert!(!s.supply_chain().pin_digests());
 }
@@ -262,10 +261,13 @@ fn overrides_and_break_glass_are_checked() {
 #[test]
 fn metadata_is_tolerant_of_labels_and_annotations() {
     let text = format!("{HEAD}metadata:\n  name: x\n  labels: {{a: b}}\n  annotations: {{c: d}}\n");
-    assert!(Snapshot::from_yaml(&text).is_ok());
-    assert!(Snapshot::from_yaml(HEAD).is_ok(), "spec may be omitted");
+    assert!(imagegate::load::compile(&text).is_ok());
     assert!(
-        Snapshot::from_yaml(&format!("{HEAD}spec:\n")).is_ok(),
+        imagegate::load::compile(HEAD).is_ok(),
+        "spec may be omitted"
+    );
+    assert!(
+        imagegate::load::compile(&format!("{HEAD}spec:\n")).is_ok(),
         "spec may be empty"
     );
 }
@@ -328,16 +330,15 @@ fn all_semantic_errors_are_collected_in_file_order() {
 #[test]
 fn registry_ca_bundle() {
     let policy = |ca: &str| format!("{HEAD}spec:\n  registries:\n    ca: {ca}\n");
-    let s =
-        Snapshot::from_yaml(&policy("tests/fixtures/tls/ca.pem")).unwrap_or_else(|e| panic!("{e}"));
-    let config = s.supply_chain().verifier_config();
-    assert_eq!(config.registry.ca.len(), 1);
-    let none = Snapshot::from_yaml(&format!("{HEAD}spec: {{}}\n")).unwrap();
-    assert!(none.supply_chain().verifier_config().registry.ca.is_empty());
+    let s = imagegate::load::compile(&policy("tests/fixtures/tls/ca.pem"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.supply_chain().ca().len(), 1);
+    let none = imagegate::load::compile(&format!("{HEAD}spec: {{}}\n")).unwrap();
+    assert!(none.supply_chain().ca().is_empty());
     // a changed CA is a new verifier (no cache reuse across it)
-    let other = Snapshot::from_yaml(&policy("tests/fixtures/tls/other-ca.pem")).unwrap();
+    let other = imagegate::load::compile(&policy("tests/fixtures/tls/other-ca.pem")).unwrap();
     assert!(!s.supply_chain().same_verifier(other.supply_chain()));
-    let again = Snapshot::from_yaml(&policy("tests/fixtures/tls/ca.pem")).unwrap();
+    let again = imagegate::load::compile(&policy("tests/fixtures/tls/ca.pem")).unwrap();
     assert!(s.supply_chain().same_verifier(again.supply_chain()));
     // located errors: missing, not PEM, a key instead of a certificate, too large
     let (l, _, kind, m) = one(&policy("/nonexistent/ca.pem"));

@@ -54,7 +54,7 @@ const MIGRATE: &str = "registry.example.com/shop/migrate:1.4.2";
 const EVIL: &str = "evil.example.net/miner:1.0";
 
 fn policy(yaml: &str) -> Snapshot {
-    Snapshot::from_yaml(yaml)
+    imagegate::load::compile(yaml)
         .unwrap_or_else(|e| panic!("test policy: {e}"))
         .with_generation(GENERATION)
 }

@@ -19,7 +19,7 @@ fn app() -> App {
 
 fn app_with(policy: &str, limits: Limits) -> App {
     App::new(
-        Snapshot::from_yaml(policy).unwrap().with_generation(1),
+        imagegate::load::compile(policy).unwrap().with_generation(1),
         limits,
     )
 }
@@ -330,13 +330,13 @@ async fn swapping_the_policy_changes_answers_and_generation() {
     let (_, _, body) = call(&app, post("/imagepolicy", image_review(&["nginx:1.25"]))).await;
     assert!(image_review_allowed(&body));
     app.swap_policy(
-        Snapshot::from_yaml(POLICY_DENY_DOCKER_HUB)
+        imagegate::load::compile(POLICY_DENY_DOCKER_HUB)
             .unwrap()
             .with_generation(2),
     );
     let (_, _, body) = call(&app, post("/imagepolicy", image_review(&["nginx:1.25"]))).await;
     assert!(!image_review_allowed(&body));
-    assert_eq!(app.policy().generation(), 2);
+    assert_eq!(app.engine().policy().generation(), 2);
     let text = String::from_utf8(app.metrics().render()).unwrap();
     assert_eq!(sample(&text, "imagegate_policy_generation"), Some(2.0));
 }

@@ -210,7 +210,7 @@ async fn a_bad_policy_is_a_start_up_error_with_its_location() {
     assert!(matches!(
         missing,
         ServeError::Policy(PolicyError::File(
-            imagegate::policy::PolicyFileError::Read { .. }
+            imagegate::load::PolicyFileError::Read { .. }
         ))
     ));
 }

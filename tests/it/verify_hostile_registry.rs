@@ -25,12 +25,11 @@ use crate::support::hostile::{
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use imagegate::policy::Snapshot;
+use imagegate::policy::{CaBundle, Outcome, Requirement};
 use imagegate::reference::Reference;
 use imagegate::server::{App, Limits};
 use imagegate::verify::{
-    CaBundle, Outcome, RegistryConfig, RegistryError, RegistryErrorKind, Repository, Requirement,
-    Verifier, VerifierConfig,
+    RegistryConfig, RegistryError, RegistryErrorKind, Repository, Verifier, VerifierConfig,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1262,7 +1261,7 @@ async fn decisions(app: &App, reason: &str) -> f64 {
 
 fn app(policy: &str) -> App {
     App::new(
-        Snapshot::from_yaml(policy)
+        imagegate::load::compile(policy)
             .unwrap_or_else(|e| panic!("{e}"))
             .with_generation(1),
         Limits::default(),

@@ -15,11 +15,13 @@ use crate::support::registry::token::TokenGate;
 use crate::support::registry::{
     Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
 };
+use imagegate::policy::{
+    CaBundle, CacheConfig, Credentials, KeySet, Outcome, PublicKey, Requirement, SbomKind,
+    VulnLimits,
+};
 use imagegate::reference::Reference;
-use imagegate::verify::registry::Credentials;
 use imagegate::verify::{
-    CaBundle, CacheConfig, Digest, KeySet, Outcome, PublicKey, RegistryConfig, RegistryErrorKind,
-    Repository, Requirement, SbomKind, Verifier, VerifierConfig, VulnLimits,
+    Digest, RegistryConfig, RegistryErrorKind, Repository, Verifier, VerifierConfig,
 };
 
 const CDX: &str = "https://cyclonedx.org/bom";

@@ -17,7 +17,6 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use imagegate::policy::Snapshot;
 use imagegate::server::{App, Limits};
 use serde_json::{Value, json};
 
@@ -32,7 +31,7 @@ fn policy(addr: &str, key: &str, extra: &str) -> String {
 
 fn app(policy: &str) -> App {
     App::new(
-        Snapshot::from_yaml(policy)
+        imagegate::load::compile(policy)
             .unwrap_or_else(|e| panic!("{e}"))
             .with_generation(1),
         Limits::default(),
@@ -230,15 +229,15 @@ async fn a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache() {
     let app = app(&policy(&reg.addr, KEY, ""));
     let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
-    let before = Arc::clone(app.policy().verifier().unwrap());
+    let before = Arc::clone(app.engine().verifier().unwrap());
 
-    let other = Snapshot::from_yaml(&policy(&reg.addr, OTHER_KEY, "")).unwrap();
+    let other = imagegate::load::compile(&policy(&reg.addr, OTHER_KEY, "")).unwrap();
     app.swap_policy(other.with_generation(2));
     let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     let reason = body["status"]["reason"].as_str().unwrap();
     assert!(reason.contains("none verifies"), "{reason}");
-    let after = Arc::clone(app.policy().verifier().unwrap());
+    let after = Arc::clone(app.engine().verifier().unwrap());
     assert!(
         Arc::ptr_eq(&before, &after),
         "same registry settings: the verifier survives"
@@ -246,8 +245,8 @@ async fn a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache() {
 
     // different registry settings: a new verifier
     let tuned = policy(&reg.addr, KEY, "    cache:\n      denyTtl: 1s\n");
-    app.swap_policy(Snapshot::from_yaml(&tuned).unwrap().with_generation(3));
-    assert!(!Arc::ptr_eq(&after, app.policy().verifier().unwrap()));
+    app.swap_policy(imagegate::load::compile(&tuned).unwrap().with_generation(3));
+    assert!(!Arc::ptr_eq(&after, app.engine().verifier().unwrap()));
     let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
 }

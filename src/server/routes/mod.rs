@@ -1,8 +1,8 @@
 //! Routing and the request handler ([`App`]), callable without sockets.
 //!
 //! `POST /imagepolicy`, `POST /validate` and `POST /mutate` carry a review
-//! body to [`review`](crate::review) with the current policy snapshot and
-//! return its answer (`review_flow.rs`); `GET /healthz`, `/readyz` and
+//! body to the decision pipeline ([`Engine::decide`]) of the engine in
+//! force and return its answer (`review_flow.rs`); `GET /healthz`, `/readyz` and
 //! `/metrics` report on the process. Errors are classified here: 404, 405
 //! (with `Allow`), 415, 413, 408, and 400 `{"error": "..."}` for a body
 //! that is not a review (`respond.rs` builds the answers). The decision
@@ -23,11 +23,10 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Body;
 
+use crate::decide::{Engine, Request as Ask};
 use crate::metrics::{Metrics, PathLabel};
 use crate::policy::Snapshot;
-use crate::review::{Api, Mutated, Reviewed};
-
-use super::verification::attach_verifier;
+use crate::review::Api;
 
 mod respond;
 mod review_flow;
@@ -52,12 +51,14 @@ impl Endpoint {
             Endpoint::Validate | Endpoint::Mutate => Api::AdmissionReview,
         }
     }
-}
 
-/// A review route's answer.
-enum Answer {
-    Reviewed(Reviewed),
-    Mutated(Mutated),
+    /// What the route asks of the pipeline.
+    fn ask(self) -> Ask {
+        match self {
+            Endpoint::Mutate => Ask::Mutate,
+            _ => Ask::Review(self.api()),
+        }
+    }
 }
 
 use super::config::Limits;
@@ -73,10 +74,10 @@ pub(crate) enum Routes {
 }
 
 /// The server's shared state and its request handler: the one
-/// `ArcSwap<Snapshot>`, readiness, metrics and limits.
+/// `ArcSwap<Engine>` (policy and verifier), readiness, metrics and limits.
 #[derive(Debug)]
 pub struct App {
-    policy: ArcSwap<Snapshot>,
+    engine: ArcSwap<Engine>,
     draining: AtomicBool,
     metrics: Metrics,
     limits: Limits,
@@ -94,9 +95,9 @@ impl App {
     pub fn new(snapshot: Snapshot, limits: Limits) -> App {
         let metrics = Metrics::new();
         metrics.set_policy_generation(snapshot.generation());
-        let snapshot = attach_verifier(snapshot, None, Some(metrics.registry_observer()));
+        let engine = Engine::new(snapshot, None, Some(metrics.registry_observer()));
         App {
-            policy: ArcSwap::from_pointee(snapshot),
+            engine: ArcSwap::from_pointee(engine),
             draining: AtomicBool::new(false),
             metrics,
             bodies: BodyBudget::new(limits.max_buffered_body_bytes),
@@ -117,9 +118,9 @@ impl App {
         &self.metrics
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> Arc<Snapshot> {
-        self.policy.load_full()
+    /// The policy and verifier in force.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.load_full()
     }
 
     /// Puts a new policy in force for every later request, atomically.
@@ -127,14 +128,11 @@ impl App {
     /// registry and cache settings did not change, so cached verdicts
     /// survive the reload; otherwise a fresh one.
     pub fn swap_policy(&self, snapshot: Snapshot) {
-        let previous = self.policy.load_full();
-        let snapshot = attach_verifier(
-            snapshot,
-            Some(&previous),
-            Some(self.metrics.registry_observer()),
-        );
-        let generation = snapshot.generation();
-        self.policy.store(Arc::new(snapshot));
+        let previous = self.engine.load_full();
+        let observe = Some(self.metrics.registry_observer());
+        let engine = Engine::new(snapshot, Some(&previous), observe);
+        let generation = engine.policy().generation();
+        self.engine.store(Arc::new(engine));
         self.metrics.set_policy_generation(generation);
     }
 
@@ -260,10 +258,10 @@ impl App {
     }
 
     fn sync_verifier_stats(&self) {
-        if let Some(v) = self.policy.load().verifier() {
+        if let Some(v) = self.engine.load().verifier() {
             let stats = v.stats();
             self.metrics.sync_verify_cache(
-                Arc::as_ptr(v) as usize,
+                v.id(),
                 stats.cache_hits.load(Ordering::Relaxed),
                 stats.cache_misses.load(Ordering::Relaxed),
                 stats.coalesced.load(Ordering::Relaxed),

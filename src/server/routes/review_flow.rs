@@ -1,24 +1,20 @@
-//! The review routes: read the body within its limits, decide it (at once,
-//! or after verifying at registries what the policy asks for), record and
-//! log the outcome, answer.
-
-use std::sync::Arc;
-use std::time::Instant;
+//! The review routes: read the body within its limits, hand it to the
+//! decision pipeline ([`Engine::decide`](crate::decide::Engine::decide)),
+//! record and log the outcome, answer.
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Body;
 
+use crate::decide::Answer;
 use crate::policy::Snapshot;
-use crate::review::{self, AdmittedBy, Api, Checks, Outcome, Reviewed};
-use crate::verify::Outcome as VerifyOutcome;
+use crate::review::{self, AdmittedBy, Api, Outcome};
 
 use super::super::limits::read_body;
 use super::super::record::Recording;
-use super::super::verification::verify_images;
 use super::respond::{Admitted, Clean, Denied, body_error, error, response};
-use super::{Answer, App, Endpoint, JSON};
+use super::{App, Endpoint, JSON};
 
 impl App {
     /// Reads the body of a review and answers it.
@@ -40,42 +36,15 @@ impl App {
             Ok(read) => read.into_parts(),
             Err(e) => return body_error(&e),
         };
-        let snapshot = self.policy.load_full();
+        let engine = self.engine.load_full();
         // The body as received (parsing rewrites it), when recording.
         let copy = match (&self.recorder, endpoint) {
             (Some(recorder), Endpoint::ImageReview | Endpoint::Validate) => recorder.copy(&body),
             _ => None,
         };
-        if endpoint == Endpoint::Mutate || snapshot.supply_chain().has_rules() {
-            // Rare and large: boxed, so that the state of the verification
-            // is allocated only by the requests that wait for it.
-            return Box::pin(self.review_verified(body, snapshot, endpoint, copy)).await;
-        }
-        // The fast path: no rule can send this review to the network, so it
-        // is decided here without waiting.
-        let api = endpoint.api();
-        let result = decide_now(body, &snapshot, api);
-        self.answer(result.map(Answer::Reviewed), &snapshot, api, copy)
-    }
-
-    /// A review that may wait on the network: `/mutate`, or a policy with
-    /// `verify` rules.
-    pub(super) async fn review_verified(
-        &self,
-        body: Vec<u8>,
-        snapshot: Arc<Snapshot>,
-        endpoint: Endpoint,
-        copy: Option<Recording>,
-    ) -> Response<Full<Bytes>> {
-        let api = endpoint.api();
-        let result = if endpoint == Endpoint::Mutate {
-            self.mutate(body, &snapshot).await
-        } else {
-            self.verified_review(body, &snapshot, api)
-                .await
-                .map(Answer::Reviewed)
-        };
-        self.answer(result, &snapshot, api, copy)
+        let observe = |outcome| self.metrics.observe_verification(outcome);
+        let result = engine.decide(endpoint.ask(), body, observe).await;
+        self.answer(result, engine.policy(), endpoint.api(), copy)
     }
 
     /// The response to a decided review (or to a body that is not one),
@@ -105,65 +74,6 @@ impl App {
                 error(StatusCode::BAD_REQUEST, &e.to_string())
             }
         }
-    }
-
-    /// A review under `verify` rules: the policy decides first (a policy
-    /// deny never reaches the network), then every image that a rule
-    /// applies to is verified, concurrently, under the policy's one
-    /// deadline, and the review is decided with the outcomes.
-    pub(super) async fn verified_review(
-        &self,
-        mut body: Vec<u8>,
-        snapshot: &Arc<Snapshot>,
-        api: Api,
-    ) -> Result<Reviewed, review::DecodeError> {
-        let deadline = Instant::now() + snapshot.supply_chain().timeout();
-        // Parsed once: the views into the body are held across the wait.
-        let parsed = review::parse(api, &mut body)?;
-        let pending = parsed.pending(snapshot, false);
-        let checks = self.verify(snapshot, pending, deadline).await;
-        Ok(parsed.answer(snapshot, &checks))
-    }
-
-    /// `POST /mutate`: with `mutate.pinDigests`, the tag images are
-    /// verified (or resolved) and pinned to their digest.
-    pub(super) async fn mutate(
-        &self,
-        mut body: Vec<u8>,
-        snapshot: &Arc<Snapshot>,
-    ) -> Result<Answer, review::DecodeError> {
-        let supply = snapshot.supply_chain();
-        let parsed = review::parse(Api::AdmissionReview, &mut body)?;
-        let mut checks = Checks::new();
-        if supply.pin_digests() {
-            let deadline = Instant::now() + supply.timeout();
-            let pending = parsed.pending(snapshot, true);
-            checks = self.verify(snapshot, pending, deadline).await;
-        }
-        // Parsed as an AdmissionReview, so there is a mutating answer.
-        parsed
-            .mutate(snapshot, &checks)
-            .map(Answer::Mutated)
-            .ok_or_else(|| review::DecodeError::wrong_kind("ImageReview", "\"AdmissionReview\""))
-    }
-
-    pub(super) async fn verify(
-        &self,
-        snapshot: &Arc<Snapshot>,
-        images: Vec<String>,
-        deadline: Instant,
-    ) -> Checks {
-        if images.is_empty() {
-            return Checks::new();
-        }
-        let checks = verify_images(Arc::clone(snapshot), images.clone(), deadline).await;
-        for image in &images {
-            let outcome = checks
-                .get(image)
-                .map_or(VerifyOutcome::Unavailable, |c| c.outcome);
-            self.metrics.observe_verification(outcome);
-        }
-        checks
     }
 
     pub(super) fn record(&self, outcome: &Outcome, generation: u64) {
@@ -211,17 +121,5 @@ impl App {
                 );
             }
         }
-    }
-}
-
-/// Decides a review that no `verify` rule applies to.
-pub(super) fn decide_now(
-    mut body: Vec<u8>,
-    snapshot: &Snapshot,
-    api: Api,
-) -> Result<Reviewed, review::DecodeError> {
-    match api {
-        Api::ImageReview => review::image_review(&mut body, snapshot),
-        Api::AdmissionReview => review::admission_review(&mut body, snapshot),
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::verify::keys::KeySet;
-use crate::verify::requirement::{SbomKind, VulnLimits};
+use crate::policy::KeySet;
+use crate::policy::{SbomKind, VulnLimits};
 use std::time::Duration;
 
 fn statement(ptype: &str, predicate: Value) -> Statement {

@@ -1,11 +1,9 @@
 //! Registry authentication: `WWW-Authenticate` challenges (RFC 6750 §3
-//! syntax), bearer tokens from the registry's token service, and basic
-//! credentials read from a `kubernetes.io/dockerconfigjson` file.
+//! syntax) and bearer tokens from the registry's token service (basic
+//! credentials are the policy's [`crate::policy::Credentials`]).
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 /// A parsed `WWW-Authenticate` challenge.
@@ -106,83 +104,6 @@ pub(crate) struct TokenResponse {
     pub(crate) expires_in: Option<u64>,
 }
 
-/// Basic credentials per registry host, from a dockerconfigjson file.
-#[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    by_host: BTreeMap<String, (String, String)>,
-}
-
-#[derive(Deserialize)]
-struct DockerConfig {
-    #[serde(default)]
-    auths: BTreeMap<String, AuthEntry>,
-}
-
-#[derive(Deserialize)]
-struct AuthEntry {
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// Why a dockerconfigjson could not be used.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid dockerconfigjson: {0}")]
-pub struct CredentialsError(String);
-
-impl Credentials {
-    /// Reads `{"auths": {"host": {"auth": base64("user:pass")}}}` (or
-    /// `username`/`password`). Keys may be URLs; `index.docker.io` and
-    /// `registry-1.docker.io` are Docker Hub.
-    pub fn from_dockerconfigjson(text: &str) -> Result<Credentials, CredentialsError> {
-        let cfg: DockerConfig =
-            serde_json::from_str(text).map_err(|e| CredentialsError(e.to_string()))?;
-        let mut by_host = BTreeMap::new();
-        for (key, entry) in cfg.auths {
-            let pair = match (entry.auth, entry.username, entry.password) {
-                (Some(auth), _, _) if !auth.is_empty() => {
-                    let raw = STANDARD
-                        .decode(auth.trim())
-                        .map_err(|_| CredentialsError(format!("auth of {key:?} is not base64")))?;
-                    let text = String::from_utf8(raw)
-                        .map_err(|_| CredentialsError(format!("auth of {key:?} is not UTF-8")))?;
-                    let (u, p) = text.split_once(':').ok_or_else(|| {
-                        CredentialsError(format!("auth of {key:?} is not user:password"))
-                    })?;
-                    (u.to_owned(), p.to_owned())
-                }
-                (_, Some(u), Some(p)) => (u, p),
-                _ => continue,
-            };
-            by_host.insert(normalize_host(&key), pair);
-        }
-        Ok(Credentials { by_host })
-    }
-
-    /// The `Authorization: Basic ...` value for `host`, if configured.
-    pub fn basic(&self, host: &str) -> Option<String> {
-        let (u, p) = self.by_host.get(&normalize_host(host))?;
-        Some(format!("Basic {}", STANDARD.encode(format!("{u}:{p}"))))
-    }
-}
-
-fn normalize_host(key: &str) -> String {
-    let k = key.trim();
-    let k = k
-        .strip_prefix("https://")
-        .or_else(|| k.strip_prefix("http://"))
-        .unwrap_or(k);
-    let host = k.split('/').next().unwrap_or(k).to_ascii_lowercase();
-    if crate::reference::is_docker_hub_host(&host) {
-        crate::reference::DOCKER_HUB.to_owned()
-    } else {
-        host
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,19 +131,5 @@ mod tests {
         assert!(
             matches!(parse_challenge(r#"bearer realm="a\"b""#), Some(Challenge::Bearer { realm, .. }) if realm == "a\"b")
         );
-    }
-
-    #[test]
-    fn dockerconfigjson() {
-        let text = r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},"127.0.0.1:5000":{"username":"a","password":"b:c"},"x":{}}}"#;
-        let c = Credentials::from_dockerconfigjson(text).unwrap();
-        assert_eq!(c.basic("docker.io").as_deref(), Some("Basic dTpw"));
-        assert_eq!(
-            c.basic("127.0.0.1:5000"),
-            Some(format!("Basic {}", STANDARD.encode("a:b:c")))
-        );
-        assert_eq!(c.basic("x"), None);
-        assert!(Credentials::from_dockerconfigjson(r#"{"auths":{"h":{"auth":"!!"}}}"#).is_err());
-        assert!(Credentials::from_dockerconfigjson("[").is_err());
     }
 }

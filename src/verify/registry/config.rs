@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::super::digest::Digest;
-use super::{CaBundle, Credentials};
+use crate::policy::{CaBundle, Credentials};
 
 /// Limits and settings of a [`Registry`](super::Registry) client.
 #[derive(Debug, Clone)]

@@ -21,13 +21,12 @@ mod token;
 mod transport;
 mod urls;
 
-pub use auth::{Challenge, Credentials, CredentialsError, parse_challenge};
+pub use auth::{Challenge, parse_challenge};
 pub use config::{Fetched, Observe, Operation, RegistryConfig, Repository};
 pub use error::{RegistryError, RegistryErrorKind};
 pub use manifest::{
     ACCEPT, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Manifest, OCI_INDEX, OCI_MANIFEST,
 };
-pub use roots::{CaBundle, CaBundleError};
 
 use std::time::Instant;
 

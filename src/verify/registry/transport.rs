@@ -15,7 +15,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::error::{RegistryError, RegistryErrorKind};
-use super::roots::CaBundle;
+use super::roots::root_store;
+use crate::policy::CaBundle;
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +42,7 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub(crate) fn new(ca: &CaBundle) -> Transport {
-        let roots = ca.root_store();
+        let roots = root_store(ca);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -11,7 +11,7 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
 
-use super::digest::Digest;
+use sha2::{Digest as _, Sha256};
 
 /// Why a key could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +27,7 @@ pub struct PublicKey {
     key: VerifyingKey,
     /// sha256 of the SubjectPublicKeyInfo DER: identifies the key in
     /// requirement fingerprints and logs.
-    id: Digest,
+    id: [u8; 32],
 }
 
 impl PublicKey {
@@ -39,12 +39,12 @@ impl PublicKey {
         let der = key.to_public_key_der().map_err(|_| KeyError::Unsupported)?;
         Ok(PublicKey {
             key,
-            id: Digest::of(der.as_bytes()),
+            id: Sha256::digest(der.as_bytes()).into(),
         })
     }
 
     /// sha256 of the key's SubjectPublicKeyInfo DER.
-    pub fn id(&self) -> Digest {
+    pub fn id(&self) -> [u8; 32] {
         self.id
     }
 
@@ -60,7 +60,11 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", self.id)
+        f.write_str("PublicKey(sha256:")?;
+        for b in self.id {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
     }
 }
 

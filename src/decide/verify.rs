@@ -1,8 +1,8 @@
-//! Supply-chain verification for reviews: attaching a [`Verifier`] to a
-//! policy snapshot, and checking the images a review names against the
-//! registry, concurrently, under one deadline.
+//! The verification step of the pipeline: checking the images a review
+//! names against their registries, concurrently, under one deadline.
 //!
-//! Used by the server's review routes and by `imagegate check`. The policy
+//! Used by [`Engine::decide`](super::Engine::decide) and by the CLI's batch
+//! verifications. The policy
 //! decides which rules apply ([`SupplyChain::requirements`]); this module
 //! only runs the checks and reports their outcomes. A check that does not
 //! finish (deadline, cancellation, a panicked task) records nothing, and
@@ -13,60 +13,29 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
-use crate::policy::{Snapshot, SupplyChain};
+use super::Engine;
+use crate::policy::{KeySet, Outcome, Requirement, SupplyChain};
 use crate::reference::Reference;
 use crate::review::{Check, Checks};
-use crate::verify::registry::{Observe, Registry};
-use crate::verify::{Digest, KeySet, Outcome, Requirement, Verifier};
+use crate::verify::{Digest, Verifier};
 
-/// Returns `snapshot` with a verifier when its policy needs one (`verify`
-/// rules or digest pinning): the one of `previous` when the registry and
-/// cache settings are unchanged, so the cache survives the reload;
-/// otherwise a new one whose registry client reports to `observe`.
-pub fn attach_verifier(
-    snapshot: Snapshot,
-    previous: Option<&Snapshot>,
-    observe: Option<Observe>,
-) -> Snapshot {
-    let supply = snapshot.supply_chain();
-    if !supply.has_rules() && !supply.pin_digests() {
-        return snapshot;
-    }
-    if let Some(prev) = previous
-        && let Some(verifier) = prev.verifier()
-        && prev.supply_chain().same_verifier(supply)
-    {
-        let verifier = Arc::clone(verifier);
-        return snapshot.with_verifier(verifier);
-    }
-    let config = supply.verifier_config();
-    let mut registry = Registry::new(config.registry);
-    if let Some(observe) = observe {
-        registry = registry.with_observer(observe);
-    }
-    let verifier = Arc::new(Verifier::with_registry(registry, config.cache));
-    snapshot.with_verifier(verifier)
-}
-
-/// Verifies `images` (as a review's `*_pending` listed them) against the
-/// rules of `snapshot`, concurrently, until `deadline`. Images that no rule
-/// applies to are only resolved to their digest (for `/mutate`).
-pub async fn verify_images(
-    snapshot: Arc<Snapshot>,
-    images: Vec<String>,
-    deadline: Instant,
-) -> Checks {
+/// Verifies `images` (as [`Parsed::pending`](crate::review::Parsed::pending)
+/// listed them) against the rules of `engine`'s policy, concurrently, until
+/// `deadline`. Images that no rule applies to are only resolved to their
+/// digest (for `/mutate`).
+pub async fn verify_images(engine: Arc<Engine>, images: &[String], deadline: Instant) -> Checks {
     let mut checks = Checks::new();
-    if snapshot.verifier().is_none() {
+    if engine.verifier().is_none() {
         return checks;
     }
     let mut tasks = JoinSet::new();
     for image in images {
-        let snapshot = Arc::clone(&snapshot);
+        let engine = Arc::clone(&engine);
+        let image = image.clone();
         tasks.spawn(async move {
-            let check = match snapshot.verifier() {
+            let check = match engine.verifier() {
                 Some(verifier) => {
-                    check_image(verifier, snapshot.supply_chain(), &image, deadline).await
+                    check_image(verifier, engine.policy().supply_chain(), &image, deadline).await
                 }
                 None => unavailable(),
             };
@@ -99,7 +68,7 @@ fn unavailable() -> Check {
 /// resolved once (by the first rule), and the other rules verify that very
 /// digest, so a tag moved meanwhile cannot split the verdict. The first
 /// definite failure decides; otherwise an unavailable rule makes the image
-/// unavailable.
+/// unavailable. The image string is parsed once.
 pub async fn check_image(
     verifier: &Verifier,
     supply: &SupplyChain,
@@ -123,13 +92,7 @@ pub async fn check_image(
     let mut unreachable = false;
     for req in rules {
         let v = match digest {
-            Some(d) => {
-                let pinned = format!("{}/{}@{d}", reference.domain(), reference.path());
-                match Reference::parse(&pinned) {
-                    Ok(r) => verifier.verify(&r, req, deadline).await,
-                    Err(_) => return unavailable(),
-                }
-            }
+            Some(d) => verifier.verify_at(&reference, d, req, deadline).await,
             None => verifier.verify(&reference, req, deadline).await,
         };
         if digest.is_none() {

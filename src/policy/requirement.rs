@@ -1,11 +1,13 @@
 //! [`Requirement`]: what one `verify` rule demands of an image, with a
-//! fingerprint that keys cached results; and [`Outcome`], the verdict.
+//! fingerprint that keys cached results, and the [`Outcome`] an image
+//! that is missing or tampered with comes to under it.
 
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
 use super::keys::KeySet;
+use super::outcome::Outcome;
 
 /// An SBOM format accepted as an attestation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,7 +86,7 @@ impl Requirement {
         sbom.dedup();
         let mut h = Sha256::new();
         h.update(b"imagegate-requirement-v1\0");
-        let mut ids: Vec<[u8; 32]> = keys.keys().iter().map(|k| *k.id().bytes()).collect();
+        let mut ids: Vec<[u8; 32]> = keys.keys().iter().map(|k| k.id()).collect();
         ids.sort();
         ids.dedup();
         for id in &ids {
@@ -142,7 +144,7 @@ impl Requirement {
     }
 
     /// The reason used when the image does not exist at all.
-    pub(crate) fn missing(&self) -> Outcome {
+    pub fn missing(&self) -> Outcome {
         if self.signature {
             Outcome::SignatureMissing
         } else if !self.sbom.is_empty() {
@@ -158,7 +160,7 @@ impl Requirement {
     /// a digest its bytes do not have: no evidence can be tied to the
     /// image, which fails its first demand (a resolution alone, which
     /// demands nothing, is unavailable).
-    pub(crate) fn tampered(&self) -> Outcome {
+    pub fn tampered(&self) -> Outcome {
         if self.signature {
             Outcome::SignatureInvalid
         } else if !self.sbom.is_empty() {
@@ -170,8 +172,6 @@ impl Requirement {
         }
     }
 }
-
-pub use crate::policy::Outcome;
 
 #[cfg(test)]
 mod tests;
