@@ -31,7 +31,7 @@ fn main() -> ExitCode {
 
 /// Starts the webhook server on a multi-threaded runtime and blocks until a
 /// clean shutdown.
-fn serve(args: imagegate::server::ServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(args: cli::serve::ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.into_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

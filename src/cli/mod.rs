@@ -13,6 +13,7 @@
 
 mod check;
 mod replay;
+pub(crate) mod serve;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the webhook server.
-    Serve(Box<imagegate::server::ServeArgs>),
+    Serve(Box<serve::ServeArgs>),
     /// Evaluate images, or every image of Kubernetes manifests (-f),
     /// against a policy without a server.
     Check(CheckArgs),

@@ -2,7 +2,7 @@
 //! and graceful drain. It carries bytes between the kube-apiserver and
 //! [`review`](crate::review), and never decides anything itself.
 //!
-//! Layout, one job per file: `config` ([`ServeArgs`] → [`Config`]),
+//! Layout, one job per file: `config` ([`Config`]),
 //! `listener` (accept, TLS handshake, HTTP/1.1 + HTTP/2, connection
 //! limits), `tls` (certificates and their hot swap), `routes` ([`App`]:
 //! routing and handlers, callable without sockets), `limits` (body size and
@@ -26,8 +26,7 @@ mod tls;
 mod watch;
 
 pub use config::{
-    Config, ConfigError, Limits, LogConfig, LogFormat, PolicySource, ServeArgs, Signals, TlsFiles,
-    parse_duration, parse_size,
+    Config, DEFAULT_MAX_BODY_BYTES, Limits, LogConfig, LogFormat, PolicySource, Signals, TlsFiles,
 };
 pub use drain::ShutdownHandle;
 pub use record::{RecordConfig, Recorder};
@@ -69,9 +68,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    /// HTTP/3 was asked for without TLS.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+    /// HTTP/3 was asked for without TLS (QUIC always encrypts).
+    #[error("an HTTP/3 listener needs TLS (HTTP/3 runs only over TLS 1.3)")]
+    Http3WithoutTls,
     /// The TLS configuration cannot be used for QUIC.
     #[error("cannot build the HTTP/3 TLS configuration")]
     Http3Tls(#[source] quinn::crypto::rustls::NoInitialCipherSuite),
@@ -152,7 +151,7 @@ impl Server {
         };
         let h3 = match (config.http3_listen, &tls) {
             (Some(addr), Some(tls)) => Some(H3Listener::bind(addr, tls.clone(), &config.limits)?),
-            (Some(_), None) => return Err(ConfigError::Http3WithoutTls.into()),
+            (Some(_), None) => return Err(ServeError::Http3WithoutTls),
             (None, _) => None,
         };
         let (shutdown, handle) =

@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use clap::Parser;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use imagegate::server::{App, Config, ServeArgs, ServeError, Server, ShutdownHandle, Signals};
+use imagegate::policy::parse_duration;
+use imagegate::server::{
+    App, Config, PolicySource, RecordConfig, ServeError, Server, ShutdownHandle, Signals, TlsFiles,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
@@ -24,34 +26,63 @@ use tokio::task::JoinHandle;
 /// Bounds every wait in these tests.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tls")
         .join(name)
 }
 
-/// A config from `serve` flags, on 127.0.0.1:0, signals left alone.
+/// A config on 127.0.0.1:0, logging warnings only, signals left alone,
+/// with the `serve` flags in `args` applied (those the tests use; the
+/// binary's own parsing of every flag is tested in `src/cli/serve`).
 pub fn config(args: &[&str]) -> Config {
-    let mut argv = vec![
-        "imagegate",
-        "--listen",
-        "127.0.0.1:0",
-        "--log-filter",
-        "warn",
-    ];
-    argv.extend_from_slice(args);
-    let mut config = Cli::try_parse_from(argv)
-        .expect("valid flags")
-        .serve
-        .into_config()
-        .expect("valid config");
+    let mut config = Config::new(PolicySource::Builtin, "127.0.0.1:0".parse().unwrap());
+    config.log.filter = "warn".to_owned();
     config.signals = Signals::Ignore;
+    let duration = |v: &str| parse_duration(v).expect("a duration");
+    let size = |v: &str| match v.strip_suffix("KiB") {
+        Some(k) => k.parse::<usize>().unwrap() * 1024,
+        None => v.parse().unwrap(),
+    };
+    for pair in args.chunks(2) {
+        let [flag, value] = pair else {
+            panic!("flags come with values: {args:?}")
+        };
+        match *flag {
+            "--policy" => config.policy = PolicySource::File(value.into()),
+            "--tls-cert" | "--tls-key" | "--client-ca" => {
+                let tls = config.tls.get_or_insert_with(|| TlsFiles {
+                    cert: PathBuf::new(),
+                    key: PathBuf::new(),
+                    client_ca: None,
+                });
+                match *flag {
+                    "--tls-cert" => tls.cert = value.into(),
+                    "--tls-key" => tls.key = value.into(),
+                    _ => tls.client_ca = Some(value.into()),
+                }
+            }
+            "--http3-listen" => config.http3_listen = Some(value.parse().unwrap()),
+            "--metrics-listen" => config.metrics_listen = Some(value.parse().unwrap()),
+            "--max-body-bytes" => config.limits.max_body_bytes = size(value),
+            "--max-connections" => config.limits.max_connections = value.parse().unwrap(),
+            "--header-read-timeout" => config.limits.header_read_timeout = duration(value),
+            "--body-read-timeout" => config.limits.body_read_timeout = duration(value),
+            "--file-poll-interval" => config.file_poll_interval = duration(value),
+            "--shutdown-delay" => config.shutdown_delay = duration(value),
+            "--grace-period" => config.grace_period = duration(value),
+            "--record" => {
+                config.record = Some(RecordConfig {
+                    path: value.into(),
+                    max_bytes: 100 << 20,
+                    keep: 3,
+                });
+            }
+            "--record-max-bytes" => config.record.as_mut().unwrap().max_bytes = size(value) as u64,
+            "--record-keep" => config.record.as_mut().unwrap().keep = value.parse().unwrap(),
+            other => panic!("flag {other} is not known to the test support"),
+        }
+    }
     config
 }
 

@@ -22,7 +22,14 @@ fn defaults() {
     assert_eq!(c.metrics_listen, None);
     assert_eq!(c.http3_listen, None);
     assert_eq!(c.limits.max_body_bytes, 8 * 1024 * 1024);
-    assert_eq!(c.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(
+        c.limits.max_body_bytes,
+        imagegate::server::DEFAULT_MAX_BODY_BYTES
+    );
+    // The flags' defaults are the library's.
+    let mut library = Config::new(PolicySource::Builtin, c.listen);
+    library.log.filter.clone_from(&c.log.filter);
+    assert_eq!(c, library);
     assert_eq!(c.limits.max_buffered_body_bytes, 64 * 1024 * 1024);
     assert_eq!(c.limits, Limits::default());
     assert_eq!(c.limits.max_connections, 4096);
