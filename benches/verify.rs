@@ -34,6 +34,10 @@ fn verifier(addr: &str) -> Verifier {
 
 fn bench(c: &mut Criterion) {
     let Some(reg) = RegistryProcess::start("benches/verify") else {
+        #[allow(clippy::print_stderr, reason = "a benchmark that cannot run says why")]
+        {
+            eprintln!("benches/verify: not run, {}", support_registry::MISSING);
+        }
         return;
     };
     let rt = tokio::runtime::Builder::new_current_thread()

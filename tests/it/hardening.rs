@@ -226,6 +226,10 @@ fn verify_spec(addr: &str, key: &str, extra: &str) -> String {
     )
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_volumes_are_verified_and_pinned() {
     let reg = registry!("image_volumes_are_verified_and_pinned");
@@ -363,6 +367,10 @@ async fn a_digest_that_cannot_be_checked_is_a_definite_failure_under_on_error_al
 
 // ------------------------------------------------------------ 6. revocation
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replacing_a_key_file_revokes_the_old_key_without_a_restart() {
     let reg = registry!("replacing_a_key_file_revokes_the_old_key_without_a_restart");

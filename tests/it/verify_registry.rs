@@ -90,13 +90,14 @@ fn env(fx: &Fixtures, name: &str) -> Vec<u8> {
 
 macro_rules! registry {
     ($name:expr) => {
-        match RegistryProcess::start($name) {
-            Some(r) => r,
-            None => return,
-        }
+        RegistryProcess::start($name).expect(crate::support::registry::MISSING)
     };
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn signed_image_passes_every_requirement() {
     let reg = registry!("signed_image_passes_every_requirement");
@@ -168,6 +169,10 @@ async fn signed_image_passes_every_requirement() {
     );
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn sigstore_bundles_among_referrers() {
     let reg = registry!("sigstore_bundles_among_referrers");
@@ -208,6 +213,10 @@ async fn sigstore_bundles_among_referrers() {
     );
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn signature_negatives() {
     let reg = registry!("signature_negatives");
@@ -290,6 +299,10 @@ async fn signature_negatives() {
     );
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn attestation_negatives() {
     let reg = registry!("attestation_negatives");
@@ -423,6 +436,10 @@ async fn signed_app(push: &Pusher, fx: &Fixtures, repo: &str) -> Digest {
     d
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn slow_registry_misses_the_deadline_and_is_not_cached() {
     let reg = registry!("slow_registry_misses_the_deadline_and_is_not_cached");
@@ -454,6 +471,10 @@ async fn slow_registry_misses_the_deadline_and_is_not_cached() {
     assert_eq!(check(&v, &image, &req).await, Outcome::Verified);
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn rate_limited_then_success() {
     let reg = registry!("rate_limited_then_success");
@@ -493,6 +514,10 @@ async fn rate_limited_then_success() {
     assert_eq!(out, Outcome::Unavailable);
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn oversized_manifest_is_unavailable() {
     let reg = registry!("oversized_manifest_is_unavailable");
@@ -524,6 +549,10 @@ async fn oversized_manifest_is_unavailable() {
     );
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn moved_tag_is_judged_by_its_new_digest() {
     let reg = registry!("moved_tag_is_judged_by_its_new_digest");
@@ -560,6 +589,10 @@ async fn moved_tag_is_judged_by_its_new_digest() {
     );
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_checks_share_one_registry_round() {
     let reg = registry!("concurrent_checks_share_one_registry_round");
@@ -607,12 +640,8 @@ async fn concurrent_checks_share_one_registry_round() {
 
 /// An open registry to push through, and a second process serving the same
 /// storage with `options` (TLS, htpasswd).
-fn registry_pair(
-    test: &str,
-    tls: bool,
-    htpasswd: bool,
-) -> Option<(RegistryProcess, RegistryProcess)> {
-    let open = RegistryProcess::start(test)?;
+fn registry_pair(test: &str, tls: bool, htpasswd: bool) -> (RegistryProcess, RegistryProcess) {
+    let open = registry!(test);
     let served = RegistryProcess::start_with(
         test,
         &Options {
@@ -620,8 +649,9 @@ fn registry_pair(
             htpasswd,
             storage: Some(open.data.clone()),
         },
-    )?;
-    Some((open, served))
+    )
+    .expect(crate::support::registry::MISSING);
+    (open, served)
 }
 
 fn tls_fixture(name: &str) -> String {
@@ -648,15 +678,17 @@ fn dockerconfig(host: &str, user: &str, password: &str) -> Credentials {
     Credentials::from_dockerconfigjson(&text).unwrap()
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn private_ca_registry_is_trusted_only_with_its_ca() {
-    let Some((open, tls)) = registry_pair(
+    let (open, tls) = registry_pair(
         "private_ca_registry_is_trusted_only_with_its_ca",
         true,
         false,
-    ) else {
-        return;
-    };
+    );
     let fx = Fixtures::load();
     let push = Pusher {
         addr: open.addr.clone(),
@@ -698,15 +730,17 @@ fn repository(domain: &str, path: &str) -> Repository {
     }
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn htpasswd_registry_with_dockerconfigjson_credentials() {
-    let Some((open, locked)) = registry_pair(
+    let (open, locked) = registry_pair(
         "htpasswd_registry_with_dockerconfigjson_credentials",
         true,
         true,
-    ) else {
-        return;
-    };
+    );
     let fx = Fixtures::load();
     let push = Pusher {
         addr: open.addr.clone(),
@@ -743,6 +777,10 @@ async fn htpasswd_registry_with_dockerconfigjson_credentials() {
     }
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn bearer_tokens_against_the_real_registry() {
     let reg = registry!("bearer_tokens_against_the_real_registry");

@@ -73,6 +73,10 @@ fn metric(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("{series} not in\n{text}"))
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn image_reviews_are_verified_at_the_registry() {
     let reg = registry!("image_reviews_are_verified_at_the_registry");
@@ -201,6 +205,10 @@ fn golden(name: &str, reg: &str, fx: &Fixtures) -> Value {
     .unwrap()
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn mutate_pins_verified_tags_to_their_digest() {
     let reg = registry!("mutate_pins_verified_tags_to_their_digest");
@@ -221,6 +229,10 @@ async fn mutate_pins_verified_tags_to_their_digest() {
     assert_eq!(body, golden("deployment.off.expected.json", &reg.addr, &fx));
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache() {
     let reg = registry!("a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache");
@@ -251,6 +263,10 @@ async fn a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache() {
     assert_eq!(body["status"]["allowed"], true, "{body}");
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn check_verifies_like_the_server() {
     let reg = registry!("check_verifies_like_the_server");
@@ -288,20 +304,23 @@ async fn check_verifies_like_the_server() {
     assert!(out.contains("no cosign signature"), "{out}");
 }
 
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
 #[tokio::test]
 async fn private_ca_and_registry_credentials_from_the_policy() {
     let test = "private_ca_and_registry_credentials_from_the_policy";
     let open = registry!(test);
-    let Some(locked) = RegistryProcess::start_with(
+    let locked = RegistryProcess::start_with(
         test,
         &Options {
             tls: true,
             htpasswd: true,
             storage: Some(open.data.clone()),
         },
-    ) else {
-        return;
-    };
+    )
+    .expect(crate::support::registry::MISSING);
     populated(&open).await;
     let dir = tempfile::tempdir().unwrap();
     let auth_file = |name: &str, password: &str| {
