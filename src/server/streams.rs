@@ -183,7 +183,9 @@ mod tests {
         assert!(tx.send(()).is_err(), "its receiver is gone with it");
     }
 
-    #[tokio::test]
+    /// The clock is paused: the 20 ms sleep ends only once the runtime is
+    /// idle, that is once the connection task has parked.
+    #[tokio::test(start_paused = true)]
     async fn a_stream_handed_over_from_outside_wakes_the_connection() {
         let exec = executor();
         let done = Arc::new(AtomicUsize::new(0));

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::support::cases::only;
 use crate::support::hostile::{
     Act, Answer, Front, Hostile, Leaf, OCI_INDEX, OCI_MANIFEST, Pki, Req, Site, rss_bytes,
 };
@@ -298,7 +299,7 @@ async fn probe_error(
 /// table and fails with every failure at once.
 async fn run_table(title: &str, site: &Arc<Site>, cases: Vec<Case>) -> Vec<Row> {
     let mut set = JoinSet::new();
-    for (i, case) in cases.into_iter().enumerate() {
+    for (i, case) in only(title, cases, |c| c.name).into_iter().enumerate() {
         let site = Arc::clone(site);
         set.spawn(async move {
             let server = serve(&site, Front::Plain, Arc::clone(&case.hostile)).await;
@@ -1078,7 +1079,7 @@ async fn gigabyte_bodies_stop_at_the_size_cap() {
         })
     };
     let mut rows = Vec::new();
-    for case in cases {
+    for case in only("gigabyte and endless bodies", cases, |c| c.name) {
         let server = serve(&site, Front::Plain, Arc::clone(&case.hostile)).await;
         let row = measure(&site, &server, &case, config(&server.addr)).await;
         let written = server.counters.endless_bytes.load(Ordering::SeqCst);

@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests: an in-process server and its
 //! clients (`server`), `imagegate serve` as a child process (`process`), a
 //! real registry process and the artifacts pushed to it (`registry`),
-//! hostile registries and proxies (`hostile`).
+//! hostile registries and proxies (`hostile`), table cases by name
+//! (`cases`).
 
+pub(crate) mod cases;
 pub mod hostile;
 pub mod process;
 pub mod registry;
