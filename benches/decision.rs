@@ -7,6 +7,9 @@
 //!   image matches the last pattern added, the linear scan's worst case.
 //! - `compile/100000`: compiling a 100 000-pattern policy, from generated
 //!   YAML (`yaml`, parse included) and through the builder (`builder`).
+//! - `reference/parse_3`: parsing the three images of the load test's
+//!   ImageReview (`loadtest/bodies/imagereview-3.json`), the largest single
+//!   cost of a decision.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -90,6 +93,22 @@ fn decide(c: &mut Criterion) {
     group.finish();
 }
 
+fn reference(c: &mut Criterion) {
+    let images = [
+        "registry.k8s.io/ingress-nginx/controller:v1.10.1",
+        "ghcr.io/mycorp/payments-api:v2.14.3",
+        "docker.io/library/busybox:1.36@sha256:9d75f0d7c398df565d7ac04c6819b62d6d8f9560f5eb4672596ecd8f7e96ae91",
+    ];
+    c.bench_function("reference/parse_3", |b| {
+        b.iter(|| {
+            for image in images {
+                let parsed = imagegate::reference::Reference::parse(black_box(image));
+                black_box(parsed.is_ok());
+            }
+        });
+    });
+}
+
 fn patterns(c: &mut Criterion) {
     for n in [10, 1_000, 100_000] {
         let image = image_for(n - 1);
@@ -133,6 +152,6 @@ fn compile_bench(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1));
-    targets = decide, patterns, compile_bench
+    targets = decide, reference, patterns, compile_bench
 }
 criterion_main!(benches);

@@ -18,7 +18,7 @@ pub(super) struct Parts<'a> {
 
 /// `^[a-f0-9]{64}$`: a bare image ID, never a name.
 pub(super) fn is_identifier(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    s.len() == 64 && all_bytes(s, |b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The digest algorithms a runtime's image store knows (go-digest's
@@ -32,13 +32,16 @@ const IMAGE_ID_ALGORITHMS: [&str; 4] = ["sha256", "sha384", "sha512", "blake3"];
 /// `docker.io/library/ALGO` with a hex tag, and the kubelet's default pull
 /// policy for a tag other than `latest` is `IfNotPresent`.
 pub(super) fn is_local_image_id(s: &str) -> bool {
-    let name = split_once_byte(s, b'@').map_or(s, |(name, _)| name);
-    let Some((algorithm, hex)) = split_once_byte(name, b':') else {
+    // Every algorithm name has six letters: anything without `:` at byte 6
+    // is not one (the common case, decided without a scan).
+    const NAME: usize = 6;
+    debug_assert!(IMAGE_ID_ALGORITHMS.iter().all(|a| a.len() == NAME));
+    if s.as_bytes().get(NAME) != Some(&b':') || !IMAGE_ID_ALGORITHMS.contains(&&s[..NAME]) {
         return false;
-    };
-    IMAGE_ID_ALGORITHMS.contains(&algorithm)
-        && !hex.is_empty()
-        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+    let rest = &s[NAME + 1..];
+    let hex = split_once_byte(rest, b'@').map_or(rest, |(hex, _)| hex);
+    !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `Parse` (no normalization): `^((?:DOMAIN/)?PATH)(?::TAG)?(?:@DIGEST)?$`
@@ -77,21 +80,13 @@ pub(super) fn parse_strict(s: &str) -> Result<Parts<'_>, ()> {
 /// starts at the first `@` and a tag is whatever follows the last `:` when
 /// no `/` comes after it. This is the only split the expression can match.
 pub(super) fn split_name_tag_digest(s: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
-    // One pass: the first `@`, and the last `/` and `:` before it.
-    let mut at = None;
-    let mut last_slash = None;
-    let mut last_colon = None;
-    for (i, &c) in s.as_bytes().iter().enumerate() {
-        match c {
-            b'@' => {
-                at = Some(i);
-                break;
-            }
-            b'/' => last_slash = Some(i),
-            b':' => last_colon = Some(i),
-            _ => {}
-        }
-    }
+    // The first `@`, and the last `/` and `:` before it (memchr's
+    // vectorized searches: this split was the largest cost of a decision).
+    let bytes = s.as_bytes();
+    let at = memchr::memchr(b'@', bytes);
+    let name_part = &bytes[..at.unwrap_or(bytes.len())];
+    let last_slash = memchr::memrchr(b'/', name_part);
+    let last_colon = memchr::memrchr(b':', name_part);
     let (before, digest) = match at {
         Some(i) => {
             let digest = &s[i + 1..];
@@ -135,11 +130,21 @@ fn is_digest_syntax(s: &str) -> bool {
     let Some((algorithm, hex)) = split_once_byte(s, b':') else {
         return false;
     };
-    let algorithm_ok = algorithm.split(['-', '_', '+', '.']).all(|part| {
-        let b = part.as_bytes();
-        b.first().is_some_and(u8::is_ascii_alphabetic) && b.iter().all(u8::is_ascii_alphanumeric)
-    });
-    algorithm_ok && hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    // Components of a letter then letters and digits, between separators.
+    let mut expect_letter = true;
+    for &b in algorithm.as_bytes() {
+        if expect_letter {
+            if !b.is_ascii_alphabetic() {
+                return false;
+            }
+            expect_letter = false;
+        } else if matches!(b, b'-' | b'_' | b'+' | b'.') {
+            expect_letter = true;
+        } else if !b.is_ascii_alphanumeric() {
+            return false;
+        }
+    }
+    !expect_letter && hex.len() >= 32 && all_bytes(hex, |b| b.is_ascii_hexdigit())
 }
 
 /// go-digest's `Digest.Validate` for a string that already passed
@@ -158,7 +163,7 @@ pub(super) fn validate_digest(s: &str) -> Result<(), ParseReferenceError> {
     if hex.len() != expected {
         return Err(ParseReferenceError::new(ParseErrorKind::DigestLength));
     }
-    if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !all_bytes(hex, |b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(ParseReferenceError::new(ParseErrorKind::DigestFormat));
     }
     Ok(())
@@ -257,10 +262,15 @@ pub(super) fn is_path(s: &str) -> bool {
     }
 }
 
-/// The first index of `byte` in `s` (a plain loop: the strings here are
-/// short, and the generic `char` searcher costs more than it saves).
+/// Whether every byte of `s` passes `test`, checked without an early exit
+/// so that the loop vectorizes (for digests' 64 hex digits and more).
+fn all_bytes(s: &str, test: impl Fn(u8) -> bool) -> bool {
+    s.bytes().fold(true, |ok, b| ok & test(b))
+}
+
+/// The first index of `byte` in `s`.
 pub(super) fn find_byte(s: &str, byte: u8) -> Option<usize> {
-    s.bytes().position(|b| b == byte)
+    memchr::memchr(byte, s.as_bytes())
 }
 
 /// `s` split around the first `byte`.

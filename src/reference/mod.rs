@@ -340,9 +340,10 @@ fn split_docker_domain(input: &str) -> Split<'_> {
     let (domain_is_hub, remainder, prefixed) = match grammar::find_byte(input, b'/') {
         Some(i) => {
             let first = &input[..i];
-            let is_domain = first.bytes().any(|b| b == b'.' || b == b':')
-                || first == "localhost"
-                || first.bytes().any(|b| b.is_ascii_uppercase());
+            let is_domain = first
+                .bytes()
+                .any(|b| b == b'.' || b == b':' || b.is_ascii_uppercase())
+                || first == "localhost";
             if !is_domain {
                 (true, input, true)
             } else if first == LEGACY_DOCKER_HUB {
@@ -365,8 +366,8 @@ fn split_docker_domain(input: &str) -> Split<'_> {
 /// Upstream refuses a repository part with upper case before it parses, and
 /// names that part (with `library/`) in the message.
 fn check_remote_lowercase(split: &Split<'_>) -> Result<(), ParseReferenceError> {
-    let remote = grammar::split_once_byte(split.remainder, b':')
-        .map_or(split.remainder, |(remote, _)| remote);
+    let end = grammar::find_byte(split.remainder, b':').unwrap_or(split.remainder.len());
+    let remote = &split.remainder[..end];
     if !remote.bytes().any(|b| b.is_ascii_uppercase()) {
         return Ok(());
     }

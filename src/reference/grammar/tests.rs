@@ -105,3 +105,63 @@ proptest! {
         prop_assert_eq!(is_domain_name(&s), naive_is_domain_name(&s));
     }
 }
+
+/// The first `@`, and the last `/` and `:` before it, as `str` methods
+/// find them.
+fn naive_split(s: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
+    let (before, digest) = match s.split_once('@') {
+        Some((before, digest)) => (before, Some(digest)),
+        None => (s, None),
+    };
+    if digest.is_some_and(|d| !naive_is_digest_syntax(d)) {
+        return None;
+    }
+    let (name, tag) = match before.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (before, None),
+    };
+    if tag.is_some_and(|t| !is_tag(t)) {
+        return None;
+    }
+    Some((name, tag, digest))
+}
+
+/// `[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+/// by splitting.
+fn naive_is_digest_syntax(s: &str) -> bool {
+    let Some((algorithm, hex)) = s.split_once(':') else {
+        return false;
+    };
+    algorithm.split(['-', '_', '+', '.']).all(|part| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic())
+            && part.chars().all(|c| c.is_ascii_alphanumeric())
+    }) && hex.len() >= 32
+        && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// `^ALGO:[0-9a-fA-F]+(@.*)?$` by splitting.
+fn naive_is_local_image_id(s: &str) -> bool {
+    let name = s.split_once('@').map_or(s, |(name, _)| name);
+    name.split_once(':').is_some_and(|(algorithm, hex)| {
+        IMAGE_ID_ALGORITHMS.contains(&algorithm)
+            && !hex.is_empty()
+            && hex.chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+proptest! {
+    /// The searches and byte loops that make references fast say what the
+    /// plain `str` forms say, on strings dense in the characters that
+    /// matter (`@`, `:`, `/`, hex, algorithm names).
+    #[test]
+    fn fast_splits_agree_with_the_plain_forms(
+        s in "((sha256|sha512|blake3|md5|[a-z]{1,7})[-_+.]?[a-z0-9]{0,3}:)?[0-9a-fA-Fg:@/._+-]{0,80}\
+              |[a-z0-9./:]{0,20}(:[a-z0-9_.-]{1,5})?@(sha256|[a-zA-Z][a-z0-9]{0,3}([-_+.][a-z]{1,3})?|1x|a-):[0-9a-fA-F]{28,70}[g@:]?\
+              |(sha256|sha384|blake3|sha25):[0-9a-fA-F]{0,70}(@.{0,10})?\
+              |\\PC{0,40}"
+    ) {
+        prop_assert_eq!(split_name_tag_digest(&s), naive_split(&s));
+        prop_assert_eq!(is_digest_syntax(&s), naive_is_digest_syntax(&s));
+        prop_assert_eq!(is_local_image_id(&s), naive_is_local_image_id(&s));
+    }
+}
