@@ -15,7 +15,8 @@
 #   NICE=-10           niceness of the servers and the generator (root only; 0 = unchanged),
 #                      so that other work on a shared machine disturbs the comparison less
 #   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
-#   SCENARIOS="h1-wrk h2-h2load h2-oha"   the scenarios run (a subset for a quick look)
+#   SCENARIOS="h1-wrk h2-h2load h2-oha h1-rate"   the scenarios run (a subset for a quick look)
+#   H1_RATE=45000      requests/s offered by the fixed-rate HTTP/1.1 scenario (h1-rate)
 #   OUT=path           results file (default loadtest/RESULTS.md)
 #   PORT_GATE, PORT_BARE, PORT_BARE_INLINE   ports on 127.0.0.1 (default 18443, 18444, 18445)
 #
@@ -46,6 +47,7 @@ PORT_GATE=${PORT_GATE:-18443}
 PORT_BARE=${PORT_BARE:-18444}
 PORT_BARE_INLINE=${PORT_BARE_INLINE:-18445}
 PATH_QUERY='/imagepolicy?timeout=30s'
+H1_RATE=${H1_RATE:-45000}
 
 # Targets: throughput and p99 against the bare server, pinned.
 TARGET_RPS_RATIO=0.90
@@ -54,7 +56,7 @@ TARGET_P99_RATIO=1.2
 die() { echo "run.sh: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
 
-for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE PORT_BARE_INLINE; do
+for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE PORT_BARE_INLINE H1_RATE; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number"
 done
 ((ROUNDS >= 1 && ROUNDS <= 10)) || die "ROUNDS must be 1..10"
@@ -70,14 +72,14 @@ export PATH="$HOME/.cargo/bin:$PATH"
 source "$ROOT/loadtest/common.sh"
 need openssl
 need jq
-SCENARIOS=(${SCENARIOS:-h1-wrk h2-h2load h2-oha})
+SCENARIOS=(${SCENARIOS:-h1-wrk h2-h2load h2-oha h1-rate})
 for scenario in "${SCENARIOS[@]}"; do
-    [[ $scenario =~ ^(h1-wrk|h2-h2load|h2-oha)$ ]] || die "unknown scenario $scenario"
+    [[ $scenario =~ ^(h1-wrk|h2-h2load|h2-oha|h1-rate)$ ]] || die "unknown scenario $scenario"
 done
 [[ " ${SCENARIOS[*]} " == *" h2-h2load "* ]] && need h2load nghttp2-client
 [[ " ${SCENARIOS[*]} " == *" h1-wrk "* ]] && need wrk
 need taskset util-linux
-[[ " ${SCENARIOS[*]} " == *" h2-oha "* ]] && need_oha
+[[ " ${SCENARIOS[*]} " == *" h2-oha "* || " ${SCENARIOS[*]} " == *" h1-rate "* ]] && need_oha
 
 # ---------------------------------------------------------------- workspace
 workspace loadtest
@@ -205,6 +207,16 @@ load_run() {
             local shape=(--http2 -c "$APISERVERS" -p "$STREAMS")
             { time timeout $((secs + 60)) "${LOADGEN_PIN[@]}" oha --no-tui -z "${secs}s" -w \
                 "${shape[@]}" --worker-threads "$LOADGEN_THREADS" \
+                -m POST -T application/json -H 'accept: application/json, */*' -D "$BODY" \
+                --cacert "$TLS/ca.crt" --output-format json -o "$out" "$url" \
+                2>"$WORK/$tag.err"; } 2>"$timing" || die "oha failed ($tag): $(cat "$WORK/$tag.err")"
+            ;;
+        h1-rate)
+            # Open loop at a fixed rate. Latency from when each request is
+            # sent: with oha's --latency-correction its own scheduling
+            # bursts (p99 of 15-25 ms at half a core) would hide the servers.
+            { time timeout $((secs + 60)) "${LOADGEN_PIN[@]}" oha --no-tui -z "${secs}s" -w \
+                -c "$H1_CONNS" -q "$H1_RATE" --worker-threads "$LOADGEN_THREADS" \
                 -m POST -T application/json -H 'accept: application/json, */*' -D "$BODY" \
                 --cacert "$TLS/ca.crt" --output-format json -o "$out" "$url" \
                 2>"$WORK/$tag.err"; } 2>"$timing" || die "oha failed ($tag): $(cat "$WORK/$tag.err")"
@@ -373,6 +385,14 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "  - \`h2-h2load\`: HTTP/2, $APISERVERS connections × $STREAMS concurrent streams = $((APISERVERS * STREAMS)) in flight (h2load), as Go's"
     echo "    transport multiplexes an apiserver's requests over one connection."
     echo "  - \`h2-oha\`: the same HTTP/2 shape driven by oha, as a cross-check of the other tool."
+    echo "- And one open-loop run: \`h1-rate\`: HTTP/1.1 over $H1_CONNS connections at a fixed $H1_RATE requests/s"
+    echo "  (oha \`-q\`, latency from when each request is sent), a load that leaves neither"
+    echo "  server nor generator saturated. In the closed-loop \`h1-wrk\` runs wrk's one core is"
+    echo "  the limit (its CPU is near 100%): both servers get about the same request rate, and"
+    echo "  the cheaper one (bare) is left with idle CPU while the other's core is full, so the"
+    echo "  queue, and the p99, forms inside the server that costs more per request. \`h1-rate\`"
+    echo "  compares the latency of both at the same unsaturated load; its throughput ratio is"
+    echo "  the offered rate met, not a capacity."
     echo "- Order: per scenario a ${WARMUP} s unrecorded warm-up of each server, then"
     echo "  $ROUNDS rounds alternating ${SERVERS[*]}, each ${DURATION} s. All servers run the whole time."
     if ((PIN)); then
