@@ -161,12 +161,12 @@ pub struct Reviewed {
     /// The JSON response body (`Content-Type: application/json`).
     pub body: Vec<u8>,
     /// What was decided.
-    pub outcome: Outcome,
+    pub outcome: Summary,
 }
 
 /// The summary of a decided review, with bounded-set fields for metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct Summary {
     /// Which protocol the review came in.
     pub api: Api,
     /// Whether the review was allowed (always true in audit mode).
@@ -196,7 +196,7 @@ pub struct Outcome {
 /// An image admitted despite a deny verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
-    /// The image (cut like [`Outcome::denied`]'s), with its image volume's
+    /// The image (cut like [`Summary::denied`]'s), with its image volume's
     /// name when it came from one.
     pub image: String,
     /// The deny reason that was set aside.

@@ -17,7 +17,7 @@ use super::extract::Image;
 
 use super::error::floor_char_boundary;
 use super::json::join;
-use super::{Admitted, AdmittedBy, Api, Outcome};
+use super::{Admitted, AdmittedBy, Api, Summary};
 
 /// Longest image kept in the deny log and the break-glass list; a valid
 /// reference is never longer (name ≤ 255, tag ≤ 128, digest ≤ 135), so only
@@ -112,8 +112,8 @@ impl<'a, 's> Verdicts<'a, 's> {
     }
 
     /// The summary the server logs and counts.
-    pub(super) fn outcome(&self, api: Api, namespace: &str) -> Outcome {
-        Outcome {
+    pub(super) fn outcome(&self, api: Api, namespace: &str) -> Summary {
+        Summary {
             api,
             allowed: self.allowed,
             mode: self.mode,

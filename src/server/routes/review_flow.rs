@@ -9,7 +9,7 @@ use hyper::body::Body;
 
 use crate::decide::Answer;
 use crate::policy::Snapshot;
-use crate::review::{self, AdmittedBy, Api, Outcome};
+use crate::review::{self, AdmittedBy, Api, Summary};
 
 use super::super::limits::read_body;
 use super::super::record::Recording;
@@ -76,7 +76,7 @@ impl App {
         }
     }
 
-    pub(super) fn record(&self, outcome: &Outcome, generation: u64) {
+    pub(super) fn record(&self, outcome: &Summary, generation: u64) {
         // `denied` lists every image whose verdict is a deny (a
         // `verification_unavailable` admitted by `onError: allow` is not).
         let verdict_allowed = outcome.denied.is_empty();

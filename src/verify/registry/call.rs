@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, StatusCode, header};
 
-use super::transport::{Reply, Target};
+use super::transport::{Destination, Reply};
 use super::{Operation, Registry, RegistryError, RegistryErrorKind, Repository};
 
 impl Registry {
@@ -82,7 +82,7 @@ impl Registry {
         &self,
         op: Operation,
         method: &Method,
-        target: &Target,
+        target: &Destination,
         accept: Option<&str>,
         authorization: Option<&str>,
         limit: usize,

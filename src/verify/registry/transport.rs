@@ -20,7 +20,7 @@ use crate::policy::CaBundle;
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Target {
+pub(crate) struct Destination {
     pub(crate) https: bool,
     /// `host[:port]`.
     pub(crate) authority: String,
@@ -58,7 +58,7 @@ impl Transport {
     pub(crate) async fn send(
         &self,
         method: &Method,
-        target: &Target,
+        target: &Destination,
         accept: Option<&str>,
         authorization: Option<&str>,
         limit: usize,

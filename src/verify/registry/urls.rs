@@ -2,7 +2,7 @@
 //! API host, plain HTTP only for insecure registries), absolute and
 //! redirected URLs kept on the same scheme rules, query encoding.
 
-use super::transport::Target;
+use super::transport::Destination;
 use super::{Registry, RegistryError, RegistryErrorKind};
 
 impl Registry {
@@ -13,7 +13,7 @@ impl Registry {
             .any(|h| h.eq_ignore_ascii_case(authority))
     }
 
-    pub(super) fn target(&self, domain: &str, path: &str) -> Result<Target, RegistryError> {
+    pub(super) fn target(&self, domain: &str, path: &str) -> Result<Destination, RegistryError> {
         // Every Docker Hub spelling (without a port) is served by the one
         // registry host, whose credentials are stored under `docker.io`.
         let authority = if crate::reference::is_docker_hub_host(domain) {
@@ -27,14 +27,14 @@ impl Registry {
                 "image without a registry",
             ));
         }
-        Ok(Target {
+        Ok(Destination {
             https: !self.is_insecure(&authority),
             authority,
             path: path.to_owned(),
         })
     }
 
-    pub(super) fn absolute(&self, uri: &http::Uri) -> Result<Target, RegistryError> {
+    pub(super) fn absolute(&self, uri: &http::Uri) -> Result<Destination, RegistryError> {
         let authority = uri
             .authority()
             .ok_or_else(|| RegistryError::new(RegistryErrorKind::Malformed, "URL without a host"))?
@@ -51,14 +51,18 @@ impl Registry {
             }
         };
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        Ok(Target {
+        Ok(Destination {
             https,
             authority,
             path,
         })
     }
 
-    pub(super) fn redirect(&self, from: &Target, location: &str) -> Result<Target, RegistryError> {
+    pub(super) fn redirect(
+        &self,
+        from: &Destination,
+        location: &str,
+    ) -> Result<Destination, RegistryError> {
         let uri: http::Uri = location.parse().map_err(|_| {
             RegistryError::new(RegistryErrorKind::Protocol, "bad redirect location")
         })?;
@@ -72,7 +76,7 @@ impl Registry {
                 "relative redirect location",
             ));
         }
-        Ok(Target {
+        Ok(Destination {
             https: from.https,
             authority: from.authority.clone(),
             path: path.to_owned(),
