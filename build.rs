@@ -6,7 +6,15 @@
 //! README's test command works on a fresh machine and says what it did not
 //! run. With `IMAGEGATE_REQUIRE_TOOLS` set (`.ci/run`, after installing
 //! them all) every such test runs, and a missing component fails it.
-//! Nothing here affects the library or the binary.
+//! The cfgs change no code outside the tests (a change of them rebuilds the
+//! crate, though).
+//!
+//! Re-run when the environment variable changes or a Debian package is
+//! installed or removed (`/var/lib/dpkg/status`). A component installed
+//! another way (`pip install aioquic`) is noticed at the next change of
+//! this file: `touch build.rs`. Directories are not watched: Cargo scans a
+//! watched directory recursively on every build (tens of thousands of files
+//! in a Python site-packages).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -38,36 +46,15 @@ fn python_imports(module: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Where installing a component changes something, for re-running this
-/// script then (and only then).
-fn watched() -> Vec<String> {
-    let mut dirs = vec!["/usr/bin".to_owned(), "/usr/local/bin".to_owned()];
-    if let Ok(out) = Command::new("python3")
-        .args([
-            "-c",
-            "import site; print('\\n'.join(site.getsitepackages() + [site.getusersitepackages()]))",
-        ])
-        .stderr(Stdio::null())
-        .output()
-    {
-        dirs.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned),
-        );
-    }
-    dirs.retain(|d| Path::new(d).is_dir());
-    dirs
-}
-
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=IMAGEGATE_REQUIRE_TOOLS");
-    println!("cargo::rerun-if-env-changed=PATH");
-    for dir in watched() {
-        println!("cargo::rerun-if-changed={dir}");
+    let dpkg = "/var/lib/dpkg/status";
+    if Path::new(dpkg).is_file() {
+        println!("cargo::rerun-if-changed={dpkg}");
     }
-    let required = std::env::var_os("IMAGEGATE_REQUIRE_TOOLS").is_some();
+    let required =
+        std::env::var("IMAGEGATE_REQUIRE_TOOLS").is_ok_and(|v| !v.is_empty() && v != "0");
     for (cfg, here) in components() {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         if here || required {

@@ -17,19 +17,25 @@ pub struct Disk;
 
 impl SideFiles for Disk {
     fn read(&self, path: &str) -> Result<String, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
-        let mut text = String::new();
-        file.take(MAX_SIDE_FILE_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read {path:?}: {e}"))?;
-        if text.len() as u64 > MAX_SIDE_FILE_BYTES {
-            return Err(format!(
+        match read_bounded(Path::new(path), MAX_SIDE_FILE_BYTES) {
+            Ok(Some(text)) => Ok(text),
+            Ok(None) => Err(format!(
                 "{path:?} is larger than {} KiB",
                 MAX_SIDE_FILE_BYTES >> 10
-            ));
+            )),
+            Err(e) => Err(format!("cannot read {path:?}: {e}")),
         }
-        Ok(text)
     }
+}
+
+/// The text of `path`, or `None` when it is longer than `limit` bytes
+/// (found without reading more than one byte past it).
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Option<String>> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    Ok((text.len() as u64 <= limit).then_some(text))
 }
 
 /// Compiles a policy text, reading the files it names from disk.
@@ -40,21 +46,16 @@ pub fn compile(text: &str) -> Result<Snapshot, CompileErrors> {
 /// Reads a policy file, refusing one larger than [`MAX_POLICY_BYTES`]
 /// without reading it all (the same limit and message for every command).
 pub fn read_policy_file(path: &Path) -> Result<String, PolicyFileError> {
-    let read_error = |source| PolicyFileError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut text = String::new();
-    file.take(MAX_POLICY_BYTES as u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(read_error)?;
-    if text.len() > MAX_POLICY_BYTES {
-        return Err(PolicyFileError::TooLarge {
+    match read_bounded(path, MAX_POLICY_BYTES as u64) {
+        Ok(Some(text)) => Ok(text),
+        Ok(None) => Err(PolicyFileError::TooLarge {
             path: path.to_owned(),
-        });
+        }),
+        Err(source) => Err(PolicyFileError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
-    Ok(text)
 }
 
 /// Why a policy file could not be read.

@@ -73,7 +73,7 @@ async fn decide_agrees_with_decide_now_when_nothing_waits() {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_policy_deny_never_reaches_the_network_and_an_unreachable_registry_is_unavailable() {
     // Nothing listens on port 1 of this machine: the verification can
     // only fail to reach the registry.

@@ -2,9 +2,9 @@
 //! names against their registries, concurrently, under one deadline.
 //!
 //! Used by [`Engine::decide`](super::Engine::decide) and by the CLI's batch
-//! verifications. The policy
-//! decides which rules apply ([`SupplyChain::requirements`]); this module
-//! only runs the checks and reports their outcomes. A check that does not
+//! verifications. The policy decides which rules apply
+//! ([`SupplyChain::requirements`]); this module only runs the checks and
+//! reports their outcomes. A check that does not
 //! finish (deadline, cancellation, a panicked task) records nothing, and
 //! the review judges a missing result as `verification_unavailable`.
 
@@ -25,20 +25,16 @@ use crate::verify::{Digest, Verifier};
 /// digest (for `/mutate`).
 pub async fn verify_images(engine: Arc<Engine>, images: &[String], deadline: Instant) -> Checks {
     let mut checks = Checks::new();
-    if engine.verifier().is_none() {
+    let Some(verifier) = engine.verifier() else {
         return checks;
-    }
+    };
     let mut tasks = JoinSet::new();
     for image in images {
-        let engine = Arc::clone(&engine);
+        let (engine, verifier) = (Arc::clone(&engine), Arc::clone(verifier));
         let image = image.clone();
         tasks.spawn(async move {
-            let check = match engine.verifier() {
-                Some(verifier) => {
-                    check_image(verifier, engine.policy().supply_chain(), &image, deadline).await
-                }
-                None => unavailable(),
-            };
+            let supply = engine.policy().supply_chain();
+            let check = check_image(&verifier, supply, &image, deadline).await;
             (image, check)
         });
     }

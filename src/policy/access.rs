@@ -15,9 +15,16 @@ use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 
 /// Basic credentials per registry host, from a dockerconfigjson file.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Credentials {
     by_host: BTreeMap<String, (String, String)>,
+}
+
+/// The hosts only: user names and passwords are never printed.
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.by_host.keys()).finish()
+    }
 }
 
 #[derive(Deserialize)]

@@ -3,9 +3,9 @@
 //! (deadline, failure mode, cache), `spec.registries.insecure`/`auth`/`ca` and
 //! `spec.mutate`.
 //!
-//! Compiling reads the key files and the dockerconfigjson and CA files a policy
-//! names (small, bounded reads), so that a bad key is a located error of
-//! the policy rather than a failure at review time. Nothing here talks to a
+//! Compiling reads the key files and the dockerconfigjson and CA files a
+//! policy names, through the caller's `SideFiles`, so that a bad key is a
+//! located error of the policy rather than a failure at review time. Nothing here talks to a
 //! registry: [`crate::decide::Engine`] builds the verifier from these
 //! settings.
 

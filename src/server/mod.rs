@@ -1,6 +1,7 @@
 //! The webhook server: hyper on tokio, rustls, routing, limits, hot reload
-//! and graceful drain. It carries bytes between the kube-apiserver and
-//! [`review`](crate::review), and never decides anything itself.
+//! and graceful drain. It carries bytes between the kube-apiserver and the
+//! decision pipeline ([`decide`](crate::decide)), and never decides anything
+//! itself.
 //!
 //! Layout, one job per file: `config` ([`Config`]),
 //! `listener` (accept, TLS handshake, HTTP/1.1 + HTTP/2, connection

@@ -7,7 +7,7 @@
 //!
 //! One task owns every reload, so reloads never race each other: a new
 //! policy is compiled off the request path and put in force with one store
-//! into the server's single `ArcSwap<Snapshot>`, with the next generation
+//! into the server's single `ArcSwap<Engine>`, with the next generation
 //! number. A file that cannot be read or compiled is rejected: the previous
 //! policy (or certificate) keeps serving, the error is logged with its
 //! location, and `imagegate_policy_reloads_total{result="error"}` (or the

@@ -153,31 +153,25 @@ impl Verifier {
         req: &Requirement,
         deadline: Instant,
     ) -> Verification {
-        let inner = self.verify_inner(image, None, req);
-        let waited = tokio::time::timeout_at(deadline.into(), inner).await;
-        waited.unwrap_or(Verification {
-            outcome: Outcome::Unavailable,
-            digest: None,
-            cached: false,
-        })
+        until(deadline, self.verify_inner(image, None, req)).await
     }
 
-    /// As [`Verifier::verify`], at `digest` (the one a first rule resolved
-    /// the image's tag to), whatever the image names.
-    pub async fn verify_at(
+    /// As [`Verifier::verify`], at `digest`: the one a first rule resolved
+    /// `image`'s tag to (the pipeline's rules share one digest), which
+    /// replaces the tag or digest `image` names.
+    pub(crate) async fn verify_at(
         &self,
         image: &Reference<'_>,
         digest: Digest,
         req: &Requirement,
         deadline: Instant,
     ) -> Verification {
-        let inner = self.verify_inner(image, Some(digest), req);
-        let waited = tokio::time::timeout_at(deadline.into(), inner).await;
-        waited.unwrap_or(Verification {
-            outcome: Outcome::Unavailable,
-            digest: None,
-            cached: false,
-        })
+        debug_assert!(
+            image
+                .digest()
+                .is_none_or(|d| Digest::parse(d).ok() == Some(digest))
+        );
+        until(deadline, self.verify_inner(image, Some(digest), req)).await
     }
 
     /// The cached verdict for `image`, without any network: `None` when the
@@ -326,6 +320,20 @@ impl Verifier {
             cached: false,
         }
     }
+}
+
+/// `verification`, or unavailable if it has not finished by `deadline`.
+async fn until(
+    deadline: Instant,
+    verification: impl Future<Output = Verification>,
+) -> Verification {
+    tokio::time::timeout_at(deadline.into(), verification)
+        .await
+        .unwrap_or(Verification {
+            outcome: Outcome::Unavailable,
+            digest: None,
+            cached: false,
+        })
 }
 
 /// Removes an in-flight entry that no one is waiting on any more when its

@@ -371,3 +371,40 @@ async fn private_ca_and_registry_credentials_from_the_policy() {
         assert_eq!(metric(&metrics(&app).await, series), 1.0);
     }
 }
+
+/// Two rules apply to one image: the first resolves the tag, the second
+/// verifies that very digest (`Verifier::verify_at`); the first definite
+/// failure decides.
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
+#[tokio::test]
+async fn every_rule_that_applies_is_checked_against_one_digest() {
+    let reg = registry!("every_rule_that_applies_is_checked_against_one_digest");
+    populated(&reg).await;
+    let addr = &reg.addr;
+    let two_rules = |second_key: &str| {
+        format!(
+            "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"{addr}/**\"]\n      keys:\n        - file: {KEY}\n    - images: [\"{addr}/fixtures/**\"]\n      keys:\n        - file: {second_key}\n  registries:\n    insecure: [\"{addr}\"]\n  verification:\n    timeout: 3s\n"
+        )
+    };
+    let signed = format!("{addr}/fixtures/app:v1");
+    let unsigned = format!("{addr}/fixtures/hello:v1");
+
+    let both = app(&two_rules(KEY));
+    let (_, body) = post(&both, "/imagepolicy", &image_review(&[&signed])).await;
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+    let (_, body) = post(&both, "/imagepolicy", &image_review(&[&unsigned])).await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    let reason = body["status"]["reason"].as_str().unwrap();
+    assert!(reason.contains("no cosign signature"), "{reason}");
+
+    // The second rule trusts another key: its check of the digest the
+    // first rule resolved fails, and denies.
+    let second_fails = app(&two_rules(OTHER_KEY));
+    let (_, body) = post(&second_fails, "/imagepolicy", &image_review(&[&signed])).await;
+    assert_eq!(body["status"]["allowed"], false, "{body}");
+    let reason = body["status"]["reason"].as_str().unwrap();
+    assert!(reason.contains("none verifies"), "{reason}");
+}

@@ -33,16 +33,20 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// A config on 127.0.0.1:0, logging warnings only, signals left alone,
-/// with the `serve` flags in `args` applied (those the tests use; the
-/// binary's own parsing of every flag is tested in `src/cli/serve`).
+/// with the `serve` flags in `args` set on it as they are written (the
+/// ones these tests use). The binary's parsing and validation of every
+/// flag is tested in `src/cli/serve/tests.rs` and through the binary in
+/// the process tests; a combination the binary refuses must not be written
+/// here.
 pub fn config(args: &[&str]) -> Config {
     let mut config = Config::new(PolicySource::Builtin, "127.0.0.1:0".parse().unwrap());
     config.log.filter = "warn".to_owned();
     config.signals = Signals::Ignore;
     let duration = |v: &str| parse_duration(v).expect("a duration");
-    let size = |v: &str| match v.strip_suffix("KiB") {
-        Some(k) => k.parse::<usize>().unwrap() * 1024,
-        None => v.parse().unwrap(),
+    let size = |v: &str| match (v.strip_suffix("KiB"), v.strip_suffix("MiB")) {
+        (Some(k), _) => k.parse::<usize>().unwrap() * 1024,
+        (_, Some(m)) => m.parse::<usize>().unwrap() << 20,
+        _ => v.parse().unwrap(),
     };
     for pair in args.chunks(2) {
         let [flag, value] = pair else {
