@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use imagegate::policy::parse_duration;
 use imagegate::server::{Config, Limits, LogConfig, LogFormat, PolicySource, Signals, TlsFiles};
 
@@ -89,8 +89,8 @@ pub(crate) struct ServeArgs {
     pub(crate) file_poll_interval: Duration,
 
     /// Log line format.
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = parse_log_format)]
-    pub(crate) log_format: LogFormat,
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Text)]
+    pub(crate) log_format: LogFormatArg,
 
     /// Log filter in `RUST_LOG` syntax (default: `RUST_LOG`, else `info`).
     #[arg(long, value_name = "FILTER", env = "IMAGEGATE_LOG")]
@@ -246,7 +246,10 @@ impl ServeArgs {
             file_poll_interval: self.file_poll_interval,
             reload_debounce: Duration::from_millis(200),
             log: LogConfig {
-                format: self.log_format,
+                format: match self.log_format {
+                    LogFormatArg::Text => LogFormat::Text,
+                    LogFormatArg::Json => LogFormat::Json,
+                },
                 filter,
             },
             signals: Signals::Handle,
@@ -278,15 +281,13 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size {text:?}: too large"))
 }
 
-/// Parses `--log-format`: `text` or `json`.
-fn parse_log_format(text: &str) -> Result<LogFormat, String> {
-    match text {
-        "text" => Ok(LogFormat::Text),
-        "json" => Ok(LogFormat::Json),
-        other => Err(format!(
-            "invalid log format {other:?}: expected text or json"
-        )),
-    }
+/// `--log-format`: the library's [`LogFormat`], spelled for the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormatArg {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[cfg(test)]
