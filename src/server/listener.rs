@@ -255,10 +255,7 @@ where
     let conn = streams.drive(watcher.watch(builder.serve_connection(io, service)));
     // hyper bounds each HTTP/1.1 head, but not the protocol sniffing before
     // it nor an HTTP/2 connection that never opens a stream.
-    let first_request = FirstRequest {
-        timer: Some(Box::pin(tokio::time::sleep(shared.header_timeout))),
-        started,
-    };
+    let first_request = FirstRequest::new(shared.header_timeout, started);
     let mut abort = shared.abort.subscribe();
     // Polled in this order on every wake-up of the connection (one per
     // request over HTTP/1.1): the connection first, then the guards.
@@ -274,34 +271,9 @@ where
     }
 }
 
-/// Ready when the header-read timeout passes before the connection's first
-/// request. Once a request has started, the timer is dropped (taken out of
-/// the timer wheel) and never polled again: the connection's later
-/// wake-ups, one per request, cost an atomic load here instead of a timer
-/// poll.
-struct FirstRequest {
-    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-    started: Arc<AtomicBool>,
-}
+mod first_request;
 
-impl Future for FirstRequest {
-    type Output = ();
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.started.load(Ordering::Relaxed) {
-            // Pending for good; the connection's own progress wakes the task.
-            self.timer = None;
-            return std::task::Poll::Pending;
-        }
-        match self.timer.as_mut() {
-            Some(timer) => timer.as_mut().poll(cx),
-            None => std::task::Poll::Pending,
-        }
-    }
-}
+use first_request::FirstRequest;
 
 #[cfg(test)]
 mod tests;
