@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::decision::Mode;
 use super::error::{CompileError, CompileErrorKind as Kind, CompileErrors};
@@ -15,8 +15,8 @@ use super::evaluate::{Rules, TagRules};
 use super::namespace::NamespaceSet;
 use super::set::{MatchStrategy, PatternSet, PatternSetBuilder};
 use super::source::{self, PolicyFile, Text};
-use super::values::{check_annotation_key, is_tag};
-use super::{BreakGlass, BreakGlassWho, Override, SideFiles, Snapshot};
+use super::values::is_tag;
+use super::{SideFiles, Snapshot};
 
 /// The `apiVersion` of a policy file.
 pub const API_VERSION: &str = "imagegate.dev/v1alpha1";
@@ -196,7 +196,7 @@ impl Compiler<'_> {
         Snapshot::new(name, base, overrides, exemptions, break_glass).with_supply(supply)
     }
 
-    fn mode(&mut self, mode: Option<&Text>, field: &str) -> Option<Mode> {
+    pub(super) fn mode(&mut self, mode: Option<&Text>, field: &str) -> Option<Mode> {
         let mode = mode?;
         match mode.value.as_str() {
             "enforce" => Some(Mode::Enforce),
@@ -214,7 +214,7 @@ impl Compiler<'_> {
 
     /// Each list is `None` when absent, `Some(None)` when given but empty.
     #[allow(clippy::type_complexity, reason = "absent vs. empty vs. patterns")]
-    fn registries(
+    pub(super) fn registries(
         &mut self,
         registries: Option<&source::Registries>,
         field: &str,
@@ -276,7 +276,12 @@ impl Compiler<'_> {
     }
 
     /// `spec.tags` over `base`: each field given replaces the base's.
-    fn tags(&mut self, tags: Option<&source::Tags>, field: &str, base: TagRules) -> TagRules {
+    pub(super) fn tags(
+        &mut self,
+        tags: Option<&source::Tags>,
+        field: &str,
+        base: TagRules,
+    ) -> TagRules {
         let Some(t) = tags else {
             return base;
         };
@@ -309,112 +314,6 @@ impl Compiler<'_> {
             require_digest: t.require_digest.unwrap_or(base.require_digest),
             semver: t.semver.unwrap_or(base.semver),
         }
-    }
-
-    fn namespaces(&mut self, list: Option<&[Text]>, field: &str) -> NamespaceSet {
-        let mut set = NamespaceSet::default();
-        for (i, ns) in list.into_iter().flatten().enumerate() {
-            if let Err(e) = set.add(&ns.value) {
-                self.error(
-                    Kind::Namespace,
-                    &ns.referenced,
-                    format!("{field}[{i}]: {e}"),
-                );
-            }
-        }
-        set
-    }
-
-    fn non_empty_namespaces(&mut self, list: &Spanned<Vec<Text>>, field: &str) -> NamespaceSet {
-        if list.value.is_empty() {
-            self.error(
-                Kind::Namespace,
-                &list.referenced,
-                format!("{field} is empty: list at least one namespace or glob"),
-            );
-        }
-        self.namespaces(Some(&list.value), field)
-    }
-
-    fn override_rule(&mut self, o: &source::Override, i: usize, base: &Rules) -> Override {
-        let field = format!("spec.overrides[{i}]");
-        let namespaces = self.non_empty_namespaces(&o.namespaces, &format!("{field}.namespaces"));
-        let mode = self
-            .mode(o.mode.as_ref(), &format!("{field}.mode"))
-            .unwrap_or(base.mode);
-        let (allow, deny) = self.registries(o.registries.as_ref(), &format!("{field}.registries"));
-        let rules = Rules {
-            mode,
-            allow: allow.unwrap_or_else(|| base.allow.clone()),
-            deny: deny.unwrap_or_else(|| base.deny.clone()),
-            tags: self.tags(o.tags.as_ref(), &format!("{field}.tags"), base.tags.clone()),
-        };
-        Override { namespaces, rules }
-    }
-
-    fn break_glass(&mut self, b: &source::BreakGlass) -> Option<BreakGlass> {
-        let annotation = match &b.annotation {
-            None => DEFAULT_BREAK_GLASS_ANNOTATION.into(),
-            Some(key) => {
-                if let Err(e) = check_annotation_key(&key.value) {
-                    self.error(
-                        Kind::Value,
-                        &key.referenced,
-                        format!("spec.breakGlass.annotation: {e}"),
-                    );
-                }
-                key.value.as_str().into()
-            }
-        };
-        let namespaces = b
-            .namespaces
-            .as_ref()
-            .map(|l| self.non_empty_namespaces(l, "spec.breakGlass.namespaces"));
-        let users = b
-            .users
-            .as_ref()
-            .map(|l| self.principals(l, "spec.breakGlass.users", "user name"));
-        let groups = b
-            .groups
-            .as_ref()
-            .map(|l| self.principals(l, "spec.breakGlass.groups", "group"));
-        let who = (users.is_some() || groups.is_some()).then(|| BreakGlassWho {
-            users: users.unwrap_or_default(),
-            groups: groups.unwrap_or_default(),
-        });
-        b.enabled.unwrap_or(false).then_some(BreakGlass {
-            annotation,
-            namespaces,
-            who,
-        })
-    }
-
-    /// A non-empty list of user or group names (exact strings, as the
-    /// apiserver's authenticator gives them).
-    fn principals(&mut self, list: &Spanned<Vec<Text>>, field: &str, what: &str) -> Vec<Box<str>> {
-        if list.value.is_empty() {
-            self.error(
-                Kind::Value,
-                &list.referenced,
-                format!("{field} is empty: list at least one {what}, or remove the field to let anyone who may create pods break the glass"),
-            );
-        }
-        let mut out = Vec::with_capacity(list.value.len());
-        for (i, name) in list.value.iter().enumerate() {
-            if name.value.is_empty()
-                || name.value.trim() != name.value
-                || name.value.chars().any(char::is_control)
-            {
-                self.error(
-                    Kind::Value,
-                    &name.referenced,
-                    format!("{field}[{i}]: {:?} is not a {what} (empty, surrounding space or control characters)", name.value),
-                );
-                continue;
-            }
-            out.push(name.value.as_str().into());
-        }
-        out
     }
 }
 

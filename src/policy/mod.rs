@@ -18,6 +18,7 @@
 
 mod access;
 mod compile;
+mod compile_scope;
 mod compile_supply;
 mod decision;
 mod error;
