@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::support::server::*;
-use imagegate::server::{App, Config, ServeError, Server, ShutdownHandle};
+use imagegate::server::{Config, Server};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
@@ -41,12 +41,19 @@ macro_rules! require_aioquic {
     };
 }
 
+/// A server with an HTTP/3 listener beside its TCP one (the
+/// [`Running`] it derefs to).
 struct H3Server {
-    tcp: SocketAddr,
+    running: Running,
     h3: SocketAddr,
-    app: Arc<App>,
-    handle: ShutdownHandle,
-    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl std::ops::Deref for H3Server {
+    type Target = Running;
+
+    fn deref(&self) -> &Running {
+        &self.running
+    }
 }
 
 impl H3Server {
@@ -64,23 +71,13 @@ impl H3Server {
             "127.0.0.1:0",
         ];
         all.extend_from_slice(args);
-        let server = Server::bind(config(&all)).await.expect("server binds");
-        H3Server {
-            tcp: server.local_addr(),
-            h3: server.http3_addr().expect("HTTP/3 listener bound"),
-            app: server.app(),
-            handle: server.shutdown_handle(),
-            task: tokio::spawn(server.serve()),
-        }
+        let running = start(config(&all)).await;
+        let h3 = running.http3_addr.expect("HTTP/3 listener bound");
+        H3Server { running, h3 }
     }
 
     async fn stop(self) {
-        self.handle.shutdown();
-        tokio::time::timeout(DEADLINE, self.task)
-            .await
-            .expect("server stops in time")
-            .expect("server task did not panic")
-            .expect("clean shutdown");
+        self.running.stop().await;
     }
 }
 
@@ -191,7 +188,7 @@ async fn allow_and_deny_answers_over_http3() {
 
     // The TCP listener points HTTP/3 clients at the UDP port.
     let mut tcp = connect(
-        server.tcp,
+        server.addr,
         Some(client_tls(&[b"h2", b"http/1.1"], None)),
         Proto::H1,
     )
@@ -418,7 +415,7 @@ async fn drain_finishes_in_flight_requests() {
 async fn the_connection_cap_covers_quic_too() {
     require_aioquic!();
     let server = H3Server::start(&["--max-connections", "1"]).await;
-    let mut tcp = connect(server.tcp, Some(client_tls(&[b"h2"], None)), Proto::H1)
+    let mut tcp = connect(server.addr, Some(client_tls(&[b"h2"], None)), Proto::H1)
         .await
         .unwrap();
     let (code, _, _) = tcp.send(get("/healthz")).await.unwrap();
@@ -453,7 +450,7 @@ async fn under_connection_pressure_clients_pass_a_retry_and_are_served() {
     let server = H3Server::start(&["--max-connections", "4"]).await;
     let mut held = Vec::new();
     for _ in 0..3 {
-        let mut tcp = connect(server.tcp, Some(client_tls(&[b"h2"], None)), Proto::H1)
+        let mut tcp = connect(server.addr, Some(client_tls(&[b"h2"], None)), Proto::H1)
             .await
             .unwrap();
         assert_eq!(tcp.send(get("/healthz")).await.unwrap().0, 200);

@@ -17,13 +17,6 @@ fn app() -> App {
     App::new(Snapshot::builtin().with_generation(1), Limits::default())
 }
 
-fn app_with(policy: &str, limits: Limits) -> App {
-    App::new(
-        imagegate::load::compile(policy).unwrap().with_generation(1),
-        limits,
-    )
-}
-
 async fn call(app: &App, request: Request<Full<Bytes>>) -> Answer {
     let response = app.handle(request).await;
     let (parts, body) = response.into_parts();

@@ -23,12 +23,13 @@ use crate::support::cases::only;
 use crate::support::hostile::{
     Act, Answer, Front, Hostile, Leaf, OCI_INDEX, OCI_MANIFEST, Pki, Req, Site, rss_bytes,
 };
+use crate::support::server::app_for;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use imagegate::policy::{CaBundle, Outcome, Requirement};
 use imagegate::reference::Reference;
-use imagegate::server::{App, Limits};
+use imagegate::server::App;
 use imagegate::verify::{
     RegistryConfig, RegistryError, RegistryErrorKind, Repository, Verifier, VerifierConfig,
 };
@@ -1260,15 +1261,6 @@ async fn decisions(app: &App, reason: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn app(policy: &str) -> App {
-    App::new(
-        imagegate::load::compile(policy)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .with_generation(1),
-        Limits::default(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_error_decides_only_for_an_unavailable_registry() {
     let site = Arc::new(Site::load());
@@ -1282,7 +1274,7 @@ async fn on_error_decides_only_for_an_unavailable_registry() {
     )
     .await;
     let image = format!("{}/{}:v1", stalling.addr, site.repo);
-    let closed = app(&policy(&stalling.addr, "deny"));
+    let closed = app_for(&policy(&stalling.addr, "deny"));
     let (body, elapsed) = review(&closed, &image).await;
     assert!(elapsed < LIMIT, "{elapsed:?}");
     assert_eq!(body["status"]["allowed"], false, "{body}");
@@ -1290,7 +1282,7 @@ async fn on_error_decides_only_for_an_unavailable_registry() {
     assert!(reason.contains("could not be verified"), "{reason}");
     assert_eq!(decisions(&closed, "verification_unavailable").await, 1.0);
 
-    let open = app(&policy(&stalling.addr, "allow"));
+    let open = app_for(&policy(&stalling.addr, "allow"));
     let (body, elapsed) = review(&open, &image).await;
     assert!(elapsed < LIMIT, "{elapsed:?}");
     assert_eq!(body["status"]["allowed"], true, "{body}");
@@ -1316,7 +1308,7 @@ async fn on_error_decides_only_for_an_unavailable_registry() {
         }),
     )
     .await;
-    let open = app(&policy(&lying.addr, "allow"));
+    let open = app_for(&policy(&lying.addr, "allow"));
     let (body, elapsed) = review(&open, &format!("{}/{}:v1", lying.addr, site.repo)).await;
     assert!(elapsed < LIMIT, "{elapsed:?}");
     assert_eq!(body["status"]["allowed"], false, "{body}");

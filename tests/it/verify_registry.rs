@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::support::registry::proxy::Proxy;
 use crate::support::registry::token::TokenGate;
 use crate::support::registry::{
-    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess,
+    Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, Pusher, RegistryProcess, registry,
 };
 use imagegate::policy::{
     CaBundle, CacheConfig, Credentials, KeySet, Outcome, PublicKey, Requirement, SbomKind,
@@ -86,12 +86,6 @@ fn sig_layer(fx: &Fixtures, name: &str) -> (Vec<u8>, String) {
 
 fn env(fx: &Fixtures, name: &str) -> Vec<u8> {
     fx.bytes(&format!("att/{name}.dsse.json"))
-}
-
-macro_rules! registry {
-    ($name:expr) => {
-        RegistryProcess::start($name).expect(crate::support::registry::MISSING)
-    };
 }
 
 #[cfg_attr(

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use crate::support::registry::{
     Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, RegistryProcess, populated, registry,
 };
+use crate::support::server::app_for;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use imagegate::server::{App, Limits};
+use imagegate::server::App;
 use serde_json::{Value, json};
 
 const KEY: &str = "tests/fixtures/verify/keys/cosign.pub";
@@ -26,15 +27,6 @@ const OTHER_KEY: &str = "tests/fixtures/verify/keys/other.pub";
 fn policy(addr: &str, key: &str, extra: &str) -> String {
     format!(
         "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"{addr}/**\"]\n      keys:\n        - file: {key}\n      require:\n        signature: true\n  registries:\n    insecure: [\"{addr}\"]\n  verification:\n    timeout: 3s\n{extra}"
-    )
-}
-
-fn app(policy: &str) -> App {
-    App::new(
-        imagegate::load::compile(policy)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .with_generation(1),
-        Limits::default(),
     )
 }
 
@@ -81,7 +73,7 @@ fn metric(text: &str, series: &str) -> f64 {
 async fn image_reviews_are_verified_at_the_registry() {
     let reg = registry!("image_reviews_are_verified_at_the_registry");
     populated(&reg).await;
-    let app = app(&policy(&reg.addr, KEY, ""));
+    let app = app_for(&policy(&reg.addr, KEY, ""));
     let signed = format!("{}/fixtures/app:v1", reg.addr);
     let unsigned = format!("{}/fixtures/hello:v1", reg.addr);
 
@@ -105,7 +97,7 @@ async fn image_reviews_are_verified_at_the_registry() {
     // a policy deny stays a deny and never reaches the registry
     let latest = format!("{}/fixtures/app", reg.addr);
     let policy_deny = "  tags:\n    forbid: [latest]\n";
-    let strict = self::app(&policy(&reg.addr, KEY, policy_deny));
+    let strict = app_for(&policy(&reg.addr, KEY, policy_deny));
     let (_, body) = post(&strict, "/imagepolicy", &image_review(&[&latest])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     assert!(
@@ -167,7 +159,7 @@ async fn a_registry_that_is_down_is_unavailable() {
         l.local_addr().unwrap().to_string()
     };
     let image = format!("{addr}/fixtures/app:v1");
-    let closed = app(&policy(&addr, KEY, ""));
+    let closed = app_for(&policy(&addr, KEY, ""));
     let (_, body) = post(&closed, "/imagepolicy", &image_review(&[&image])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     let reason = body["status"]["reason"].as_str().unwrap();
@@ -177,7 +169,7 @@ async fn a_registry_that_is_down_is_unavailable() {
         "imagegate_image_decisions_total{decision=\"deny\",reason=\"verification_unavailable\"}";
     assert_eq!(metric(&text, series), 1.0);
 
-    let open = app(&policy(&addr, KEY, "    onError: allow\n"));
+    let open = app_for(&policy(&addr, KEY, "    onError: allow\n"));
     let (_, body) = post(&open, "/imagepolicy", &image_review(&[&image])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
     let warnings = body["status"]["auditAnnotations"]["warnings"]
@@ -215,7 +207,7 @@ async fn mutate_pins_verified_tags_to_their_digest() {
     let fx = populated(&reg).await;
     let request = golden("deployment.request.json", &reg.addr, &fx);
 
-    let pinning = app(&policy(&reg.addr, KEY, "  mutate:\n    pinDigests: true\n"));
+    let pinning = app_for(&policy(&reg.addr, KEY, "  mutate:\n    pinDigests: true\n"));
     let (status, mut body) = post(&pinning, "/mutate", &request).await;
     assert_eq!(status, StatusCode::OK);
     let patch = base64::engine::general_purpose::STANDARD
@@ -224,7 +216,7 @@ async fn mutate_pins_verified_tags_to_their_digest() {
     body["response"]["patch"] = serde_json::from_slice(&patch).unwrap();
     assert_eq!(body, golden("deployment.expected.json", &reg.addr, &fx));
 
-    let off = app(&policy(&reg.addr, KEY, ""));
+    let off = app_for(&policy(&reg.addr, KEY, ""));
     let (_, body) = post(&off, "/mutate", &request).await;
     assert_eq!(body, golden("deployment.off.expected.json", &reg.addr, &fx));
 }
@@ -238,7 +230,7 @@ async fn a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache() {
     let reg = registry!("a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache");
     populated(&reg).await;
     let signed = format!("{}/fixtures/app:v1", reg.addr);
-    let app = app(&policy(&reg.addr, KEY, ""));
+    let app = app_for(&policy(&reg.addr, KEY, ""));
     let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
     let before = Arc::clone(app.engine().verifier().unwrap());
@@ -347,7 +339,7 @@ async fn private_ca_and_registry_credentials_from_the_policy() {
     let signed = format!("{}/fixtures/app:v1", locked.addr);
     let unsigned = format!("{}/fixtures/hello:v1", locked.addr);
 
-    let ok = app(&policy(true, &good));
+    let ok = app_for(&policy(true, &good));
     let (_, body) = post(&ok, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
     let (_, body) = post(&ok, "/imagepolicy", &image_review(&[&unsigned])).await;
@@ -362,7 +354,7 @@ async fn private_ca_and_registry_credentials_from_the_policy() {
 
     // a wrong password or an untrusted certificate: verification_unavailable
     for policy in [policy(true, &bad), policy(false, &good)] {
-        let app = app(&policy);
+        let app = app_for(&policy);
         let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
         assert_eq!(body["status"]["allowed"], false, "{body}");
         let reason = body["status"]["reason"].as_str().unwrap();
@@ -392,7 +384,7 @@ async fn every_rule_that_applies_is_checked_against_one_digest() {
     let signed = format!("{addr}/fixtures/app:v1");
     let unsigned = format!("{addr}/fixtures/hello:v1");
 
-    let both = app(&two_rules(KEY));
+    let both = app_for(&two_rules(KEY));
     let (_, body) = post(&both, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
     let (_, body) = post(&both, "/imagepolicy", &image_review(&[&unsigned])).await;
@@ -402,7 +394,7 @@ async fn every_rule_that_applies_is_checked_against_one_digest() {
 
     // The second rule trusts another key: its check of the digest the
     // first rule resolved fails, and denies.
-    let second_fails = app(&two_rules(OTHER_KEY));
+    let second_fails = app_for(&two_rules(OTHER_KEY));
     let (_, body) = post(&second_fails, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     let reason = body["status"]["reason"].as_str().unwrap();

@@ -16,7 +16,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use imagegate::policy::parse_duration;
 use imagegate::server::{
-    App, Config, PolicySource, RecordConfig, ServeError, Server, ShutdownHandle, Signals, TlsFiles,
+    App, Config, Limits, PolicySource, RecordConfig, ServeError, Server, ShutdownHandle, Signals,
+    TlsFiles,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -93,6 +94,7 @@ pub fn config(args: &[&str]) -> Config {
 pub struct Running {
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    pub http3_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     pub handle: ShutdownHandle,
     pub task: JoinHandle<Result<(), ServeError>>,
@@ -110,11 +112,28 @@ impl Running {
     }
 }
 
+/// The request handler of a server for `policy` (the files it names read
+/// from disk), generation 1, without sockets.
+pub fn app_with(policy: &str, limits: Limits) -> App {
+    App::new(
+        imagegate::load::compile(policy)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_generation(1),
+        limits,
+    )
+}
+
+/// [`app_with`] with the default limits.
+pub fn app_for(policy: &str) -> App {
+    app_with(policy, Limits::default())
+}
+
 pub async fn start(config: Config) -> Running {
     let server = Server::bind(config).await.expect("server binds");
     Running {
         addr: server.local_addr(),
         metrics_addr: server.metrics_addr(),
+        http3_addr: server.http3_addr(),
         app: server.app(),
         handle: server.shutdown_handle(),
         task: tokio::spawn(server.serve()),
