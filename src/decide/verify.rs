@@ -4,9 +4,9 @@
 //! Used by [`Engine::decide`](super::Engine::decide) and by the CLI's batch
 //! verifications. The policy decides which rules apply
 //! ([`SupplyChain::requirements`]); this module only runs the checks and
-//! reports their outcomes. A check that does not
-//! finish (deadline, cancellation, a panicked task) records nothing, and
-//! the review judges a missing result as `verification_unavailable`.
+//! reports their outcomes. A check that does not finish (deadline,
+//! cancellation, a panicked task) records nothing, and the review judges a
+//! missing result as `verification_unavailable`.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -46,6 +46,10 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+mod first_request;
+
+use first_request::FirstRequest;
+
 use super::config::Limits;
 use super::limits::GaugeGuard;
 use super::streams::{self, StreamExecutor};
@@ -270,10 +274,6 @@ where
         () = first_request => tracing::debug!("no request within the header-read timeout, closing"),
     }
 }
-
-mod first_request;
-
-use first_request::FirstRequest;
 
 #[cfg(test)]
 mod tests;
