@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
+pub mod crypto;
 pub mod decide;
 pub mod load;
 pub mod metrics;

@@ -14,6 +14,7 @@
 mod check;
 mod replay;
 pub(crate) mod serve;
+mod sigstore;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,9 @@ enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Sigstore bundles, checked by the webhook's verifier.
+    #[command(subcommand)]
+    Sigstore(sigstore::SigstoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +151,7 @@ impl Cli {
             Command::Replay(args) => Ok(replay::run(&args)),
             Command::Test(args) => Ok(test::run(&args)),
             Command::Policy(PolicyCommand::Validate { file }) => Ok(validate(&file)),
+            Command::Sigstore(command) => Ok(command.run()),
         }
     }
 }

@@ -19,7 +19,7 @@ use super::supply::{MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain, VerifyRule, 
 
 impl Compiler<'_> {
     /// Reads a file the policy names, remembering it for watching.
-    fn read_side(&mut self, path: &str) -> Result<String, String> {
+    pub(super) fn read_side(&mut self, path: &str) -> Result<String, String> {
         self.files.push(path.into());
         self.side_files.read(path)
     }
@@ -164,8 +164,26 @@ impl Compiler<'_> {
             );
         }
         let images = self.patterns(&rule.images.value, &format!("{field}.images"));
-        let keys = self.keys(&rule.keys.value, &rule.keys.referenced, field);
-        let requirement = self.require(rule.require.as_ref(), field, keys);
+        let keys = match &rule.keys {
+            Some(keys) => self.keys(&keys.value, &keys.referenced, field),
+            None => KeySet::new(Vec::new()),
+        };
+        let keyless = self.keyless(rule, field);
+        if rule.keys.is_none() && rule.keyless.is_none() {
+            self.error(
+                Kind::Value,
+                &rule.images.referenced,
+                format!(
+                    "{field}: list keys (cosign public keys), keyless (signer identities), or both"
+                ),
+            );
+        }
+        let requirement = self
+            .require(rule.require.as_ref(), field, keys)
+            .map(|r| match keyless {
+                Some(keyless) => r.with_keyless(keyless),
+                None => r,
+            });
         let (images, requirement) = (images?, requirement?);
         (self.error_count() == before).then_some(VerifyRule {
             images,

@@ -157,7 +157,7 @@ fn explain_reason(
         }
         Reason::SignatureInvalid => write!(
             f,
-            "image {img} has signatures, but none verifies for its digest with a key of the matching verify rule"
+            "image {img} has signatures, but none verifies for its digest with a key or keyless identity of the matching verify rule"
         ),
         Reason::SbomMissing => write!(
             f,

@@ -18,12 +18,14 @@
 
 mod access;
 mod compile;
+mod compile_keyless;
 mod compile_scope;
 mod compile_supply;
 mod decision;
 mod error;
 mod evaluate;
 mod explain;
+mod keyless;
 mod keys;
 mod namespace;
 mod outcome;
@@ -47,6 +49,7 @@ pub use compile::{
 };
 pub use decision::{Decision, Mode, Reason, Warning};
 pub use error::{CompileError, CompileErrorKind, CompileErrors};
+pub use keyless::{Claim, Identity, Keyless, Matcher, Signer, TrustRoot, TrustRootError};
 pub use keys::{KeyError, KeySet, PublicKey};
 pub use outcome::Outcome;
 pub use pattern::PatternError;

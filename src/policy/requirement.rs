@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
+use super::keyless::Keyless;
 use super::keys::KeySet;
 use super::outcome::Outcome;
 
@@ -67,6 +68,7 @@ pub struct VulnLimits {
 #[derive(Debug, Clone)]
 pub struct Requirement {
     keys: KeySet,
+    keyless: Option<Keyless>,
     signature: bool,
     sbom: Vec<SbomKind>,
     vulnerabilities: Option<VulnLimits>,
@@ -84,33 +86,56 @@ impl Requirement {
     ) -> Requirement {
         sbom.sort();
         sbom.dedup();
+        let mut r = Requirement {
+            keys,
+            keyless: None,
+            signature,
+            sbom,
+            vulnerabilities,
+            fingerprint: 0,
+        };
+        r.fingerprint = r.digest();
+        r
+    }
+
+    /// The same requirement, also satisfied by a keyless signature of one
+    /// of `keyless`'s identities.
+    pub fn with_keyless(mut self, keyless: Keyless) -> Requirement {
+        self.keyless = Some(keyless);
+        self.fingerprint = self.digest();
+        self
+    }
+
+    fn digest(&self) -> u128 {
         let mut h = Sha256::new();
         h.update(b"imagegate-requirement-v1\0");
-        let mut ids: Vec<[u8; 32]> = keys.keys().iter().map(|k| k.id()).collect();
+        let mut ids: Vec<[u8; 32]> = self.keys.keys().iter().map(|k| k.id()).collect();
         ids.sort();
         ids.dedup();
         for id in &ids {
             h.update(id);
         }
-        h.update([u8::from(signature), 0]);
-        for kind in &sbom {
+        h.update([u8::from(self.signature), 0]);
+        for kind in &self.sbom {
             h.update(kind.as_str().as_bytes());
             h.update([0]);
         }
-        if let Some(v) = vulnerabilities {
+        if let Some(v) = self.vulnerabilities {
             h.update(v.max_cvss.to_bits().to_be_bytes());
             h.update(v.max_age.as_nanos().to_be_bytes());
+        }
+        if let Some(keyless) = &self.keyless {
+            keyless.fingerprint(&mut h);
         }
         let out = h.finalize();
         let mut fp = [0u8; 16];
         fp.copy_from_slice(&out[..16]);
-        Requirement {
-            keys,
-            signature,
-            sbom,
-            vulnerabilities,
-            fingerprint: u128::from_be_bytes(fp),
-        }
+        u128::from_be_bytes(fp)
+    }
+
+    /// The keyless identities and their root, if the rule lists any.
+    pub fn keyless(&self) -> Option<&Keyless> {
+        self.keyless.as_ref()
     }
 
     /// The trusted keys.

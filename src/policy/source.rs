@@ -97,8 +97,22 @@ pub(crate) struct BreakGlass {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct VerifyRule {
     pub(crate) images: Spanned<Vec<Text>>,
-    pub(crate) keys: Spanned<Vec<Spanned<Key>>>,
+    pub(crate) keys: Option<Spanned<Vec<Spanned<Key>>>>,
+    pub(crate) keyless: Option<Spanned<Vec<Spanned<KeylessIdentity>>>>,
+    pub(crate) trusted_root: Option<Text>,
     pub(crate) require: Option<Spanned<Require>>,
+}
+
+/// `spec.verify[i].keyless[j]`: one accepted signer identity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct KeylessIdentity {
+    pub(crate) issuer: Option<Text>,
+    pub(crate) issuer_reg_exp: Option<Text>,
+    pub(crate) subject: Option<Text>,
+    pub(crate) subject_reg_exp: Option<Text>,
+    /// Fulcio CI claims by name, each compared for equality.
+    pub(crate) claims: Option<BTreeMap<String, Text>>,
 }
 
 /// One trusted key: a file or inline PEM.

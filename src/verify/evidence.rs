@@ -15,11 +15,13 @@ use serde_json::Value;
 
 use super::digest::Digest;
 use super::dsse::{Envelope, Statement};
+use super::keyless::{self, Trust};
 use super::registry::{
     Descriptor, Manifest, Registry, RegistryError, RegistryErrorKind, Repository,
 };
 use super::{simple_signing, vuln};
-use crate::policy::{Outcome, Requirement};
+use crate::policy::{Keyless, Outcome, Requirement};
+use sigstore_verify::types::{Artifact, Sha256Hash, SignatureContent};
 
 /// Layer media type of a cosign signature payload.
 pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -43,6 +45,19 @@ pub(crate) struct Evidence {
     signature_valid: bool,
     /// Verified statements naming this digest.
     statements: Vec<Statement>,
+}
+
+impl Evidence {
+    /// A verified statement naming the digest: a cosign v3 signature, or
+    /// an attestation.
+    fn record(&mut self, st: Statement) {
+        if st.predicate_type == SIGN_PREDICATE {
+            self.signature_present = true;
+            self.signature_valid = true;
+        } else {
+            self.statements.push(st);
+        }
+    }
 }
 
 /// Fetches what `req` needs for `digest` and judges it at time `now`.
@@ -224,11 +239,13 @@ async fn bundles(
     let referrers =
         untampered(registry.referrers(repo, digest).await.map(Some))?.unwrap_or_default();
     let limit = registry.config().max_blob_bytes;
-    for desc in referrers
+    // Whatever artifactType the index lists (clients and the fallback tag
+    // differ): the layer's media type decides. Bundle-typed ones first,
+    // within the bound on work per digest.
+    let (typed, other): (Vec<&Descriptor>, Vec<&Descriptor>) = referrers
         .iter()
-        .filter(|d| d.artifact_type.as_deref().is_some_and(is_bundle_type))
-        .take(MAX_ITEMS)
-    {
+        .partition(|d| d.artifact_type.as_deref().is_some_and(is_bundle_type));
+    for desc in typed.into_iter().chain(other).take(MAX_ITEMS) {
         let Ok(manifest_digest) = Digest::parse(&desc.digest) else {
             continue;
         };
@@ -265,6 +282,18 @@ async fn bundles(
         let Some(blob) = layer_blob(registry, repo, layer, limit).await? else {
             continue;
         };
+        if let Some(keyless) = req.keyless() {
+            match keyless_statement(&blob, keyless, &digest) {
+                Ok(st) => {
+                    ev.record(st);
+                    continue;
+                }
+                // Keys may still verify it (any one listed key or
+                // identity suffices); what it claims to be decides between
+                // a missing and an invalid signature.
+                Err(claims_signature) => ev.signature_present |= claims_signature,
+            }
+        }
         let Ok(bundle) = serde_json::from_slice::<Bundle>(&blob) else {
             continue;
         };
@@ -275,12 +304,7 @@ async fn bundles(
             continue;
         };
         if let Some(st) = statement(&envelope, req, &digest) {
-            if st.predicate_type == SIGN_PREDICATE {
-                ev.signature_present = true;
-                ev.signature_valid = true;
-            } else {
-                ev.statements.push(st);
-            }
+            ev.record(st);
         }
     }
     Ok(ev)
@@ -291,6 +315,29 @@ fn is_bundle_type(media_type: &str) -> bool {
         || media_type
             .strip_prefix("application/vnd.dev.sigstore.bundle+json;version=")
             .is_some_and(|v| matches!(v, "0.1" | "0.2" | "0.3"))
+}
+
+/// The statement of a bundle verified for `digest` under `keyless`; when
+/// it does not verify, whether its (unverified) content claims to be a
+/// signature.
+fn keyless_statement(blob: &[u8], keyless: &Keyless, digest: &Digest) -> Result<Statement, bool> {
+    let text = std::str::from_utf8(blob).map_err(|_| false)?;
+    let bundle = keyless::parse(text).map_err(|_| false)?;
+    let artifact = Artifact::from_digest(Sha256Hash::new(*digest.bytes()));
+    let claims_signature = || match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => Statement::parse(envelope.payload.as_bytes())
+            .is_some_and(|s| s.predicate_type == SIGN_PREDICATE),
+        _ => true,
+    };
+    let Ok(verified) = keyless::verify(&bundle, artifact, Trust::Keyless(keyless)) else {
+        return Err(claims_signature());
+    };
+    verified
+        .payload
+        .as_deref()
+        .and_then(Statement::parse)
+        .filter(|s| s.names(digest))
+        .ok_or(true)
 }
 
 /// The statement inside a verified envelope, if it names `digest`.

@@ -18,6 +18,7 @@ mod cache;
 mod digest;
 mod dsse;
 mod evidence;
+pub mod keyless;
 pub mod registry;
 mod simple_signing;
 mod vuln;

@@ -24,6 +24,8 @@ mod server_process;
 mod server_reload;
 mod server_sighup;
 mod server_tls;
+mod sigstore_conformance;
 mod verify_hostile_registry;
+mod verify_keyless;
 mod verify_registry;
 mod verify_server;

@@ -377,3 +377,74 @@ fn registry_ca_bundle() {
         "{m}"
     );
 }
+
+#[test]
+fn keyless_rules_compile_and_their_mistakes_are_located() {
+    let root = "tests/fixtures/verify/keyless/trusted_root.json";
+    let key = "tests/fixtures/verify/keys/cosign.pub";
+    // identities with and without expressions and claims, a root file, keys
+    // beside identities; a rule without trustedRoot uses the embedded root
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [\"ghcr.io/mycorp/**\"]\n      keys:\n        - file: {key}\n      keyless:\n        - issuer: https://token.actions.githubusercontent.com\n          subject: https://github.com/mycorp/app/.github/workflows/release.yml@refs/heads/main\n        - issuerRegExp: 'https://token\\.actions\\.githubusercontent\\.com'\n          subjectRegExp: 'https://github\\.com/mycorp/[^/]+/\\.github/workflows/release\\.yml@refs/tags/v.*'\n          claims:\n            sourceRepositoryOwnerURI: https://github.com/mycorp\n            runnerEnvironment: github-hosted\n      trustedRoot: {root}\n    - images: [\"registry.k8s.io/**\"]\n      keyless:\n        - issuer: https://accounts.google.com\n          subject: krel-trust@k8s-releng-prod.iam.gserviceaccount.com\n"
+    );
+    let s = imagegate::load::compile(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let rules = s.supply_chain().rules();
+    let first = rules[0].requirement();
+    assert_eq!(first.keys().keys().len(), 1);
+    let keyless = first.keyless().expect("keyless");
+    assert_eq!(keyless.identities().len(), 2);
+    assert!(!keyless.root().is_embedded());
+    let second = rules[1].requirement().keyless().expect("keyless");
+    assert!(second.root().is_embedded());
+    assert!(rules[1].requirement().signature());
+    assert_ne!(first.fingerprint(), rules[1].requirement().fingerprint());
+    // the same rule with another identity is another requirement (cached apart)
+    let other =
+        imagegate::load::compile(&text.replace("refs/heads/main", "refs/heads/dev")).unwrap();
+    assert_ne!(
+        other.supply_chain().rules()[0].requirement().fingerprint(),
+        first.fingerprint()
+    );
+
+    // mistakes, each at its line
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken_root.json");
+    std::fs::write(&broken, "{\n  \"mediaType\": \"application/vnd.dev.sigstore.trustedroot+json;version=0.1\",\n  \"tlogs\": [,]\n}\n").unwrap();
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [a.example]\n      keyless:\n        - issuer: https://x.example\n          subjectRegExp: 'https://github\\.com/(mycorp'\n        - issuer: https://x.example\n          issuerRegExp: 'https://x\\.example'\n          subject: s\n        - subject: s\n        - issuer: i\n          subject: s\n          claims:\n            sourceRepository: x\n            runnerEnvironment: ''\n      trustedRoot: {}\n    - images: [b.example]\n      keyless: []\n      trustedRoot: /nonexistent/trusted_root.json\n    - images: [c.example]\n      trustedRoot: {root}\n",
+        broken.display()
+    );
+    let errs = errors(&text);
+    let got: Vec<(u32, u32)> = errs.iter().map(|e| (e.line, e.column)).collect();
+    assert_eq!(
+        got,
+        [
+            (8, 26),
+            (9, 19),
+            (12, 11),
+            (16, 31),
+            (17, 32),
+            (18, 20),
+            (20, 16),
+            (21, 20),
+            (22, 15),
+            (23, 20)
+        ],
+        "{errs}"
+    );
+    let all = errs.to_string();
+    for needle in [
+        "spec.verify[0].keyless[0].subjectRegExp: invalid regular expression \"https://github\\\\.com/(mycorp\"",
+        "spec.verify[0].keyless[1].issuer: give spec.verify[0].keyless[1].issuer or spec.verify[0].keyless[1].issuerRegExp, not both",
+        "spec.verify[0].keyless[2].issuer: give spec.verify[0].keyless[2].issuer (exact)",
+        "spec.verify[0].keyless[3].claims: unknown claim \"sourceRepository\": expected one of buildSignerURI",
+        "spec.verify[0].keyless[3].claims.runnerEnvironment is empty",
+        "line 3 column 13: not a usable Sigstore trusted root",
+        "spec.verify[1].keyless is empty",
+        "spec.verify[1].trustedRoot: cannot read",
+        "spec.verify[2].trustedRoot: the root is for keyless identities",
+        "spec.verify[2]: list keys (cosign public keys), keyless (signer identities), or both",
+    ] {
+        assert!(all.contains(needle), "{needle} not in:\n{all}");
+    }
+}

@@ -1,0 +1,454 @@
+//! Keyless Sigstore signatures end to end, in a real registry (Debian's
+//! `docker-registry`, which has no referrers API, so the bundles are found
+//! through the `sha256-<hex>` fallback tag): bundles made by sigstore-js's
+//! real Fulcio and Rekor clients against `@sigstore/mock`'s CA, CT log and
+//! Rekor (`tests/fixtures/verify/keyless/generate.sh`), judged by the
+//! verifier, by `/validate`, `/imagepolicy` and `/mutate`, and by `check`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use crate::support::cases;
+use crate::support::registry::{Fixtures, Pusher, registry};
+use crate::support::server::app_for;
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use imagegate::policy::{
+    Claim, Identity, KeySet, Keyless, Matcher, Outcome, PublicKey, Requirement, SbomKind, TrustRoot,
+};
+use imagegate::reference::Reference;
+use imagegate::verify::{RegistryConfig, Verifier, VerifierConfig};
+use serde_json::{Value, json};
+
+const SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
+const CDX: &str = "https://cyclonedx.org/bom";
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+const SUBJECT: &str =
+    "https://github.com/fixtures/app/.github/workflows/release.yml@refs/heads/main";
+const ROOT: &str = "tests/fixtures/verify/keyless/trusted_root.json";
+
+fn root(fx: &Fixtures, name: &str) -> TrustRoot {
+    TrustRoot::from_json(&fx.text(&format!("keyless/{name}"))).unwrap()
+}
+
+fn exact(issuer: &str, subject: &str) -> Identity {
+    Identity::new(
+        Matcher::Exact(issuer.into()),
+        Matcher::Exact(subject.into()),
+        Vec::new(),
+    )
+}
+
+fn keyless(identities: Vec<Identity>, root: &TrustRoot) -> Requirement {
+    Requirement::new(KeySet::new(Vec::new()), true, Vec::new(), None)
+        .with_keyless(Keyless::new(identities, root.clone()))
+}
+
+fn verifier(addr: &str) -> Verifier {
+    Verifier::new(VerifierConfig {
+        registry: RegistryConfig {
+            insecure: vec![addr.to_owned()],
+            call_timeout: Duration::from_secs(2),
+            ..RegistryConfig::default()
+        },
+        cache: Default::default(),
+    })
+}
+
+async fn check(v: &Verifier, image: &str, req: &Requirement) -> Outcome {
+    let r = Reference::parse(image).unwrap();
+    v.verify(&r, req, Instant::now() + Duration::from_secs(5))
+        .await
+        .outcome
+}
+
+/// The app image pushed to `repo` with these bundles as its referrers.
+async fn pushed(push: &Pusher, fx: &Fixtures, repo: &str, bundles: &[(&str, &str)]) -> String {
+    let d = push.image(fx, "app", repo, "v1").await;
+    if !bundles.is_empty() {
+        let size = fx.image("app").1.len();
+        let bytes: Vec<(Vec<u8>, &str)> = bundles
+            .iter()
+            .map(|(name, ptype)| (fx.bytes(&format!("keyless/{name}")), *ptype))
+            .collect();
+        push.bundles(repo, d, size, &bytes).await;
+    }
+    format!("{}/{repo}:v1", push.addr)
+}
+
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
+#[tokio::test]
+async fn keyless_signatures_are_judged_by_identity_root_and_evidence() {
+    let reg = registry!("keyless_signatures_are_judged_by_identity_root_and_evidence");
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    let trusted = root(&fx, "trusted_root.json");
+    let good = exact(ISSUER, SUBJECT);
+    let pattern = |issuer: &str, subject: &str| {
+        Identity::new(
+            Matcher::Exact(issuer.into()),
+            Matcher::pattern(subject).unwrap(),
+            Vec::new(),
+        )
+    };
+    let claims = |claims: &[(Claim, &str)]| {
+        Identity::new(
+            Matcher::Exact(ISSUER.into()),
+            Matcher::Exact(SUBJECT.into()),
+            claims.iter().map(|(c, v)| (*c, (*v).to_owned())).collect(),
+        )
+    };
+    let signed = pushed(
+        &push,
+        &fx,
+        "keyless/signed",
+        &[("app.sign.bundle.json", SIGN)],
+    )
+    .await;
+    type Case = (
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        Requirement,
+        Outcome,
+    );
+    let table: Vec<Case> = vec![
+        (
+            "right identity",
+            vec![("app.sign.bundle.json", SIGN)],
+            keyless(vec![good.clone()], &trusted),
+            Outcome::Verified,
+        ),
+        (
+            "anchored expression",
+            vec![],
+            keyless(
+                vec![pattern(
+                    ISSUER,
+                    r"https://github\.com/fixtures/[^/]+/\.github/workflows/release\.yml@refs/heads/main",
+                )],
+                &trusted,
+            ),
+            Outcome::Verified,
+        ),
+        (
+            "expression matching a part only",
+            vec![],
+            keyless(vec![pattern(ISSUER, "fixtures")], &trusted),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "expression for tags only",
+            vec![],
+            keyless(
+                vec![pattern(
+                    ISSUER,
+                    r"https://github\.com/fixtures/app/\.github/workflows/release\.yml@refs/tags/v.*",
+                )],
+                &trusted,
+            ),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "claims that match",
+            vec![],
+            keyless(
+                vec![claims(&[
+                    (
+                        Claim::SourceRepositoryUri,
+                        "https://github.com/fixtures/app",
+                    ),
+                    (Claim::SourceRepositoryRef, "refs/heads/main"),
+                    (Claim::RunnerEnvironment, "github-hosted"),
+                ])],
+                &trusted,
+            ),
+            Outcome::Verified,
+        ),
+        (
+            "a claim that does not",
+            vec![],
+            keyless(
+                vec![claims(&[(Claim::RunnerEnvironment, "self-hosted")])],
+                &trusted,
+            ),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "wrong subject",
+            vec![],
+            keyless(
+                vec![exact(
+                    ISSUER,
+                    "https://github.com/fixtures/app/.github/workflows/other.yml@refs/heads/main",
+                )],
+                &trusted,
+            ),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "wrong issuer",
+            vec![],
+            keyless(
+                vec![exact("https://accounts.google.com", SUBJECT)],
+                &trusted,
+            ),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "any one identity suffices",
+            vec![],
+            keyless(
+                vec![exact("https://accounts.google.com", SUBJECT), good.clone()],
+                &trusted,
+            ),
+            Outcome::Verified,
+        ),
+        (
+            "the public-good root does not trust the mocks",
+            vec![],
+            keyless(vec![good.clone()], &TrustRoot::production()),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "a root without the signing CA",
+            vec![],
+            keyless(vec![good.clone()], &root(&fx, "other_root.json")),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "untrusted CA",
+            vec![("app.sign.untrusted-ca.bundle.json", SIGN)],
+            keyless(vec![good.clone()], &trusted),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "tampered tlog entry",
+            vec![("app.sign.tampered-tlog.bundle.json", SIGN)],
+            keyless(vec![good.clone()], &trusted),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "bundle for another digest",
+            vec![("hello.sign.bundle.json", SIGN)],
+            keyless(vec![good.clone()], &trusted),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "expired certificate, no timestamp",
+            vec![("app.sign.expired.bundle.json", SIGN)],
+            keyless(vec![good.clone()], &trusted),
+            Outcome::SignatureInvalid,
+        ),
+        (
+            "no signature",
+            vec![("none", "")],
+            keyless(vec![good.clone()], &trusted),
+            Outcome::SignatureMissing,
+        ),
+        (
+            "a bad bundle beside a good one",
+            vec![
+                ("app.sign.tampered-tlog.bundle.json", SIGN),
+                ("app.sign.bundle.json", SIGN),
+            ],
+            keyless(vec![good.clone()], &trusted),
+            Outcome::Verified,
+        ),
+        (
+            "keyless SBOM",
+            vec![("app.sign.bundle.json", SIGN), ("app.cdx.bundle.json", CDX)],
+            Requirement::new(
+                KeySet::new(Vec::new()),
+                true,
+                vec![SbomKind::CycloneDx],
+                None,
+            )
+            .with_keyless(Keyless::new(vec![good.clone()], trusted.clone())),
+            Outcome::Verified,
+        ),
+        (
+            "SBOM required, signature only",
+            vec![("app.sign.bundle.json", SIGN)],
+            Requirement::new(
+                KeySet::new(Vec::new()),
+                false,
+                vec![SbomKind::CycloneDx],
+                None,
+            )
+            .with_keyless(Keyless::new(vec![good.clone()], trusted.clone())),
+            Outcome::SbomMissing,
+        ),
+        (
+            "keys and identities: the identity suffices",
+            vec![],
+            Requirement::new(
+                KeySet::new(vec![
+                    PublicKey::from_pem(&fx.text("keys/other.pub")).unwrap(),
+                ]),
+                true,
+                vec![],
+                None,
+            )
+            .with_keyless(Keyless::new(vec![good.clone()], trusted.clone())),
+            Outcome::Verified,
+        ),
+    ];
+    let table = cases::only("keyless", table, |c| c.0);
+    for (i, (name, bundles, req, want)) in table.iter().enumerate() {
+        // A fresh repository when the case names its bundles, else the
+        // signed one; a fresh verifier, so that no cached result answers.
+        let image = if bundles.is_empty() {
+            signed.clone()
+        } else {
+            let real: Vec<(&str, &str)> = bundles
+                .iter()
+                .copied()
+                .filter(|(n, _)| *n != "none")
+                .collect();
+            pushed(&push, &fx, &format!("keyless/case{i}"), &real).await
+        };
+        let got = check(&verifier(&reg.addr), &image, req).await;
+        assert_eq!(got, *want, "{name}");
+    }
+}
+
+fn policy(addr: &str, root: &str) -> String {
+    format!(
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"{addr}/**\"]\n      keyless:\n        - issuer: {ISSUER}\n          subjectRegExp: 'https://github\\.com/fixtures/app/\\.github/workflows/release\\.yml@refs/heads/.*'\n          claims:\n            sourceRepositoryURI: https://github.com/fixtures/app\n      trustedRoot: {root}\n  registries:\n    insecure: [\"{addr}\"]\n  verification:\n    timeout: 3s\n  mutate:\n    pinDigests: true\n"
+    )
+}
+
+async fn post(app: &imagegate::server::App, path: &str, body: &Value) -> Value {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let response = app.handle(request).await;
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn imagegate_metrics(app: &imagegate::server::App) -> String {
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = app.handle(request).await;
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn admission(images: &[&str]) -> Value {
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "shop", "operation": "CREATE",
+            "object": {"metadata": {"namespace": "shop"}, "spec": {"containers": containers}}}})
+}
+
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
+#[tokio::test]
+async fn keyless_policies_through_every_endpoint_and_check() {
+    let reg = registry!("keyless_policies_through_every_endpoint_and_check");
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    let signed = pushed(
+        &push,
+        &fx,
+        "keyless/signed",
+        &[("app.sign.bundle.json", SIGN)],
+    )
+    .await;
+    let tampered = pushed(
+        &push,
+        &fx,
+        "keyless/tampered",
+        &[("app.sign.tampered-tlog.bundle.json", SIGN)],
+    )
+    .await;
+    let unsigned = pushed(&push, &fx, "keyless/unsigned", &[]).await;
+    let app = app_for(&policy(&reg.addr, ROOT));
+
+    let review = json!({"apiVersion": "imagepolicy.k8s.io/v1alpha1", "kind": "ImageReview",
+        "spec": {"containers": [{"image": signed}], "namespace": "shop"}});
+    let body = post(&app, "/imagepolicy", &review).await;
+    assert_eq!(body["status"]["allowed"], true, "{body}");
+
+    let body = post(&app, "/validate", &admission(&[&signed])).await;
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+    for (image, says) in [
+        (
+            &tampered,
+            "none verifies for its digest with a key or keyless identity",
+        ),
+        (&unsigned, "has no cosign signature"),
+    ] {
+        let body = post(&app, "/validate", &admission(&[&signed, image])).await;
+        assert_eq!(body["response"]["allowed"], false, "{body}");
+        let message = body["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(says) && message.contains(image.as_str()),
+            "{message}"
+        );
+    }
+    let metrics = imagegate_metrics(&app).await;
+    for reason in ["signature_invalid", "signature_missing"] {
+        let series =
+            format!("imagegate_image_decisions_total{{decision=\"deny\",reason=\"{reason}\"}} 1");
+        assert!(metrics.contains(&series), "{series} in\n{metrics}");
+    }
+
+    // /mutate pins the tag to the digest that was verified
+    let body = post(&app, "/mutate", &admission(&[&signed])).await;
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+    let patch = body["response"]["patch"].as_str().expect("a patch");
+    let patch = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, patch).unwrap();
+    let patch = String::from_utf8(patch).unwrap();
+    assert!(patch.contains(&format!("{signed}@{}", fx.app)), "{patch}");
+
+    // `imagegate check` verifies keyless rules like the server
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.yaml");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ROOT);
+    std::fs::write(&file, policy(&reg.addr, &root.display().to_string())).unwrap();
+    let run = |image: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_imagegate"))
+            .args(["check", "--policy"])
+            .arg(&file)
+            .arg(image)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&signed);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let bad = run(&tampered);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stdout).contains("signature_invalid"),
+        "{}",
+        String::from_utf8_lossy(&bad.stdout)
+    );
+}
