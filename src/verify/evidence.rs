@@ -15,13 +15,13 @@ use serde_json::Value;
 
 use super::digest::Digest;
 use super::dsse::{Envelope, Statement};
-use super::keyless::{self, Trust};
+use super::keyless::{self, Trust, cosign};
 use super::registry::{
     Descriptor, Manifest, Registry, RegistryError, RegistryErrorKind, Repository,
 };
 use super::{simple_signing, vuln};
 use crate::policy::{Keyless, Outcome, Requirement};
-use sigstore_verify::types::{Artifact, Sha256Hash, SignatureContent};
+use sigstore_verify::types::{Artifact, Bundle as SigstoreBundle, Sha256Hash, SignatureContent};
 
 /// Layer media type of a cosign signature payload.
 pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -177,6 +177,13 @@ async fn signatures(
         let Some(payload) = layer_blob(registry, repo, layer, MAX_PAYLOAD).await? else {
             continue;
         };
+        if let Some(keyless) = req.keyless()
+            && cosign::is_keyless(&layer.annotations)
+            && keyless_signature(&payload, &layer.annotations, keyless, &digest)
+        {
+            ev.signature_valid = true;
+            break;
+        }
         let sig = layer
             .annotations
             .get(SIGNATURE_ANNOTATION)
@@ -210,6 +217,14 @@ async fn attestations(
         let Some(blob) = layer_blob(registry, repo, layer, limit).await? else {
             continue;
         };
+        if let Some(keyless) = req.keyless()
+            && cosign::is_keyless(&layer.annotations)
+            && let Some(bundle) = cosign::attestation_bundle(&blob, &layer.annotations)
+            && let Ok(st) = verified_statement(&bundle, keyless, &digest)
+        {
+            ev.statements.push(st);
+            continue;
+        }
         let Ok(envelope) = serde_json::from_slice::<Envelope>(&blob) else {
             continue;
         };
@@ -323,21 +338,49 @@ fn is_bundle_type(media_type: &str) -> bool {
 fn keyless_statement(blob: &[u8], keyless: &Keyless, digest: &Digest) -> Result<Statement, bool> {
     let text = std::str::from_utf8(blob).map_err(|_| false)?;
     let bundle = keyless::parse(text).map_err(|_| false)?;
-    let artifact = Artifact::from_digest(Sha256Hash::new(*digest.bytes()));
-    let claims_signature = || match &bundle.content {
+    verified_statement(&bundle, keyless, digest).map_err(|()| match &bundle.content {
         SignatureContent::DsseEnvelope(envelope) => Statement::parse(envelope.payload.as_bytes())
             .is_some_and(|s| s.predicate_type == SIGN_PREDICATE),
         _ => true,
-    };
-    let Ok(verified) = keyless::verify(&bundle, artifact, Trust::Keyless(keyless)) else {
-        return Err(claims_signature());
-    };
+    })
+}
+
+/// The in-toto statement of a DSSE bundle that verifies under `keyless`
+/// for `digest` (a subject of the statement).
+fn verified_statement(
+    bundle: &SigstoreBundle,
+    keyless: &Keyless,
+    digest: &Digest,
+) -> Result<Statement, ()> {
+    let artifact = Artifact::from_digest(Sha256Hash::new(*digest.bytes()));
+    let verified = keyless::verify(bundle, artifact, Trust::Keyless(keyless)).map_err(|_| ())?;
     verified
         .payload
         .as_deref()
         .and_then(Statement::parse)
         .filter(|s| s.names(digest))
-        .ok_or(true)
+        .ok_or(())
+}
+
+/// Whether a cosign v2 keyless `.sig` layer signs `digest` as one of
+/// `keyless`'s identities: its bundle verifies over the payload bytes,
+/// and the payload names the digest.
+fn keyless_signature(
+    payload: &[u8],
+    annotations: &std::collections::BTreeMap<String, String>,
+    keyless: &Keyless,
+    digest: &Digest,
+) -> bool {
+    let Some(bundle) = cosign::signature_bundle(payload, annotations) else {
+        return false;
+    };
+    keyless::verify(
+        &bundle,
+        Artifact::from_blob(payload),
+        Trust::Keyless(keyless),
+    )
+    .is_ok()
+        && simple_signing::payload_digest(payload) == Some(*digest)
 }
 
 /// The statement inside a verified envelope, if it names `digest`.

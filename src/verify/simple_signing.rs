@@ -48,6 +48,12 @@ pub fn signed_image_digest(payload: &[u8], signature_b64: &str, keys: &KeySet) -
     if sig.is_empty() || !keys.verifies(payload, &sig) {
         return None;
     }
+    payload_digest(payload)
+}
+
+/// The sha256 `critical.image.docker-manifest-digest` of a cosign container
+/// image signature payload whose signature the caller has verified.
+pub(crate) fn payload_digest(payload: &[u8]) -> Option<Digest> {
     let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(payload) else {
         return None;
     };

@@ -319,6 +319,107 @@ async fn keyless_signatures_are_judged_by_identity_root_and_evidence() {
     }
 }
 
+/// A cosign v2 keyless layer fixture: (blob, annotations).
+fn cosign_layer(fx: &Fixtures, name: &str, blob_field: &str) -> (Vec<u8>, Value) {
+    let v: Value = serde_json::from_str(&fx.text(&format!("keyless/{name}"))).unwrap();
+    let blob = match &v[blob_field] {
+        Value::String(text) => text.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    };
+    (blob, v["annotations"].clone())
+}
+
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
+#[tokio::test]
+async fn cosign_v2_keyless_layers_and_the_union_of_every_place() {
+    let reg = registry!("cosign_v2_keyless_layers_and_the_union_of_every_place");
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    let trusted = root(&fx, "trusted_root.json");
+    let good = keyless(vec![exact(ISSUER, SUBJECT)], &trusted);
+    let stranger = keyless(
+        vec![exact(
+            ISSUER,
+            "https://github.com/x/y/.github/workflows/z.yml@refs/heads/main",
+        )],
+        &trusted,
+    );
+    let sbom = Requirement::new(
+        KeySet::new(Vec::new()),
+        false,
+        vec![SbomKind::CycloneDx],
+        None,
+    )
+    .with_keyless(Keyless::new(vec![exact(ISSUER, SUBJECT)], trusted.clone()));
+    let sig = cosign_layer(&fx, "app.sig.keyless.json", "payload");
+    let hello_sig = cosign_layer(&fx, "hello.sig.keyless.json", "payload");
+    let att = cosign_layer(&fx, "app.att.keyless.json", "envelope");
+
+    // a `.sig` layer with certificate, chain and Rekor bundle
+    let image = pushed(&push, &fx, "v2/signed", &[]).await;
+    push.signature_layers("v2/signed", fx.app, &[sig.clone()])
+        .await;
+    push.attestation_layers("v2/signed", fx.app, &[att.clone()])
+        .await;
+    let v = verifier(&reg.addr);
+    assert_eq!(check(&v, &image, &good).await, Outcome::Verified);
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &stranger).await,
+        Outcome::SignatureInvalid
+    );
+    assert_eq!(check(&v, &image, &sbom).await, Outcome::Verified);
+    // the production root does not trust the mock CA
+    let public = keyless(vec![exact(ISSUER, SUBJECT)], &TrustRoot::production());
+    assert_eq!(check(&v, &image, &public).await, Outcome::SignatureInvalid);
+
+    // a valid signature of another image copied under this one's tag
+    let image = pushed(&push, &fx, "v2/copied", &[]).await;
+    push.signature_layers("v2/copied", fx.app, &[hello_sig.clone()])
+        .await;
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &good).await,
+        Outcome::SignatureInvalid
+    );
+
+    // a tampered certificate annotation (another CA's root in its place)
+    let mut forged = sig.clone();
+    forged.1["dev.sigstore.cosign/certificate"] = forged.1["dev.sigstore.cosign/chain"].clone();
+    let image = pushed(&push, &fx, "v2/forged", &[]).await;
+    push.signature_layers("v2/forged", fx.app, &[forged]).await;
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &good).await,
+        Outcome::SignatureInvalid
+    );
+
+    // every place is read: a bad `.sig` beside a good referrer bundle, and
+    // a good `.sig` beside a bad referrer bundle, both verify
+    let image = pushed(
+        &push,
+        &fx,
+        "v2/union-a",
+        &[("app.sign.tampered-tlog.bundle.json", SIGN)],
+    )
+    .await;
+    push.signature_layers("v2/union-a", fx.app, &[sig.clone()])
+        .await;
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &good).await,
+        Outcome::Verified
+    );
+    let image = pushed(&push, &fx, "v2/union-b", &[("app.sign.bundle.json", SIGN)]).await;
+    push.signature_layers("v2/union-b", fx.app, &[hello_sig])
+        .await;
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &good).await,
+        Outcome::Verified
+    );
+}
+
 fn policy(addr: &str, root: &str) -> String {
     format!(
         "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"{addr}/**\"]\n      keyless:\n        - issuer: {ISSUER}\n          subjectRegExp: 'https://github\\.com/fixtures/app/\\.github/workflows/release\\.yml@refs/heads/.*'\n          claims:\n            sourceRepositoryURI: https://github.com/fixtures/app\n      trustedRoot: {root}\n  registries:\n    insecure: [\"{addr}\"]\n  verification:\n    timeout: 3s\n  mutate:\n    pinDigests: true\n"

@@ -10,6 +10,8 @@
 //! Every failure is a definite rejection with its reason: nothing here
 //! reads the network or the disk.
 
+pub(crate) mod cosign;
+
 use sigstore_verify::types::{Artifact, Bundle, DerPublicKey, SignatureContent};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy};
 

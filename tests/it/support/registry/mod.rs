@@ -276,14 +276,34 @@ impl Pusher {
 
     /// A cosign `.sig` image: one simple-signing layer per (payload, sig).
     pub async fn signatures(&self, repo: &str, image: Digest, layers: &[(Vec<u8>, String)]) {
+        let layers: Vec<(Vec<u8>, serde_json::Value)> = layers
+            .iter()
+            .map(|(payload, sig)| {
+                (
+                    payload.clone(),
+                    serde_json::json!({"dev.cosignproject.cosign/signature": sig}),
+                )
+            })
+            .collect();
+        self.signature_layers(repo, image, &layers).await;
+    }
+
+    /// A cosign `.sig` image: one simple-signing layer per (payload,
+    /// annotations), e.g. cosign v2's keyless certificate and Rekor bundle.
+    pub async fn signature_layers(
+        &self,
+        repo: &str,
+        image: Digest,
+        layers: &[(Vec<u8>, serde_json::Value)],
+    ) {
         let config = self.blob(repo, b"{}").await;
         let mut descs = Vec::new();
-        for (payload, sig) in layers {
+        for (payload, annotations) in layers {
             let d = self.blob(repo, payload).await;
             descs.push(serde_json::json!({
                 "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
                 "digest": d.to_string(), "size": payload.len(),
-                "annotations": {"dev.cosignproject.cosign/signature": sig}}));
+                "annotations": annotations}));
         }
         let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": 2},
@@ -299,15 +319,34 @@ impl Pusher {
 
     /// A cosign `.att` image: one DSSE layer per (envelope, annotated type).
     pub async fn attestations(&self, repo: &str, image: Digest, layers: &[(Vec<u8>, &str)]) {
+        let layers: Vec<(Vec<u8>, serde_json::Value)> = layers
+            .iter()
+            .map(|(envelope, ptype)| {
+                (
+                    envelope.clone(),
+                    serde_json::json!({"dev.cosignproject.cosign/signature": "", "predicateType": ptype}),
+                )
+            })
+            .collect();
+        self.attestation_layers(repo, image, &layers).await;
+    }
+
+    /// A cosign `.att` image: one DSSE layer per (envelope, annotations).
+    pub async fn attestation_layers(
+        &self,
+        repo: &str,
+        image: Digest,
+        layers: &[(Vec<u8>, serde_json::Value)],
+    ) {
         let mut descs = Vec::new();
         let mut diff_ids = Vec::new();
-        for (envelope, ptype) in layers {
+        for (envelope, annotations) in layers {
             let d = self.blob(repo, envelope).await;
             diff_ids.push(d.to_string());
             descs.push(serde_json::json!({
                 "mediaType": "application/vnd.dsse.envelope.v1+json",
                 "digest": d.to_string(), "size": envelope.len(),
-                "annotations": {"dev.cosignproject.cosign/signature": "", "predicateType": ptype}}));
+                "annotations": annotations}));
         }
         let config = serde_json::json!({"architecture": "", "os": "", "config": {},
             "rootfs": {"type": "layers", "diff_ids": diff_ids}})

@@ -1,0 +1,144 @@
+//! cosign v2 keyless signatures and attestations, as cosign stores them in
+//! `.sig` and `.att` images: the signature in the layer's
+//! `dev.cosignproject.cosign/signature` annotation, the Fulcio certificate
+//! and its chain in `dev.sigstore.cosign/certificate` and `.../chain`, the
+//! Rekor entry's SET in `dev.sigstore.cosign/bundle`, and an optional RFC
+//! 3161 timestamp in `dev.sigstore.cosign/rfc3161timestamp`. They are
+//! rewritten as the Sigstore bundle v0.1 they are equivalent to, so that
+//! the one verifier checks them (the layer annotations are the evidence;
+//! nothing in them is believed before it verifies).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use sigstore_verify::types::{Bundle, DerCertificate};
+use x509_cert::der::Decode as _;
+
+/// The annotations of cosign's keyless material.
+pub(crate) const CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
+const CHAIN: &str = "dev.sigstore.cosign/chain";
+const REKOR_BUNDLE: &str = "dev.sigstore.cosign/bundle";
+const TIMESTAMP: &str = "dev.sigstore.cosign/rfc3161timestamp";
+const SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+
+/// Certificates read from one annotation, at most.
+const MAX_CHAIN: usize = 8;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RekorBundle {
+    signed_entry_timestamp: String,
+    payload: RekorPayload,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RekorPayload {
+    body: String,
+    integrated_time: i64,
+    log_index: i64,
+    #[serde(rename = "logID")]
+    log_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Timestamp {
+    #[serde(rename = "SignedRFC3161Timestamp")]
+    signed_rfc3161_timestamp: String,
+}
+
+/// Whether a layer carries keyless material (a certificate).
+pub(crate) fn is_keyless(annotations: &BTreeMap<String, String>) -> bool {
+    annotations.contains_key(CERTIFICATE)
+}
+
+/// The bundle a `.sig` layer is: a message signature over `payload`.
+pub(crate) fn signature_bundle(
+    payload: &[u8],
+    annotations: &BTreeMap<String, String>,
+) -> Option<Bundle> {
+    let signature = annotations.get(SIGNATURE)?;
+    let content = json!({"messageSignature": {
+        "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode(Sha256::digest(payload))},
+        "signature": signature,
+    }});
+    bundle(annotations, content)
+}
+
+/// The bundle an `.att` layer is: its DSSE envelope (`envelope`, the layer
+/// blob) with the layer's keyless material.
+pub(crate) fn attestation_bundle(
+    envelope: &[u8],
+    annotations: &BTreeMap<String, String>,
+) -> Option<Bundle> {
+    let envelope: Value = serde_json::from_slice(envelope).ok()?;
+    bundle(annotations, json!({"dsseEnvelope": envelope}))
+}
+
+fn bundle(annotations: &BTreeMap<String, String>, content: Value) -> Option<Bundle> {
+    let leaf = DerCertificate::from_pem(annotations.get(CERTIFICATE)?).ok()?;
+    let mut certificates = vec![json!({"rawBytes": STANDARD.encode(leaf.as_bytes())})];
+    // The chain's intermediates; its self-signed root is the trusted
+    // root's to give, never the signature's.
+    for pem in pem_blocks(annotations.get(CHAIN).map_or("", String::as_str)).take(MAX_CHAIN) {
+        let der = DerCertificate::from_pem(pem).ok()?;
+        let cert = x509_cert::Certificate::from_der(der.as_bytes()).ok()?;
+        if cert.tbs_certificate.issuer != cert.tbs_certificate.subject {
+            certificates.push(json!({"rawBytes": STANDARD.encode(der.as_bytes())}));
+        }
+    }
+    let rekor: RekorBundle = serde_json::from_str(annotations.get(REKOR_BUNDLE)?).ok()?;
+    let body = STANDARD.decode(&rekor.payload.body).ok()?;
+    let body: Value = serde_json::from_slice(&body).ok()?;
+    let log_id = hex_decode(&rekor.payload.log_id)?;
+    let mut material = json!({
+        "x509CertificateChain": {"certificates": certificates},
+        "tlogEntries": [{
+            "logIndex": rekor.payload.log_index.to_string(),
+            "logId": {"keyId": STANDARD.encode(log_id)},
+            "kindVersion": {"kind": body.get("kind")?, "version": body.get("apiVersion")?},
+            "integratedTime": rekor.payload.integrated_time.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": rekor.signed_entry_timestamp},
+            "canonicalizedBody": rekor.payload.body,
+        }],
+    });
+    if let Some(ts) = annotations.get(TIMESTAMP) {
+        let ts: Timestamp = serde_json::from_str(ts).ok()?;
+        material["timestampVerificationData"] =
+            json!({"rfc3161Timestamps": [{"signedTimestamp": ts.signed_rfc3161_timestamp}]});
+    }
+    let mut bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": material,
+    });
+    let (key, value) = content.as_object()?.iter().next()?;
+    bundle[key] = value.clone();
+    Bundle::from_json(&bundle.to_string()).ok()
+}
+
+fn pem_blocks(text: &str) -> impl Iterator<Item = &str> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let start = rest.find("-----BEGIN CERTIFICATE-----")?;
+        let end = rest[start..].find(END)? + start + END.len();
+        let block = &rest[start..end];
+        rest = &rest[end..];
+        Some(block)
+    })
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || text.len() > 128 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
