@@ -63,11 +63,11 @@ pub(crate) fn signature_bundle(
     annotations: &BTreeMap<String, String>,
 ) -> Option<Bundle> {
     let signature = annotations.get(SIGNATURE)?;
-    let content = json!({"messageSignature": {
+    let content = json!({
         "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode(Sha256::digest(payload))},
         "signature": signature,
-    }});
-    bundle(annotations, content)
+    });
+    bundle(annotations, "messageSignature", content)
 }
 
 /// The bundle an `.att` layer is: its DSSE envelope (`envelope`, the layer
@@ -77,10 +77,12 @@ pub(crate) fn attestation_bundle(
     annotations: &BTreeMap<String, String>,
 ) -> Option<Bundle> {
     let envelope: Value = serde_json::from_slice(envelope).ok()?;
-    bundle(annotations, json!({"dsseEnvelope": envelope}))
+    bundle(annotations, "dsseEnvelope", envelope)
 }
 
-fn bundle(annotations: &BTreeMap<String, String>, content: Value) -> Option<Bundle> {
+/// A v0.1 bundle of the layer's material and `content` (its
+/// `messageSignature` or `dsseEnvelope`, by `kind`).
+fn bundle(annotations: &BTreeMap<String, String>, kind: &str, content: Value) -> Option<Bundle> {
     let leaf = DerCertificate::from_pem(annotations.get(CERTIFICATE)?).ok()?;
     let mut certificates = vec![json!({"rawBytes": STANDARD.encode(leaf.as_bytes())})];
     // The chain's intermediates; its self-signed root is the trusted
@@ -116,8 +118,7 @@ fn bundle(annotations: &BTreeMap<String, String>, content: Value) -> Option<Bund
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
         "verificationMaterial": material,
     });
-    let (key, value) = content.as_object()?.iter().next()?;
-    bundle[key] = value.clone();
+    bundle[kind] = content;
     Bundle::from_json(&bundle.to_string()).ok()
 }
 
@@ -134,7 +135,7 @@ fn pem_blocks(text: &str) -> impl Iterator<Item = &str> {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || text.len() > 128 {
+    if !text.len().is_multiple_of(2) || text.len() > 128 {
         return None;
     }
     (0..text.len())
