@@ -362,9 +362,9 @@ async fn cosign_v2_keyless_layers_and_the_union_of_every_place() {
 
     // a `.sig` layer with certificate, chain and Rekor bundle
     let image = pushed(&push, &fx, "v2/signed", &[]).await;
-    push.signature_layers("v2/signed", fx.app, &[sig.clone()])
+    push.signature_layers("v2/signed", fx.app, std::slice::from_ref(&sig))
         .await;
-    push.attestation_layers("v2/signed", fx.app, &[att.clone()])
+    push.attestation_layers("v2/signed", fx.app, std::slice::from_ref(&att))
         .await;
     let v = verifier(&reg.addr);
     assert_eq!(check(&v, &image, &good).await, Outcome::Verified);
@@ -379,7 +379,7 @@ async fn cosign_v2_keyless_layers_and_the_union_of_every_place() {
 
     // a valid signature of another image copied under this one's tag
     let image = pushed(&push, &fx, "v2/copied", &[]).await;
-    push.signature_layers("v2/copied", fx.app, &[hello_sig.clone()])
+    push.signature_layers("v2/copied", fx.app, std::slice::from_ref(&hello_sig))
         .await;
     assert_eq!(
         check(&verifier(&reg.addr), &image, &good).await,
@@ -405,7 +405,7 @@ async fn cosign_v2_keyless_layers_and_the_union_of_every_place() {
         &[("app.sign.tampered-tlog.bundle.json", SIGN)],
     )
     .await;
-    push.signature_layers("v2/union-a", fx.app, &[sig.clone()])
+    push.signature_layers("v2/union-a", fx.app, std::slice::from_ref(&sig))
         .await;
     assert_eq!(
         check(&verifier(&reg.addr), &image, &good).await,
