@@ -553,3 +553,66 @@ async fn keyless_policies_through_every_endpoint_and_check() {
         String::from_utf8_lossy(&bad.stdout)
     );
 }
+
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart() {
+    use crate::support::server::{
+        config, eventually, image_review, image_review_allowed, metrics_text, once, post,
+        replace_file, sample, start,
+    };
+    let reg = registry!("a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart");
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    let signed = pushed(
+        &push,
+        &fx,
+        "keyless/signed",
+        &[("app.sign.bundle.json", SIGN)],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    // at first the root names another CA: the signature does not verify
+    let root_file = dir.path().join("trusted_root.json");
+    std::fs::write(&root_file, fx.bytes("keyless/other_root.json")).unwrap();
+    let policy_file = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy_file,
+        policy(&reg.addr, &root_file.display().to_string()),
+    )
+    .unwrap();
+    let server = start(config(&[
+        "--policy",
+        policy_file.to_str().unwrap(),
+        "--file-poll-interval",
+        "1s",
+    ]))
+    .await;
+    let addr = server.addr;
+    let review = image_review(&[&signed]);
+    let allowed = || {
+        let review = review.clone();
+        async move {
+            let (_, _, body) = once(addr, post("/imagepolicy", review)).await;
+            image_review_allowed(&body)
+        }
+    };
+    assert!(!allowed().await, "the root without the signing CA");
+    // the root is replaced (a ConfigMap update): in force without a restart
+    replace_file(&root_file, &fx.bytes("keyless/trusted_root.json"));
+    eventually("the new root is in force", || async { allowed().await }).await;
+    // a broken root is a failed reload: the last good policy keeps serving
+    replace_file(&root_file, b"{\"mediaType\": ");
+    eventually("the failed reload is counted", || async {
+        let text = metrics_text(addr).await;
+        sample(&text, "imagegate_policy_reloads_total{result=\"error\"}") == Some(1.0)
+    })
+    .await;
+    assert!(allowed().await, "the last good root still verifies");
+    server.stop().await;
+}

@@ -135,11 +135,146 @@ fn pem_blocks(text: &str) -> impl Iterator<Item = &str> {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 128 {
+    if !text.len().is_multiple_of(2)
+        || text.len() > 128
+        || !text.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return None;
     }
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Identity, Keyless, Matcher, TrustRoot};
+    use crate::verify::keyless::{Rejected, Trust, verify};
+    use crate::verify::simple_signing::payload_digest;
+    use sigstore_verify::types::Artifact;
+
+    /// (payload, annotations, digest, subject, issuer) of a real sample.
+    fn sample(dir: &str) -> (Vec<u8>, BTreeMap<String, String>) {
+        let base = format!(
+            "{}/tests/fixtures/sigstore/cosign-v2/{dir}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let payload = std::fs::read(format!("{base}/payload.json")).expect("payload");
+        let annotations =
+            std::fs::read_to_string(format!("{base}/annotations.json")).expect("annotations");
+        (payload, serde_json::from_str(&annotations).expect("json"))
+    }
+
+    fn identity(issuer: &str, subject: &str) -> Keyless {
+        let id = Identity::new(
+            Matcher::Exact(issuer.into()),
+            Matcher::Exact(subject.into()),
+            Vec::new(),
+        );
+        Keyless::new(vec![id], TrustRoot::production())
+    }
+
+    #[test]
+    fn real_cosign_v2_keyless_signatures_verify_with_the_embedded_root() {
+        let cases = [
+            (
+                "containers-image",
+                "sha256:0489474d",
+                "https://github.com/login/oauth",
+                "mitr@redhat.com",
+            ),
+            (
+                "go-bazel-v0.0.30",
+                "sha256:c05263d2ff654c3a94243662440913f045075d59c436e2c69e9145ec2b87a321",
+                "https://token.actions.githubusercontent.com",
+                "https://github.com/salrashid123/go-bazel-github-workflow/.github/workflows/release.yaml@refs/tags/v0.0.30",
+            ),
+        ];
+        for (dir, digest, issuer, subject) in cases {
+            let (payload, annotations) = sample(dir);
+            assert!(is_keyless(&annotations));
+            let bundle = signature_bundle(&payload, &annotations).expect("a bundle");
+            let trust = identity(issuer, subject);
+            verify(
+                &bundle,
+                Artifact::from_blob(&payload),
+                Trust::Keyless(&trust),
+            )
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+            let named = payload_digest(&payload).expect("digest").to_string();
+            assert!(named.starts_with(digest), "{dir}: {named}");
+            // another identity: verified, then refused
+            let other = identity(issuer, "someone@example.com");
+            assert!(matches!(
+                verify(
+                    &bundle,
+                    Artifact::from_blob(&payload),
+                    Trust::Keyless(&other)
+                ),
+                Err(Rejected::Identity { .. })
+            ));
+            // a payload changed by one byte
+            let mut changed = payload.clone();
+            changed[10] ^= 1;
+            let bundle = signature_bundle(&changed, &annotations).expect("a bundle");
+            assert!(
+                verify(
+                    &bundle,
+                    Artifact::from_blob(&changed),
+                    Trust::Keyless(&trust)
+                )
+                .is_err()
+            );
+            // the Rekor bundle of another signature
+            let (_, theirs) = sample(if dir == "containers-image" {
+                "go-bazel-v0.0.30"
+            } else {
+                "containers-image"
+            });
+            let mut mixed = annotations.clone();
+            mixed.insert(REKOR_BUNDLE.into(), theirs[REKOR_BUNDLE].clone());
+            let bundle = signature_bundle(&payload, &mixed).expect("a bundle");
+            assert!(
+                verify(
+                    &bundle,
+                    Artifact::from_blob(&payload),
+                    Trust::Keyless(&trust)
+                )
+                .is_err(),
+                "{dir}"
+            );
+            // no certificate: not keyless material
+            let mut bare = annotations.clone();
+            bare.remove(CERTIFICATE);
+            assert!(!is_keyless(&bare) && signature_bundle(&payload, &bare).is_none());
+        }
+    }
+
+    #[test]
+    fn hostile_annotations_are_no_bundle() {
+        let (payload, annotations) = sample("go-bazel-v0.0.30");
+        for (key, value) in [
+            (CERTIFICATE, "not a pem"),
+            (REKOR_BUNDLE, "{}"),
+            (
+                REKOR_BUNDLE,
+                "{\"SignedEntryTimestamp\":\"\",\"Payload\":{\"body\":\"!!\",\"integratedTime\":1,\"logIndex\":1,\"logID\":\"zz\"}}",
+            ),
+            (
+                CHAIN,
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            ),
+            (TIMESTAMP, "[]"),
+        ] {
+            let mut a = annotations.clone();
+            a.insert(key.into(), value.into());
+            assert!(signature_bundle(&payload, &a).is_none(), "{key}: {value}");
+        }
+        assert_eq!(hex_decode("0aff"), Some(vec![10, 255]));
+        assert_eq!(hex_decode("0"), None);
+        assert_eq!(hex_decode("zz"), None);
+        assert_eq!(hex_decode("+a"), None);
+    }
 }
