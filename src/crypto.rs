@@ -59,6 +59,16 @@ fn ring_algorithm(scheme: SigningScheme) -> Option<&'static dyn VerificationAlgo
     })
 }
 
+/// Whether `sig` is a signature by the raw public key `key` over `data`
+/// under `scheme` (the key and signature encodings of [`CryptoProvider::verify_raw`]).
+pub fn verifies(scheme: SigningScheme, key: &[u8], data: &[u8], sig: &[u8]) -> bool {
+    ring_algorithm(scheme).is_some_and(|algorithm| {
+        UnparsedPublicKey::new(algorithm, key)
+            .verify(data, sig)
+            .is_ok()
+    })
+}
+
 fn unsupported(scheme: SigningScheme, what: &str) -> Error {
     Error::UnsupportedAlgorithm(format!("{scheme:?} {what}"))
 }

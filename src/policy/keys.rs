@@ -1,30 +1,39 @@
 //! Trusted cosign public keys ([`KeySet`]) and signature checks with them.
 //!
-//! ECDSA P-256 with SHA-256, ASN.1 DER signatures, as cosign's default key
-//! type; the primitive is RustCrypto's `p256`. Keys are SubjectPublicKeyInfo
-//! PEM (`-----BEGIN PUBLIC KEY-----`, cosign's `cosign.pub`).
+//! The key types cosign signs with: ECDSA P-256 (its default, SHA-256),
+//! ECDSA P-384 (SHA-384 as cosign v3 signs, or SHA-256 as cosign v2 did),
+//! RSA of 2048 bits or more (PKCS#1 v1.5 or PSS with a salt as long as the
+//! hash, SHA-256) and Ed25519; ASN.1 DER ECDSA signatures. Keys are
+//! SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`, cosign's
+//! `cosign.pub`). The primitives are `ring`'s, the TLS stack's provider.
 
 use std::fmt;
 use std::sync::Arc;
 
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::{Signature, VerifyingKey};
-use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
-
 use sha2::{Digest as _, Sha256};
+use sigstore_verify::crypto::{KeyAlgorithm, SigningScheme, VerificationKey};
+use sigstore_verify::types::DerPublicKey;
 
 /// Why a key could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    /// Not a PEM `PUBLIC KEY` holding an ECDSA P-256 key.
-    #[error("not an ECDSA P-256 public key in PEM (SubjectPublicKeyInfo) form")]
+    /// Not a PEM `PUBLIC KEY` of a kind cosign signs with.
+    #[error(
+        "not a cosign public key (ECDSA P-256 or P-384, RSA of 2048 bits or more, Ed25519) in PEM (SubjectPublicKeyInfo) form"
+    )]
     Unsupported,
 }
 
 /// One trusted public key.
 #[derive(Clone)]
 pub struct PublicKey {
-    key: VerifyingKey,
+    /// The raw subjectPublicKey (SEC1 point, PKCS#1 RSAPublicKey, or the
+    /// Ed25519 key).
+    raw: Arc<[u8]>,
+    /// The signature schemes a signature by this key may use.
+    schemes: &'static [SigningScheme],
+    /// The SubjectPublicKeyInfo DER.
+    der: DerPublicKey,
     /// sha256 of the SubjectPublicKeyInfo DER: identifies the key in
     /// requirement fingerprints and logs.
     id: [u8; 32],
@@ -34,12 +43,29 @@ impl PublicKey {
     /// Reads a PEM SubjectPublicKeyInfo (CRLF line ends tolerated).
     pub fn from_pem(pem: &str) -> Result<PublicKey, KeyError> {
         let clean: String = pem.replace('\r', "");
-        let key =
-            VerifyingKey::from_public_key_pem(clean.trim()).map_err(|_| KeyError::Unsupported)?;
-        let der = key.to_public_key_der().map_err(|_| KeyError::Unsupported)?;
+        let der = DerPublicKey::from_pem(clean.trim()).map_err(|_| KeyError::Unsupported)?;
+        let schemes: &'static [SigningScheme] =
+            match KeyAlgorithm::from_spki(&der).map_err(|_| KeyError::Unsupported)? {
+                KeyAlgorithm::EcdsaP256 => &[SigningScheme::EcdsaP256Sha256],
+                KeyAlgorithm::EcdsaP384 => &[
+                    SigningScheme::EcdsaP384Sha384,
+                    SigningScheme::EcdsaP384Sha256,
+                ],
+                KeyAlgorithm::Rsa => &[SigningScheme::RsaPkcs1Sha256, SigningScheme::RsaPssSha256],
+                KeyAlgorithm::Ed25519 => &[SigningScheme::Ed25519],
+                _ => return Err(KeyError::Unsupported),
+            };
+        // The raw key, checked for its scheme (uncompressed points, RSA
+        // modulus size) before any signature is.
+        let key = VerificationKey::from_spki_with_scheme(&der, schemes[0])
+            .map_err(|_| KeyError::Unsupported)?;
+        sigstore_verify::crypto::validate_raw_public_key(schemes[0], key.as_bytes())
+            .map_err(|_| KeyError::Unsupported)?;
         Ok(PublicKey {
-            key,
+            raw: key.as_bytes().into(),
+            schemes,
             id: Sha256::digest(der.as_bytes()).into(),
+            der,
         })
     }
 
@@ -48,13 +74,17 @@ impl PublicKey {
         self.id
     }
 
-    /// Whether `der_signature` (ASN.1 DER ECDSA) signs `message` (hashed
-    /// with SHA-256 here) under this key.
-    pub fn verifies(&self, message: &[u8], der_signature: &[u8]) -> bool {
-        match Signature::from_der(der_signature) {
-            Ok(sig) => self.key.verify(message, &sig).is_ok(),
-            Err(_) => false,
-        }
+    /// The key's SubjectPublicKeyInfo DER.
+    pub fn der(&self) -> &DerPublicKey {
+        &self.der
+    }
+
+    /// Whether `signature` (ASN.1 DER for ECDSA) signs `message` under
+    /// this key, in one of the schemes cosign uses with its kind.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.schemes
+            .iter()
+            .any(|&scheme| crate::crypto::verifies(scheme, &self.raw, message, signature))
     }
 }
 
@@ -85,9 +115,9 @@ impl KeySet {
         &self.keys
     }
 
-    /// Whether any key verifies `der_signature` over `message`.
-    pub fn verifies(&self, message: &[u8], der_signature: &[u8]) -> bool {
-        self.keys.iter().any(|k| k.verifies(message, der_signature))
+    /// Whether any key verifies `signature` over `message`.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.keys.iter().any(|k| k.verifies(message, signature))
     }
 }
 

@@ -26,6 +26,7 @@ mod server_sighup;
 mod server_tls;
 mod sigstore_conformance;
 mod verify_hostile_registry;
+mod verify_key_types;
 mod verify_keyless;
 mod verify_registry;
 mod verify_server;

@@ -195,7 +195,7 @@ fn supply_chain_mistakes_are_located() {
     for needle in [
         "spec.verify[0].images[0]",
         "spec.verify[0].keys[0].file: cannot read \"/nonexistent/key.pub\"",
-        "spec.verify[0].keys[1].pem: not an ECDSA P-256 public key",
+        "spec.verify[0].keys[1].pem: not a cosign public key",
         "spec.verify[0].keys[2]: a key needs file or pem",
         "unknown SBOM kind \"swid\"",
         "maxCvss: 11 is not a CVSS score",
@@ -211,13 +211,13 @@ fn supply_chain_mistakes_are_located() {
     ] {
         assert!(all.contains(needle), "{needle} not in:\n{all}");
     }
-    // a key file that is not a P-256 public key
+    // a key file that is not a public key (a private one)
     let text = format!(
         "{HEAD}spec:\n  verify:\n    - images: [x]\n      keys:\n        - file: tests/fixtures/verify/keys/cosign.pkcs8.pem\n"
     );
     let (l, _, kind, m) = one(&text);
     assert_eq!((l, kind), (7, CompileErrorKind::Value), "{m}");
-    assert!(m.contains("not an ECDSA P-256 public key"), "{m}");
+    assert!(m.contains("not a cosign public key"), "{m}");
     // registry access is global
     let text = format!(
         "{HEAD}spec:\n  overrides:\n    - namespaces: [a]\n      registries:\n        insecure: [\"x:1\"]\n"
