@@ -12,7 +12,7 @@ use super::access::{CaBundle, Credentials};
 use super::compile::Compiler;
 use super::error::CompileErrorKind as Kind;
 use super::keys::{KeySet, PublicKey};
-use super::requirement::{Requirement, SbomKind, VulnLimits};
+use super::requirement::{MultiArch, Requirement, SbomKind, VulnLimits};
 use super::source::{self, Text};
 use super::supply::CacheConfig;
 use super::supply::{MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain, VerifyRule, text_id};
@@ -178,12 +178,24 @@ impl Compiler<'_> {
                 ),
             );
         }
+        let multi_arch = match &rule.multi_arch {
+            None => MultiArch::Index,
+            Some(text) => MultiArch::parse(&text.value).unwrap_or_else(|| {
+                self.error(
+                    Kind::Value,
+                    &text.referenced,
+                    format!("{field}.multiArch: unknown value {:?}: expected \"index\" or \"anyPlatform\"", text.value),
+                );
+                MultiArch::Index
+            }),
+        };
         let requirement = self
             .require(rule.require.as_ref(), field, keys)
             .map(|r| match keyless {
                 Some(keyless) => r.with_keyless(keyless),
                 None => r,
-            });
+            })
+            .map(|r| r.with_multi_arch(multi_arch));
         let (images, requirement) = (images?, requirement?);
         (self.error_count() == before).then_some(VerifyRule {
             images,

@@ -53,7 +53,7 @@ pub use keyless::{Claim, Identity, Keyless, Matcher, Signer, TrustRoot, TrustRoo
 pub use keys::{KeyError, KeySet, PublicKey};
 pub use outcome::Outcome;
 pub use pattern::PatternError;
-pub use requirement::{Requirement, SbomKind, VulnLimits};
+pub use requirement::{MultiArch, Requirement, SbomKind, VulnLimits};
 pub use scope::{Context, ImageJudgement, Scope, User};
 pub use set::{MatchStrategy, PatternSet, PatternSetBuilder};
 pub use supply::{

@@ -64,11 +64,44 @@ pub struct VulnLimits {
     pub max_age: Duration,
 }
 
+/// Which digest of a multi-platform image must carry the evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MultiArch {
+    /// The digest the reference names (for a tag, the index it resolves
+    /// to): what `cosign sign` signs by default.
+    #[default]
+    Index,
+    /// That digest, or any platform manifest its index lists (images whose
+    /// build signed each platform, `cosign sign --recursive` or per-arch
+    /// pipelines).
+    AnyPlatform,
+}
+
+impl MultiArch {
+    /// The policy spelling: `index` or `anyPlatform`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MultiArch::Index => "index",
+            MultiArch::AnyPlatform => "anyPlatform",
+        }
+    }
+
+    /// Parses the policy spelling.
+    pub fn parse(text: &str) -> Option<MultiArch> {
+        match text {
+            "index" => Some(MultiArch::Index),
+            "anyPlatform" => Some(MultiArch::AnyPlatform),
+            _ => None,
+        }
+    }
+}
+
 /// What one `verify` rule requires; compare by [`Requirement::fingerprint`].
 #[derive(Debug, Clone)]
 pub struct Requirement {
     keys: KeySet,
     keyless: Option<Keyless>,
+    multi_arch: MultiArch,
     signature: bool,
     sbom: Vec<SbomKind>,
     vulnerabilities: Option<VulnLimits>,
@@ -89,6 +122,7 @@ impl Requirement {
         let mut r = Requirement {
             keys,
             keyless: None,
+            multi_arch: MultiArch::Index,
             signature,
             sbom,
             vulnerabilities,
@@ -104,6 +138,19 @@ impl Requirement {
         self.keyless = Some(keyless);
         self.fingerprint = self.digest();
         self
+    }
+
+    /// The same requirement, with the evidence looked for where
+    /// `multi_arch` says.
+    pub fn with_multi_arch(mut self, multi_arch: MultiArch) -> Requirement {
+        self.multi_arch = multi_arch;
+        self.fingerprint = self.digest();
+        self
+    }
+
+    /// Which digest of a multi-platform image must carry the evidence.
+    pub fn multi_arch(&self) -> MultiArch {
+        self.multi_arch
     }
 
     fn digest(&self) -> u128 {
@@ -126,6 +173,10 @@ impl Requirement {
         }
         if let Some(keyless) = &self.keyless {
             keyless.fingerprint(&mut h);
+        }
+        if self.multi_arch != MultiArch::Index {
+            h.update(b"multiArch\0");
+            h.update(self.multi_arch.as_str().as_bytes());
         }
         let out = h.finalize();
         let mut fp = [0u8; 16];

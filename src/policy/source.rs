@@ -100,6 +100,7 @@ pub(crate) struct VerifyRule {
     pub(crate) keys: Option<Spanned<Vec<Spanned<Key>>>>,
     pub(crate) keyless: Option<Spanned<Vec<Spanned<KeylessIdentity>>>>,
     pub(crate) trusted_root: Option<Text>,
+    pub(crate) multi_arch: Option<Text>,
     pub(crate) require: Option<Spanned<Require>>,
 }
 

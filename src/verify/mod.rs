@@ -36,9 +36,10 @@ use std::time::{Instant, SystemTime};
 use dashmap::DashMap;
 use tokio::sync::OnceCell;
 
-use crate::policy::{CacheConfig, Outcome, Requirement};
+use crate::policy::{CacheConfig, MultiArch, Outcome, Requirement};
 use crate::reference::Reference;
 use cache::{Caches, ResultKey};
+use registry::Manifest;
 
 /// A wall clock (scan ages are judged against it); replaceable in tests.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -307,9 +308,7 @@ impl Verifier {
         let outcome = *cell
             .get_or_init(|| async {
                 self.stats.rounds.fetch_add(1, Ordering::Relaxed);
-                let outcome = evidence::check(&self.registry, &repo, digest, req, (self.clock)())
-                    .await
-                    .unwrap_or(Outcome::Unavailable);
+                let outcome = self.round(&repo, digest, req).await;
                 self.caches.store(key.clone(), outcome, Instant::now());
                 self.in_flight.remove_if(&key, |_, v| Arc::ptr_eq(v, &cell));
                 outcome
@@ -324,6 +323,54 @@ impl Verifier {
 }
 
 /// `verification`, or unavailable if it has not finished by `deadline`.
+impl Verifier {
+    /// One verification round for `digest`: its evidence, and with
+    /// `multiArch: anyPlatform` that of the platform manifests its index
+    /// lists, all fetched concurrently; verified if any one digest carries
+    /// everything the requirement asks for, else the reason of `digest`
+    /// itself.
+    async fn round(&self, repo: &Repository, digest: Digest, req: &Requirement) -> Outcome {
+        let now = (self.clock)();
+        let own = evidence::check(&self.registry, repo, digest, req, now);
+        if req.multi_arch() == MultiArch::Index {
+            return own.await.unwrap_or(Outcome::Unavailable);
+        }
+        let reference = digest.to_string();
+        let listing = self.registry.manifest(repo, &reference, Some(digest));
+        let (own, listing) = tokio::join!(own, listing);
+        let own = own.unwrap_or(Outcome::Unavailable);
+        if own == Outcome::Verified {
+            return own;
+        }
+        let platforms: Vec<Digest> = match listing {
+            Ok(Some(fetched)) => Manifest::parse(&fetched.bytes, fetched.media_type.as_deref())
+                .map(|m| {
+                    m.manifests
+                        .iter()
+                        .filter_map(|d| Digest::parse(&d.digest).ok())
+                        .filter(|d| *d != digest)
+                        .take(MAX_PLATFORMS)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Ok(None) => Vec::new(),
+            Err(_) => return Outcome::Unavailable,
+        };
+        let rounds = platforms
+            .iter()
+            .map(|d| evidence::check(&self.registry, repo, *d, req, now));
+        let outcomes = futures_util::future::join_all(rounds).await;
+        if outcomes.iter().any(|o| matches!(o, Ok(Outcome::Verified))) {
+            Outcome::Verified
+        } else {
+            own
+        }
+    }
+}
+
+/// Platform manifests of one index checked for evidence, at most.
+const MAX_PLATFORMS: usize = 16;
+
 async fn until(
     deadline: Instant,
     verification: impl Future<Output = Verification>,

@@ -616,3 +616,94 @@ async fn a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart() {
     assert!(allowed().await, "the last good root still verifies");
     server.stop().await;
 }
+
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
+#[tokio::test]
+async fn multi_arch_images_carry_evidence_where_the_policy_says() {
+    use crate::support::registry::OCI_INDEX;
+    let reg = registry!("multi_arch_images_carry_evidence_where_the_policy_says");
+    let fx = Fixtures::load();
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    // an index of two platform manifests (app for amd64, hello for arm64);
+    // the amd64 manifest is signed, the index is not
+    let repo = "multi/app";
+    let app = push.image(&fx, "app", repo, "amd64").await;
+    let hello = push.image(&fx, "hello", repo, "arm64").await;
+    let (app_size, hello_size) = (fx.image("app").1.len(), fx.image("hello").1.len());
+    push.bundles(
+        repo,
+        app,
+        app_size,
+        &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
+    )
+    .await;
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": app.to_string(), "size": app_size,
+         "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": hello.to_string(), "size": hello_size,
+         "platform": {"architecture": "arm64", "os": "linux"}}]})
+    .to_string();
+    let index_digest = push.manifest(repo, "v1", OCI_INDEX, index.as_bytes()).await;
+    let image = format!("{}/{repo}:v1", reg.addr);
+    let trusted = root(&fx, "trusted_root.json");
+    let on_index = keyless(vec![exact(ISSUER, SUBJECT)], &trusted);
+    let any = on_index
+        .clone()
+        .with_multi_arch(imagegate::policy::MultiArch::AnyPlatform);
+    assert_ne!(on_index.fingerprint(), any.fingerprint());
+    // default: the index the tag names must carry it
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &on_index).await,
+        Outcome::SignatureMissing
+    );
+    // anyPlatform: a platform manifest of that index may
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &any).await,
+        Outcome::Verified
+    );
+    let by_digest = format!("{}/{repo}@{index_digest}", reg.addr);
+    assert_eq!(
+        check(&verifier(&reg.addr), &by_digest, &any).await,
+        Outcome::Verified
+    );
+    // a signature on a manifest the index does not list does not count
+    let other = "multi/other";
+    push.image(&fx, "app", other, "amd64").await;
+    push.bundles(
+        other,
+        app,
+        app_size,
+        &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
+    )
+    .await;
+    let lone = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": hello.to_string(), "size": hello_size,
+         "platform": {"architecture": "arm64", "os": "linux"}}]})
+    .to_string();
+    push.image(&fx, "hello", other, "arm64").await;
+    push.manifest(other, "v1", OCI_INDEX, lone.as_bytes()).await;
+    let image = format!("{}/{other}:v1", reg.addr);
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &any).await,
+        Outcome::SignatureMissing
+    );
+    // the policy spelling
+    let text = format!(
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"x/**\"]\n      keyless:\n        - issuer: {ISSUER}\n          subject: {SUBJECT}\n      trustedRoot: {ROOT}\n      multiArch: anyPlatform\n"
+    );
+    let s = imagegate::load::compile(&text).unwrap();
+    assert_eq!(
+        s.supply_chain().rules()[0].requirement().multi_arch(),
+        imagegate::policy::MultiArch::AnyPlatform
+    );
+    let e = imagegate::load::compile(&text.replace("anyPlatform", "every")).unwrap_err();
+    assert!(
+        e.to_string().contains("multiArch: unknown value \"every\""),
+        "{e}"
+    );
+}
