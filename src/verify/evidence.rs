@@ -10,25 +10,22 @@
 
 use std::time::SystemTime;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::digest::Digest;
 use super::dsse::{Envelope, Statement};
-use super::keyless::{self, Trust, cosign};
+use super::keyless::cosign;
 use super::registry::{
     Descriptor, Manifest, Registry, RegistryError, RegistryErrorKind, Repository,
 };
 use super::{simple_signing, vuln};
-use crate::policy::{Keyless, Outcome, Requirement};
-use sigstore_verify::types::{Artifact, Bundle as SigstoreBundle, Sha256Hash, SignatureContent};
+use crate::policy::{Outcome, Requirement};
+use keyless::{keyless_signature, keyless_statement, verified_statement};
 
 /// Layer media type of a cosign signature payload.
 pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// Layer media type of a cosign attestation.
 pub(crate) const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
-/// Artifact type of a Sigstore bundle v0.3 referrer.
-pub(crate) const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// Predicate type of a cosign v3 signature statement.
 pub(crate) const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -84,7 +81,7 @@ pub(crate) async fn check(
     };
     let bundles = async {
         if req.signature() || req.needs_attestations() {
-            bundles(registry, repo, digest, req).await
+            bundles::bundles(registry, repo, digest, req).await
         } else {
             Ok(Evidence::default())
         }
@@ -235,154 +232,6 @@ async fn attestations(
     Ok(ev)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Bundle {
-    #[serde(default)]
-    media_type: String,
-    #[serde(default)]
-    dsse_envelope: Option<Envelope>,
-}
-
-async fn bundles(
-    registry: &Registry,
-    repo: &Repository,
-    digest: Digest,
-    req: &Requirement,
-) -> Result<Evidence, RegistryError> {
-    let mut ev = Evidence::default();
-    let referrers =
-        untampered(registry.referrers(repo, digest).await.map(Some))?.unwrap_or_default();
-    let limit = registry.config().max_blob_bytes;
-    // Whatever artifactType the index lists (clients and the fallback tag
-    // differ): the layer's media type decides. Bundle-typed ones first,
-    // within the bound on work per digest.
-    let (typed, other): (Vec<&Descriptor>, Vec<&Descriptor>) = referrers
-        .iter()
-        .partition(|d| d.artifact_type.as_deref().is_some_and(is_bundle_type));
-    for desc in typed.into_iter().chain(other).take(MAX_ITEMS) {
-        let Ok(manifest_digest) = Digest::parse(&desc.digest) else {
-            continue;
-        };
-        let Some(fetched) = untampered(
-            registry
-                .manifest(repo, &desc.digest, Some(manifest_digest))
-                .await,
-        )?
-        else {
-            continue;
-        };
-        let Some(manifest) = Manifest::parse(&fetched.bytes, fetched.media_type.as_deref()) else {
-            continue;
-        };
-        if manifest
-            .subject
-            .as_ref()
-            .is_some_and(|s| Digest::parse(&s.digest).ok() != Some(digest))
-        {
-            continue;
-        }
-        let Some(layer) = manifest
-            .layers
-            .iter()
-            .find(|l| is_bundle_type(&l.media_type))
-        else {
-            continue;
-        };
-        let hinted_signature = desc
-            .annotations
-            .get("dev.sigstore.bundle.predicateType")
-            .is_some_and(|p| p == SIGN_PREDICATE);
-        ev.signature_present |= hinted_signature;
-        let Some(blob) = layer_blob(registry, repo, layer, limit).await? else {
-            continue;
-        };
-        if let Some(keyless) = req.keyless() {
-            match keyless_statement(&blob, keyless, &digest) {
-                Ok(st) => {
-                    ev.record(st);
-                    continue;
-                }
-                // Keys may still verify it (any one listed key or
-                // identity suffices); what it claims to be decides between
-                // a missing and an invalid signature.
-                Err(claims_signature) => ev.signature_present |= claims_signature,
-            }
-        }
-        let Ok(bundle) = serde_json::from_slice::<Bundle>(&blob) else {
-            continue;
-        };
-        let Some(envelope) = bundle
-            .dsse_envelope
-            .filter(|_| is_bundle_type(&bundle.media_type))
-        else {
-            continue;
-        };
-        if let Some(st) = statement(&envelope, req, &digest) {
-            ev.record(st);
-        }
-    }
-    Ok(ev)
-}
-
-fn is_bundle_type(media_type: &str) -> bool {
-    media_type == BUNDLE_V03
-        || media_type
-            .strip_prefix("application/vnd.dev.sigstore.bundle+json;version=")
-            .is_some_and(|v| matches!(v, "0.1" | "0.2" | "0.3"))
-}
-
-/// The statement of a bundle verified for `digest` under `keyless`; when
-/// it does not verify, whether its (unverified) content claims to be a
-/// signature.
-fn keyless_statement(blob: &[u8], keyless: &Keyless, digest: &Digest) -> Result<Statement, bool> {
-    let text = std::str::from_utf8(blob).map_err(|_| false)?;
-    let bundle = keyless::parse(text).map_err(|_| false)?;
-    verified_statement(&bundle, keyless, digest).map_err(|()| match &bundle.content {
-        SignatureContent::DsseEnvelope(envelope) => Statement::parse(envelope.payload.as_bytes())
-            .is_some_and(|s| s.predicate_type == SIGN_PREDICATE),
-        _ => true,
-    })
-}
-
-/// The in-toto statement of a DSSE bundle that verifies under `keyless`
-/// for `digest` (a subject of the statement).
-fn verified_statement(
-    bundle: &SigstoreBundle,
-    keyless: &Keyless,
-    digest: &Digest,
-) -> Result<Statement, ()> {
-    let artifact = Artifact::from_digest(Sha256Hash::new(*digest.bytes()));
-    let verified = keyless::verify(bundle, artifact, Trust::Keyless(keyless)).map_err(|_| ())?;
-    verified
-        .payload
-        .as_deref()
-        .and_then(Statement::parse)
-        .filter(|s| s.names(digest))
-        .ok_or(())
-}
-
-/// Whether a cosign v2 keyless `.sig` layer signs `digest` as one of
-/// `keyless`'s identities: its bundle verifies over the payload bytes,
-/// and the payload names the digest.
-fn keyless_signature(
-    payload: &[u8],
-    annotations: &std::collections::BTreeMap<String, String>,
-    keyless: &Keyless,
-    digest: &Digest,
-) -> bool {
-    let Some(bundle) = cosign::signature_bundle(payload, annotations) else {
-        return false;
-    };
-    keyless::verify(
-        &bundle,
-        Artifact::from_blob(payload),
-        Trust::Keyless(keyless),
-    )
-    .is_ok()
-        && simple_signing::payload_digest(payload) == Some(*digest)
-}
-
 /// The statement inside a verified envelope, if it names `digest`.
 fn statement(envelope: &Envelope, req: &Requirement, digest: &Digest) -> Option<Statement> {
     let body = envelope.verified_payload(req.keys())?;
@@ -429,5 +278,7 @@ fn untampered<T>(fetched: Result<Option<T>, RegistryError>) -> Result<Option<T>,
     }
 }
 
+mod bundles;
+mod keyless;
 #[cfg(test)]
 mod tests;

@@ -331,7 +331,9 @@ impl Verifier {
     /// itself.
     async fn round(&self, repo: &Repository, digest: Digest, req: &Requirement) -> Outcome {
         let now = (self.clock)();
-        let own = evidence::check(&self.registry, repo, digest, req, now);
+        // Boxed: a round's future (every concurrent fetch of it) is large,
+        // and a caller may await it on a small stack.
+        let own = Box::pin(evidence::check(&self.registry, repo, digest, req, now));
         if req.multi_arch() == MultiArch::Index {
             return own.await.unwrap_or(Outcome::Unavailable);
         }
@@ -358,7 +360,7 @@ impl Verifier {
         };
         let rounds = platforms
             .iter()
-            .map(|d| evidence::check(&self.registry, repo, *d, req, now));
+            .map(|d| Box::pin(evidence::check(&self.registry, repo, *d, req, now)));
         let outcomes = futures_util::future::join_all(rounds).await;
         if outcomes.iter().any(|o| matches!(o, Ok(Outcome::Verified))) {
             Outcome::Verified

@@ -190,9 +190,30 @@ impl Registry {
         Ok(Some(reply.body))
     }
 
-    /// The referrers of `digest`: the OCI 1.1 API, or, where the registry
-    /// has none (404), the index at the `sha256-<hex>` fallback tag.
+    /// The referrers of `digest`: the union of the OCI 1.1 API's answer
+    /// (none where the registry has no API: 404) and the index at the
+    /// `sha256-<hex>` fallback tag, asked for concurrently (clients that
+    /// did not find the API keep the fallback index even on registries
+    /// that have one). Each referrer once, in the order found.
     pub async fn referrers(
+        &self,
+        repo: &Repository,
+        digest: Digest,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        let (api, tag) = tokio::join!(
+            Box::pin(self.referrers_api(repo, digest)),
+            Box::pin(self.referrers_tag(repo, digest))
+        );
+        let mut out = api?;
+        for desc in tag? {
+            if !out.iter().any(|d| d.digest == desc.digest) {
+                out.push(desc);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn referrers_api(
         &self,
         repo: &Repository,
         digest: Digest,
@@ -213,9 +234,7 @@ impl Registry {
                 .await?;
             match reply.status {
                 StatusCode::OK => {}
-                StatusCode::NOT_FOUND if page == 0 => {
-                    return self.referrers_tag(repo, digest).await;
-                }
+                StatusCode::NOT_FOUND if page == 0 => return Ok(Vec::new()),
                 s => return Err(status_error(s)),
             }
             let index = Manifest::parse(&reply.body, None).ok_or_else(|| {

@@ -1,0 +1,68 @@
+//! Keyless evidence: Sigstore bundles and cosign v2 keyless layers
+//! verified against a rule's identities and trusted root.
+
+use std::collections::BTreeMap;
+
+use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
+
+use super::SIGN_PREDICATE;
+use crate::policy::Keyless;
+use crate::verify::digest::Digest;
+use crate::verify::dsse::Statement;
+use crate::verify::keyless::{self, Trust, cosign};
+use crate::verify::simple_signing;
+
+/// The statement of a bundle verified for `digest` under `keyless`; when
+/// it does not verify, whether its (unverified) content claims to be a
+/// signature.
+pub(super) fn keyless_statement(
+    blob: &[u8],
+    keyless: &Keyless,
+    digest: &Digest,
+) -> Result<Statement, bool> {
+    let text = std::str::from_utf8(blob).map_err(|_| false)?;
+    let bundle = keyless::parse(text).map_err(|_| false)?;
+    verified_statement(&bundle, keyless, digest).map_err(|()| match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => Statement::parse(envelope.payload.as_bytes())
+            .is_some_and(|s| s.predicate_type == SIGN_PREDICATE),
+        _ => true,
+    })
+}
+
+/// The in-toto statement of a DSSE bundle that verifies under `keyless`
+/// for `digest` (a subject of the statement).
+pub(super) fn verified_statement(
+    bundle: &Bundle,
+    keyless: &Keyless,
+    digest: &Digest,
+) -> Result<Statement, ()> {
+    let artifact = Artifact::from_digest(Sha256Hash::new(*digest.bytes()));
+    let verified = keyless::verify(bundle, artifact, Trust::Keyless(keyless)).map_err(|_| ())?;
+    verified
+        .payload
+        .as_deref()
+        .and_then(Statement::parse)
+        .filter(|s| s.names(digest))
+        .ok_or(())
+}
+
+/// Whether a cosign v2 keyless `.sig` layer signs `digest` as one of
+/// `keyless`'s identities: its bundle verifies over the payload bytes,
+/// and the payload names the digest.
+pub(super) fn keyless_signature(
+    payload: &[u8],
+    annotations: &BTreeMap<String, String>,
+    keyless: &Keyless,
+    digest: &Digest,
+) -> bool {
+    let Some(bundle) = cosign::signature_bundle(payload, annotations) else {
+        return false;
+    };
+    keyless::verify(
+        &bundle,
+        Artifact::from_blob(payload),
+        Trust::Keyless(keyless),
+    )
+    .is_ok()
+        && simple_signing::payload_digest(payload) == Some(*digest)
+}
