@@ -4,6 +4,9 @@
 //! - `verify/warm_digest`, `verify/warm_tag`: a cached verified decision
 //!   through the async `Verifier::verify` (tag resolution cached too).
 //! - `verify/cached_lookup`: the synchronous, network-free `cached` path.
+//! - `verify/warm_keyless_tag`: the same warm decision for a keyless rule
+//!   (a cosign v3 bundle among the referrers): a cached keyless verdict
+//!   costs what a keyed one does.
 //! - `verify/cold_signature`: a first check with empty caches and new
 //!   connections: resolve the tag, read `.sig` and referrers, fetch the
 //!   payload, verify ECDSA. The baseline the warm numbers are read against.
@@ -17,7 +20,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use imagegate::policy::{KeySet, PublicKey, Requirement};
+use imagegate::policy::{Identity, KeySet, Keyless, Matcher, PublicKey, Requirement, TrustRoot};
 use imagegate::reference::Reference;
 use imagegate::verify::{RegistryConfig, Verifier, VerifierConfig};
 use support_registry::{Fixtures, Pusher, RegistryProcess};
@@ -52,8 +55,29 @@ fn bench(c: &mut Criterion) {
         let d = push.image(&fx, "app", "bench/app", "v1").await;
         let sig = (fx.bytes("sig/app.payload.json"), fx.text("sig/app.sig.b64"));
         push.signatures("bench/app", d, &[sig]).await;
+        push.image(&fx, "app", "bench/keyless", "v1").await;
+        let bundle = fx.bytes("keyless/app.sign.bundle.json");
+        let size = fx.image("app").1.len();
+        push.bundles(
+            "bench/keyless",
+            d,
+            size,
+            &[(bundle, "https://sigstore.dev/cosign/sign/v1")],
+        )
+        .await;
         d
     });
+    let identity = Identity::new(
+        Matcher::Exact("https://token.actions.githubusercontent.com".into()),
+        Matcher::Exact(
+            "https://github.com/fixtures/app/.github/workflows/release.yml@refs/heads/main".into(),
+        ),
+        Vec::new(),
+    );
+    let root = TrustRoot::from_json(&fx.text("keyless/trusted_root.json")).unwrap();
+    let keyless = Requirement::new(KeySet::default(), true, vec![], None)
+        .with_keyless(Keyless::new(vec![identity], root));
+    let keyless_tag = format!("{}/bench/keyless:v1", reg.addr);
     let keys = KeySet::new(vec![
         PublicKey::from_pem(&fx.text("keys/cosign.pub")).unwrap(),
     ]);
@@ -67,17 +91,23 @@ fn bench(c: &mut Criterion) {
         assert!(v.verify(&r, &req, far()).await.outcome.is_verified());
         let r = Reference::parse(&by_digest).unwrap();
         assert!(v.verify(&r, &req, far()).await.outcome.is_verified());
+        let r = Reference::parse(&keyless_tag).unwrap();
+        assert!(v.verify(&r, &keyless, far()).await.outcome.is_verified());
     });
 
     let mut group = c.benchmark_group("verify");
-    for (name, image) in [("warm_digest", &by_digest), ("warm_tag", &by_tag)] {
+    for (name, image, req) in [
+        ("warm_digest", &by_digest, &req),
+        ("warm_tag", &by_tag, &req),
+        ("warm_keyless_tag", &keyless_tag, &keyless),
+    ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
                         let r = Reference::parse(black_box(image)).unwrap();
-                        black_box(v.verify(&r, &req, far()).await);
+                        black_box(v.verify(&r, req, far()).await);
                     }
                     start.elapsed()
                 })

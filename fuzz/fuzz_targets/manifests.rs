@@ -18,8 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let mut reader = data;
     let _ = yaml::documents(&mut reader, |document| {
         assert!(document.line <= lines, "line {} of {lines}", document.line);
-        serde_json::from_slice::<serde_json::Value>(&document.json)
-            .expect("every object is JSON");
+        serde_json::from_slice::<serde_json::Value>(&document.json).expect("every object is JSON");
         let mut json = document.json;
         let ctx = ObjectContext {
             namespace: "default",

@@ -9,7 +9,7 @@ use super::SIGN_PREDICATE;
 use crate::policy::Keyless;
 use crate::verify::digest::Digest;
 use crate::verify::dsse::Statement;
-use crate::verify::keyless::{self, Trust, cosign};
+use crate::verify::keyless::{self, Trust};
 use crate::verify::simple_signing;
 
 /// The statement of a bundle verified for `digest` under `keyless`; when
@@ -55,14 +55,6 @@ pub(super) fn keyless_signature(
     keyless: &Keyless,
     digest: &Digest,
 ) -> bool {
-    let Some(bundle) = cosign::signature_bundle(payload, annotations) else {
-        return false;
-    };
-    keyless::verify(
-        &bundle,
-        Artifact::from_blob(payload),
-        Trust::Keyless(keyless),
-    )
-    .is_ok()
+    keyless::cosign_signature(payload, annotations, keyless)
         && simple_signing::payload_digest(payload) == Some(*digest)
 }

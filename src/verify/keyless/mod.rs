@@ -109,3 +109,21 @@ pub fn verify(
     };
     Ok(Verified { payload, signer })
 }
+
+/// Whether a cosign v2 keyless `.sig` layer (its simple-signing `payload`
+/// and layer annotations) is a signature verified for one of `keyless`'s
+/// identities (the payload's image digest is the caller's to compare).
+pub fn cosign_signature(
+    payload: &[u8],
+    annotations: &std::collections::BTreeMap<String, String>,
+    keyless: &Keyless,
+) -> bool {
+    cosign::signature_bundle(payload, annotations).is_some_and(|bundle| {
+        verify(
+            &bundle,
+            Artifact::from_blob(payload),
+            Trust::Keyless(keyless),
+        )
+        .is_ok()
+    })
+}
