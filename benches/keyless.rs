@@ -115,7 +115,7 @@ fn bench(c: &mut Criterion) {
                 black_box(payload.as_bytes()),
                 &annotations,
                 &v2
-            ))
+            ));
         });
     });
 
