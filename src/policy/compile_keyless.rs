@@ -143,6 +143,14 @@ impl Compiler<'_> {
                 None
             }
             (Some(text), None) => Some(Matcher::Exact(text.value.clone())),
+            (None, Some(re)) if re.value.is_empty() => {
+                self.error(
+                    Kind::Value,
+                    &re.referenced,
+                    format!("{field}RegExp is empty"),
+                );
+                None
+            }
             (None, Some(re)) => match Matcher::pattern(&re.value) {
                 Ok(m) => Some(m),
                 Err(e) => {

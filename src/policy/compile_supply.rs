@@ -184,7 +184,7 @@ impl Compiler<'_> {
                 self.error(
                     Kind::Value,
                     &text.referenced,
-                    format!("{field}.multiArch: unknown value {:?}: expected \"index\" or \"anyPlatform\"", text.value),
+                    format!("{field}.multiArch: unknown value {:?}: expected \"index\" or \"allPlatforms\"", text.value),
                 );
                 MultiArch::Index
             }),

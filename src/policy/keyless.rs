@@ -51,9 +51,15 @@ impl Matcher {
             Matcher::Pattern(_, source) => (b'~', source),
         };
         h.update([tag]);
-        h.update(text.as_bytes());
-        h.update([0]);
+        field(h, text);
     }
+}
+
+/// `text` into a fingerprint, length first: no two sequences of fields
+/// hash alike, whatever bytes they hold.
+fn field(h: &mut Sha256, text: &str) {
+    h.update((text.len() as u64).to_be_bytes());
+    h.update(text.as_bytes());
 }
 
 impl fmt::Debug for Matcher {
@@ -160,13 +166,11 @@ impl Identity {
     fn fingerprint(&self, h: &mut Sha256) {
         self.issuer.fingerprint(h);
         self.subject.fingerprint(h);
+        h.update((self.claims.len() as u64).to_be_bytes());
         for (claim, value) in &self.claims {
-            h.update(claim.name().as_bytes());
-            h.update([b'=']);
-            h.update(value.as_bytes());
-            h.update([0]);
+            field(h, claim.name());
+            field(h, value);
         }
-        h.update([1]);
     }
 }
 
@@ -296,6 +300,7 @@ impl Keyless {
     pub(super) fn fingerprint(&self, h: &mut Sha256) {
         h.update(b"keyless\0");
         h.update(self.root.id);
+        h.update((self.identities.len() as u64).to_be_bytes());
         for identity in &self.identities {
             identity.fingerprint(h);
         }
@@ -368,6 +373,23 @@ mod tests {
         for claim in Claim::ALL {
             assert_eq!(Claim::parse(claim.name()), Some(*claim));
         }
+    }
+
+    #[test]
+    fn fingerprints_do_not_collide_across_fields() {
+        let fp = |issuer: &str, subject: &str| {
+            let id = Identity::new(
+                Matcher::Exact(issuer.into()),
+                Matcher::Exact(subject.into()),
+                Vec::new(),
+            );
+            let mut h = Sha256::new();
+            Keyless::new(vec![id], TrustRoot::production()).fingerprint(&mut h);
+            h.finalize()
+        };
+        assert_ne!(fp("x\0=y", "z"), fp("x", "y\0=z"));
+        assert_ne!(fp("ab", "c"), fp("a", "bc"));
+        assert_eq!(fp("a", "b"), fp("a", "b"));
     }
 
     #[test]

@@ -71,18 +71,20 @@ pub enum MultiArch {
     /// to): what `cosign sign` signs by default.
     #[default]
     Index,
-    /// That digest, or any platform manifest its index lists (images whose
-    /// build signed each platform, `cosign sign --recursive` or per-arch
-    /// pipelines).
-    AnyPlatform,
+    /// That digest, or else every platform manifest its index lists
+    /// (images whose build signed each platform: `cosign sign --recursive`,
+    /// per-architecture pipelines). Not "any one platform": an index that
+    /// lists one signed manifest beside an unsigned one would pass, and
+    /// nodes of the unsigned one's platform would run it.
+    AllPlatforms,
 }
 
 impl MultiArch {
-    /// The policy spelling: `index` or `anyPlatform`.
+    /// The policy spelling: `index` or `allPlatforms`.
     pub fn as_str(self) -> &'static str {
         match self {
             MultiArch::Index => "index",
-            MultiArch::AnyPlatform => "anyPlatform",
+            MultiArch::AllPlatforms => "allPlatforms",
         }
     }
 
@@ -90,7 +92,7 @@ impl MultiArch {
     pub fn parse(text: &str) -> Option<MultiArch> {
         match text {
             "index" => Some(MultiArch::Index),
-            "anyPlatform" => Some(MultiArch::AnyPlatform),
+            "allPlatforms" => Some(MultiArch::AllPlatforms),
             _ => None,
         }
     }

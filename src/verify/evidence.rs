@@ -42,6 +42,8 @@ pub(crate) struct Evidence {
     signature_valid: bool,
     /// Verified statements naming this digest.
     statements: Vec<Statement>,
+    /// The first item that could not be read (the others were).
+    failed: Option<RegistryError>,
 }
 
 impl Evidence {
@@ -87,13 +89,32 @@ pub(crate) async fn check(
         }
     };
     let (sig, att, bundles) = tokio::join!(sig, att, bundles);
-    let mut evidence = sig?;
-    for more in [att?, bundles?] {
-        evidence.signature_present |= more.signature_present;
-        evidence.signature_valid |= more.signature_valid;
-        evidence.statements.extend(more.statements);
+    let mut evidence = Evidence::default();
+    let mut failed = None;
+    for part in [sig, att, bundles] {
+        match part {
+            Ok(more) => {
+                evidence.signature_present |= more.signature_present;
+                evidence.signature_valid |= more.signature_valid;
+                evidence.statements.extend(more.statements);
+                if let Some(e) = more.failed {
+                    failed.get_or_insert(e);
+                }
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
     }
-    Ok(judge(&evidence, req, now))
+    let outcome = judge(&evidence, req, now);
+    match failed {
+        // What could not be read cannot undo a verdict reached without
+        // it (any one signature or SBOM suffices), except the newest
+        // vulnerability scan, which an unread one might be.
+        Some(_) if outcome == Outcome::Verified && req.vulnerabilities().is_none() => Ok(outcome),
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
 }
 
 /// The verdict from the evidence (pure; the order of checks is the order

@@ -325,10 +325,11 @@ impl Verifier {
 /// `verification`, or unavailable if it has not finished by `deadline`.
 impl Verifier {
     /// One verification round for `digest`: its evidence, and with
-    /// `multiArch: anyPlatform` that of the platform manifests its index
-    /// lists, all fetched concurrently; verified if any one digest carries
-    /// everything the requirement asks for, else the reason of `digest`
-    /// itself.
+    /// `multiArch: allPlatforms` that of the platform manifests its index
+    /// lists, all fetched concurrently; verified if `digest` carries
+    /// everything the requirement asks for, or (`allPlatforms`) every
+    /// runnable platform manifest of its index does; else the reason of
+    /// `digest` itself.
     async fn round(&self, repo: &Repository, digest: Digest, req: &Requirement) -> Outcome {
         let now = (self.clock)();
         // Boxed: a round's future (every concurrent fetch of it) is large,
@@ -345,25 +346,45 @@ impl Verifier {
             return own;
         }
         let platforms: Vec<Digest> = match listing {
-            Ok(Some(fetched)) => Manifest::parse(&fetched.bytes, fetched.media_type.as_deref())
-                .map(|m| {
-                    m.manifests
-                        .iter()
-                        .filter_map(|d| Digest::parse(&d.digest).ok())
-                        .filter(|d| *d != digest)
-                        .take(MAX_PLATFORMS)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Ok(None) => Vec::new(),
-            Err(_) => return Outcome::Unavailable,
+            Ok(Some(fetched)) => {
+                match Manifest::parse(&fetched.bytes, fetched.media_type.as_deref()) {
+                    Some(index) => {
+                        let runnable: Vec<&registry::Descriptor> =
+                            index.manifests.iter().filter(|d| d.runnable()).collect();
+                        let digests: Vec<Digest> = runnable
+                            .iter()
+                            .filter_map(|d| Digest::parse(&d.digest).ok())
+                            .collect();
+                        // An entry that cannot be checked (another digest
+                        // algorithm), or more entries than are checked: not
+                        // every platform can be shown signed.
+                        if digests.len() != runnable.len() || digests.len() > MAX_PLATFORMS {
+                            return own;
+                        }
+                        digests
+                    }
+                    None => return own,
+                }
+            }
+            // No index (a manifest whose own evidence decided), or one whose
+            // bytes are not its digest's: the digest's own verdict.
+            Ok(None) => return own,
+            Err(e) if e.kind() != RegistryErrorKind::DigestMismatch => {
+                return Outcome::Unavailable;
+            }
+            Err(_) => return own,
         };
+        if platforms.is_empty() {
+            return own;
+        }
         let rounds = platforms
             .iter()
             .map(|d| Box::pin(evidence::check(&self.registry, repo, *d, req, now)));
         let outcomes = futures_util::future::join_all(rounds).await;
-        if outcomes.iter().any(|o| matches!(o, Ok(Outcome::Verified))) {
+        if outcomes.iter().all(|o| matches!(o, Ok(Outcome::Verified))) {
             Outcome::Verified
+        } else if outcomes.iter().any(|o| o.is_err()) && own == Outcome::Unavailable {
+            Outcome::Unavailable
         } else {
             own
         }

@@ -411,7 +411,7 @@ fn keyless_rules_compile_and_their_mistakes_are_located() {
     let broken = dir.path().join("broken_root.json");
     std::fs::write(&broken, "{\n  \"mediaType\": \"application/vnd.dev.sigstore.trustedroot+json;version=0.1\",\n  \"tlogs\": [,]\n}\n").unwrap();
     let text = format!(
-        "{HEAD}spec:\n  verify:\n    - images: [a.example]\n      keyless:\n        - issuer: https://x.example\n          subjectRegExp: 'https://github\\.com/(mycorp'\n        - issuer: https://x.example\n          issuerRegExp: 'https://x\\.example'\n          subject: s\n        - subject: s\n        - issuer: i\n          subject: s\n          claims:\n            sourceRepository: x\n            runnerEnvironment: ''\n      trustedRoot: {}\n    - images: [b.example]\n      keyless: []\n      trustedRoot: /nonexistent/trusted_root.json\n    - images: [c.example]\n      trustedRoot: {root}\n",
+        "{HEAD}spec:\n  verify:\n    - images: [a.example]\n      keyless:\n        - issuer: https://x.example\n          subjectRegExp: 'https://github\\.com/(mycorp'\n        - issuer: https://x.example\n          issuerRegExp: 'https://x\\.example'\n          subject: s\n        - subject: s\n        - issuer: i\n          subject: s\n          claims:\n            sourceRepository: x\n            runnerEnvironment: ''\n      trustedRoot: {}\n    - images: [b.example]\n      keyless: []\n      trustedRoot: /nonexistent/trusted_root.json\n    - images: [c.example]\n      trustedRoot: {root}\n    - images: [d.example]\n      keyless:\n        - issuer: i\n          subjectRegExp: ''\n",
         broken.display()
     );
     let errs = errors(&text);
@@ -428,7 +428,8 @@ fn keyless_rules_compile_and_their_mistakes_are_located() {
             (20, 16),
             (21, 20),
             (22, 15),
-            (23, 20)
+            (23, 20),
+            (27, 26)
         ],
         "{errs}"
     );
@@ -443,6 +444,7 @@ fn keyless_rules_compile_and_their_mistakes_are_located() {
         "spec.verify[1].keyless is empty",
         "spec.verify[1].trustedRoot: cannot read",
         "spec.verify[2].trustedRoot: the root is for keyless identities",
+        "spec.verify[3].keyless[0].subjectRegExp is empty",
         "spec.verify[2]: list keys (cosign public keys), keyless (signer identities), or both",
     ] {
         assert!(all.contains(needle), "{needle} not in:\n{all}");

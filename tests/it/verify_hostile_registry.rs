@@ -797,11 +797,13 @@ async fn lies_errors_resets_and_redirects() {
                 })
             },
         ),
-        unavailable(
+        // the `.sig` signature verified: a referrers listing that cannot be
+        // read does not undo it (it is still probed as malformed)
+        case(
             "referrers index is not JSON",
             By::Digest,
-            Probe::Referrers,
-            Malformed,
+            Outcome::Verified,
+            Some((Probe::Referrers, Malformed)),
             |s, r| {
                 on(r, &s.referrers_path(), || {
                     Act::Send(Answer::content(OCI_INDEX, None, b"<html>"))
@@ -1024,11 +1026,11 @@ async fn gigabyte_bodies_stop_at_the_size_cap() {
             TooLarge,
             move |s, r| on(r, &s.blob_path(), endless(None)),
         ),
-        unavailable(
+        case(
             "referrers GET: chunked, endless",
             By::Digest,
-            Probe::Referrers,
-            TooLarge,
+            Outcome::Verified,
+            Some((Probe::Referrers, TooLarge)),
             move |s, r| on(r, &s.referrers_path(), endless(None)),
         ),
         unavailable(

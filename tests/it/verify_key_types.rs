@@ -87,18 +87,20 @@ async fn every_key_type_cosign_signs_with_verifies() {
             Outcome::Verified,
             "{name}"
         );
-        // another key of the same kind, or of another kind, does not verify
-        let other = if name.starts_with("rsa2048") {
-            "rsa4096"
-        } else {
-            "rsa2048"
+        // another key of the same kind, or of other kinds, does not verify
+        let same_kind = match *name {
+            "rsa2048" => "rsa4096",
+            n if n.starts_with("rsa") => "rsa2048",
+            n if n.starts_with("p384") => "p384-other",
+            _ => "ed25519-other",
         };
-        let wrong = KeySet::new(vec![key(&fx, other), key(&fx, "p384")]);
-        let wrong = if name.starts_with("p384") {
-            KeySet::new(vec![key(&fx, "ed25519"), key(&fx, "rsa2048")])
-        } else {
-            wrong
-        };
+        let mut others = vec![key(&fx, same_kind)];
+        for kind in ["rsa2048", "p384", "ed25519"] {
+            if !name.starts_with(&kind[..3]) {
+                others.push(key(&fx, kind));
+            }
+        }
+        let wrong = KeySet::new(others);
         let refused = Requirement::new(wrong, true, vec![], None);
         assert_eq!(
             check(&reg.addr, &image, &refused).await,

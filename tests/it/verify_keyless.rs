@@ -396,6 +396,34 @@ async fn cosign_v2_keyless_layers_and_the_union_of_every_place() {
         Outcome::SignatureInvalid
     );
 
+    // a leaf from a CA nobody trusts, that CA's root in the chain
+    // annotation: the layer cannot bring its own trust anchor
+    let stranger = cosign_layer(&fx, "app.sig.untrusted-ca.keyless.json", "payload");
+    let image = pushed(&push, &fx, "v2/stranger", &[]).await;
+    push.signature_layers("v2/stranger", fx.app, std::slice::from_ref(&stranger))
+        .await;
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &good).await,
+        Outcome::SignatureInvalid
+    );
+    // ... nor with the trusted root's intermediates: a good layer whose
+    // chain also carries that stranger's root still verifies (roots in a
+    // chain are dropped, only the trusted root anchors)
+    let mut extra = sig.clone();
+    let chain = format!(
+        "{}{}",
+        extra.1["dev.sigstore.cosign/chain"].as_str().unwrap(),
+        fx.text("keyless/other_ca.pem")
+    );
+    extra.1["dev.sigstore.cosign/chain"] = Value::String(chain);
+    let image = pushed(&push, &fx, "v2/extra-root", &[]).await;
+    push.signature_layers("v2/extra-root", fx.app, &[extra])
+        .await;
+    assert_eq!(
+        check(&verifier(&reg.addr), &image, &good).await,
+        Outcome::Verified
+    );
+
     // every place is read: a bad `.sig` beside a good referrer bundle, and
     // a good `.sig` beside a bad referrer bundle, both verify
     let image = pushed(
@@ -624,17 +652,39 @@ async fn a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart() {
 #[tokio::test]
 async fn multi_arch_images_carry_evidence_where_the_policy_says() {
     use crate::support::registry::OCI_INDEX;
+    use imagegate::policy::MultiArch;
     let reg = registry!("multi_arch_images_carry_evidence_where_the_policy_says");
     let fx = Fixtures::load();
     let push = Pusher {
         addr: reg.addr.clone(),
     };
-    // an index of two platform manifests (app for amd64, hello for arm64);
-    // the amd64 manifest is signed, the index is not
-    let repo = "multi/app";
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let (app_size, hello_size) = (fx.image("app").1.len(), fx.image("hello").1.len());
+    let entry = |digest: &imagegate::verify::Digest, size: usize, arch: &str, os: &str| {
+        json!({"mediaType": MANIFEST, "digest": digest.to_string(), "size": size,
+            "platform": {"architecture": arch, "os": os}})
+    };
+    let trusted = root(&fx, "trusted_root.json");
+    let on_index = keyless(vec![exact(ISSUER, SUBJECT)], &trusted);
+    let all = on_index.clone().with_multi_arch(MultiArch::AllPlatforms);
+    assert_ne!(on_index.fingerprint(), all.fingerprint());
+    let check_both = |image: String| {
+        let (on_index, all) = (on_index.clone(), all.clone());
+        let addr = reg.addr.clone();
+        async move {
+            (
+                check(&verifier(&addr), &image, &on_index).await,
+                check(&verifier(&addr), &image, &all).await,
+            )
+        }
+    };
+
+    // an index of two platform manifests (app for amd64, hello for arm64)
+    // of which only the amd64 one is signed: an attacker who can push
+    // could pair a signed manifest with an unsigned one; no policy admits it
+    let repo = "multi/half";
     let app = push.image(&fx, "app", repo, "amd64").await;
     let hello = push.image(&fx, "hello", repo, "arm64").await;
-    let (app_size, hello_size) = (fx.image("app").1.len(), fx.image("hello").1.len());
     push.bundles(
         repo,
         app,
@@ -643,67 +693,70 @@ async fn multi_arch_images_carry_evidence_where_the_policy_says() {
     )
     .await;
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": app.to_string(), "size": app_size,
-         "platform": {"architecture": "amd64", "os": "linux"}},
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": hello.to_string(), "size": hello_size,
-         "platform": {"architecture": "arm64", "os": "linux"}}]})
+        entry(&app, app_size, "amd64", "linux"), entry(&hello, hello_size, "arm64", "linux")]})
     .to_string();
-    let index_digest = push.manifest(repo, "v1", OCI_INDEX, index.as_bytes()).await;
+    push.manifest(repo, "v1", OCI_INDEX, index.as_bytes()).await;
     let image = format!("{}/{repo}:v1", reg.addr);
-    let trusted = root(&fx, "trusted_root.json");
-    let on_index = keyless(vec![exact(ISSUER, SUBJECT)], &trusted);
-    let any = on_index
-        .clone()
-        .with_multi_arch(imagegate::policy::MultiArch::AnyPlatform);
-    assert_ne!(on_index.fingerprint(), any.fingerprint());
-    // default: the index the tag names must carry it
     assert_eq!(
-        check(&verifier(&reg.addr), &image, &on_index).await,
-        Outcome::SignatureMissing
+        check_both(image).await,
+        (Outcome::SignatureMissing, Outcome::SignatureMissing)
     );
-    // anyPlatform: a platform manifest of that index may
-    assert_eq!(
-        check(&verifier(&reg.addr), &image, &any).await,
-        Outcome::Verified
-    );
-    let by_digest = format!("{}/{repo}@{index_digest}", reg.addr);
-    assert_eq!(
-        check(&verifier(&reg.addr), &by_digest, &any).await,
-        Outcome::Verified
-    );
-    // a signature on a manifest the index does not list does not count
-    let other = "multi/other";
-    push.image(&fx, "app", other, "amd64").await;
+
+    // every platform signed (`cosign sign --recursive`), the index not:
+    // allPlatforms admits it, the default does not; a build attestation
+    // entry (unknown/unknown), which no runtime runs, needs no signature
+    let repo = "multi/all";
+    push.image(&fx, "app", repo, "amd64").await;
+    push.image(&fx, "hello", repo, "arm64").await;
     push.bundles(
-        other,
+        repo,
         app,
         app_size,
         &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
     )
     .await;
-    let lone = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": hello.to_string(), "size": hello_size,
-         "platform": {"architecture": "arm64", "os": "linux"}}]})
+    push.bundles(
+        repo,
+        hello,
+        hello_size,
+        &[(fx.bytes("keyless/hello.sign.bundle.json"), SIGN)],
+    )
+    .await;
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        entry(&app, app_size, "amd64", "linux"), entry(&hello, hello_size, "arm64", "linux"),
+        entry(&hello, hello_size, "unknown", "unknown")]})
     .to_string();
-    push.image(&fx, "hello", other, "arm64").await;
-    push.manifest(other, "v1", OCI_INDEX, lone.as_bytes()).await;
-    let image = format!("{}/{other}:v1", reg.addr);
+    let index_digest = push.manifest(repo, "v1", OCI_INDEX, index.as_bytes()).await;
+    let image = format!("{}/{repo}:v1", reg.addr);
     assert_eq!(
-        check(&verifier(&reg.addr), &image, &any).await,
-        Outcome::SignatureMissing
+        check_both(image).await,
+        (Outcome::SignatureMissing, Outcome::Verified)
     );
+    let by_digest = format!("{}/{repo}@{index_digest}", reg.addr);
+    assert_eq!(check_both(by_digest).await.1, Outcome::Verified);
+
+    // a signed single-platform manifest is judged by its own evidence
+    let image = format!("{}/{repo}:amd64", reg.addr);
+    assert_eq!(
+        check_both(image).await,
+        (Outcome::Verified, Outcome::Verified)
+    );
+
     // the policy spelling
     let text = format!(
-        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"x/**\"]\n      keyless:\n        - issuer: {ISSUER}\n          subject: {SUBJECT}\n      trustedRoot: {ROOT}\n      multiArch: anyPlatform\n"
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"x/**\"]\n      keyless:\n        - issuer: {ISSUER}\n          subject: {SUBJECT}\n      trustedRoot: {ROOT}\n      multiArch: allPlatforms\n"
     );
     let s = imagegate::load::compile(&text).unwrap();
     assert_eq!(
         s.supply_chain().rules()[0].requirement().multi_arch(),
-        imagegate::policy::MultiArch::AnyPlatform
+        MultiArch::AllPlatforms
     );
-    let e = imagegate::load::compile(&text.replace("anyPlatform", "every")).unwrap_err();
-    assert!(
-        e.to_string().contains("multiArch: unknown value \"every\""),
-        "{e}"
-    );
+    for bad in ["anyPlatform", "every"] {
+        let e = imagegate::load::compile(&text.replace("allPlatforms", bad)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("multiArch: unknown value \"{bad}\"")),
+            "{e}"
+        );
+    }
 }

@@ -53,7 +53,13 @@ pub(super) async fn bundles(
     let fetched = futures_util::future::join_all(fetches).await;
     let mut ev = Evidence::default();
     for item in fetched {
-        let (hinted_signature, blob) = item?;
+        let (hinted_signature, blob) = match item {
+            Ok(item) => item,
+            Err(e) => {
+                ev.failed.get_or_insert(e);
+                continue;
+            }
+        };
         ev.signature_present |= hinted_signature;
         if let Some(blob) = blob {
             judge(&mut ev, &blob, req, &digest);

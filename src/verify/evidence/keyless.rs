@@ -30,12 +30,20 @@ pub(super) fn keyless_statement(
 }
 
 /// The in-toto statement of a DSSE bundle that verifies under `keyless`
-/// for `digest` (a subject of the statement).
+/// for `digest` (a subject of the statement). A bundle whose statement
+/// does not even claim `digest` (a valid bundle of another image copied
+/// here) is set aside before any signature is checked.
 pub(super) fn verified_statement(
     bundle: &Bundle,
     keyless: &Keyless,
     digest: &Digest,
 ) -> Result<Statement, ()> {
+    let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
+        return Err(());
+    };
+    if !Statement::parse(envelope.payload.as_bytes()).is_some_and(|s| s.names(digest)) {
+        return Err(());
+    }
     let artifact = Artifact::from_digest(Sha256Hash::new(*digest.bytes()));
     let verified = keyless::verify(bundle, artifact, Trust::Keyless(keyless)).map_err(|_| ())?;
     verified
@@ -47,14 +55,14 @@ pub(super) fn verified_statement(
 }
 
 /// Whether a cosign v2 keyless `.sig` layer signs `digest` as one of
-/// `keyless`'s identities: its bundle verifies over the payload bytes,
-/// and the payload names the digest.
+/// `keyless`'s identities: the payload names the digest (checked first,
+/// as it is cheap), and its bundle verifies over the payload bytes.
 pub(super) fn keyless_signature(
     payload: &[u8],
     annotations: &BTreeMap<String, String>,
     keyless: &Keyless,
     digest: &Digest,
 ) -> bool {
-    keyless::cosign_signature(payload, annotations, keyless)
-        && simple_signing::payload_digest(payload) == Some(*digest)
+    simple_signing::payload_digest(payload) == Some(*digest)
+        && keyless::cosign_signature(payload, annotations, keyless)
 }

@@ -35,6 +35,30 @@ pub struct Descriptor {
     /// Annotations: hints, never evidence.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The platform of an index entry.
+    #[serde(default)]
+    pub platform: Option<Platform>,
+}
+
+/// An index entry's platform.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Platform {
+    /// `amd64`, `arm64`, ... (`unknown` for build attestations).
+    #[serde(default)]
+    pub architecture: String,
+    /// `linux`, `windows`, ... (`unknown` for build attestations).
+    #[serde(default)]
+    pub os: String,
+}
+
+impl Descriptor {
+    /// Whether a runtime could pick this index entry to run: every entry
+    /// except the `unknown/unknown` ones build tools add for attestations.
+    pub fn runnable(&self) -> bool {
+        self.platform
+            .as_ref()
+            .is_none_or(|p| !(p.os == "unknown" && p.architecture == "unknown"))
+    }
 }
 
 /// An image manifest or an index; the fields of the other kind stay empty.

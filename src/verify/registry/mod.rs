@@ -204,13 +204,14 @@ impl Registry {
             Box::pin(self.referrers_api(repo, digest)),
             Box::pin(self.referrers_tag(repo, digest))
         );
-        let mut out = api?;
-        for desc in tag? {
-            if !out.iter().any(|d| d.digest == desc.digest) {
-                out.push(desc);
-            }
-        }
-        Ok(out)
+        let (api, tag) = (api?, tag?);
+        let mut seen = std::collections::HashSet::new();
+        Ok(api
+            .into_iter()
+            .chain(tag)
+            .filter(|d| seen.insert(d.digest.clone()))
+            .take(MAX_REFERRERS)
+            .collect())
     }
 
     async fn referrers_api(
@@ -241,11 +242,15 @@ impl Registry {
                 RegistryError::new(RegistryErrorKind::Malformed, "referrers index")
             })?;
             out.extend(index.manifests);
+            if out.len() >= MAX_REFERRERS {
+                break;
+            }
             match next_link(&reply.headers) {
                 Some(next) => path = next,
                 None => break,
             }
         }
+        out.truncate(MAX_REFERRERS);
         Ok(out)
     }
 
@@ -262,12 +267,19 @@ impl Registry {
                 if fetched.media_type.as_deref() == Some(OCI_INDEX)
                     || !index.manifests.is_empty() =>
             {
-                Ok(index.manifests)
+                let mut manifests = index.manifests;
+                manifests.truncate(MAX_REFERRERS);
+                Ok(manifests)
             }
             _ => Ok(Vec::new()),
         }
     }
 }
+
+/// Referrers of one digest read, at most (from the API and the fallback
+/// tag together): a bound on work per digest; the evidence path reads
+/// fewer still.
+const MAX_REFERRERS: usize = 256;
 
 #[cfg(test)]
 mod tests;
