@@ -5,12 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
-
-use crate::support::registry::{Fixtures, Pusher, registry};
+use crate::support::registry::{Fixtures, Pusher, outcome, registry, verifier};
 use imagegate::policy::{KeySet, Outcome, PublicKey, Requirement, SbomKind};
-use imagegate::reference::Reference;
-use imagegate::verify::{RegistryConfig, Verifier, VerifierConfig};
 
 const CDX: &str = "https://cyclonedx.org/bom";
 
@@ -20,18 +16,7 @@ fn key(fx: &Fixtures, name: &str) -> PublicKey {
 }
 
 async fn check(addr: &str, image: &str, req: &Requirement) -> Outcome {
-    let v = Verifier::new(VerifierConfig {
-        registry: RegistryConfig {
-            insecure: vec![addr.to_owned()],
-            call_timeout: Duration::from_secs(2),
-            ..RegistryConfig::default()
-        },
-        cache: Default::default(),
-    });
-    let r = Reference::parse(image).unwrap();
-    v.verify(&r, req, Instant::now() + Duration::from_secs(5))
-        .await
-        .outcome
+    outcome(&verifier(addr), image, req).await
 }
 
 #[test]

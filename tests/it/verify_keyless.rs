@@ -10,16 +10,12 @@
 use std::time::{Duration, Instant};
 
 use crate::support::cases;
-use crate::support::registry::{Fixtures, Pusher, registry};
-use crate::support::server::app_for;
+use crate::support::registry::{Fixtures, MISSING, Pusher, RegistryProcess};
+use crate::support::server::{app_for, app_metrics, app_post};
 use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
 use imagegate::policy::{
     Claim, Identity, KeySet, Keyless, Matcher, Outcome, PublicKey, Requirement, SbomKind, TrustRoot,
 };
-use imagegate::reference::Reference;
-use imagegate::verify::{RegistryConfig, Verifier, VerifierConfig};
 use serde_json::{Value, json};
 
 const SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
@@ -46,22 +42,15 @@ fn keyless(identities: Vec<Identity>, root: &TrustRoot) -> Requirement {
         .with_keyless(Keyless::new(identities, root.clone()))
 }
 
-fn verifier(addr: &str) -> Verifier {
-    Verifier::new(VerifierConfig {
-        registry: RegistryConfig {
-            insecure: vec![addr.to_owned()],
-            call_timeout: Duration::from_secs(2),
-            ..RegistryConfig::default()
-        },
-        cache: Default::default(),
-    })
-}
+use crate::support::registry::{outcome as check, verifier};
 
-async fn check(v: &Verifier, image: &str, req: &Requirement) -> Outcome {
-    let r = Reference::parse(image).unwrap();
-    v.verify(&r, req, Instant::now() + Duration::from_secs(5))
-        .await
-        .outcome
+/// The registry for a test, the fixtures, and a pusher into it.
+fn site(test: &str) -> (RegistryProcess, Fixtures, Pusher) {
+    let reg = RegistryProcess::start(test).expect(MISSING);
+    let push = Pusher {
+        addr: reg.addr.clone(),
+    };
+    (reg, Fixtures::load(), push)
 }
 
 /// The app image pushed to `repo` with these bundles as its referrers.
@@ -84,11 +73,7 @@ async fn pushed(push: &Pusher, fx: &Fixtures, repo: &str, bundles: &[(&str, &str
 )]
 #[tokio::test]
 async fn keyless_signatures_are_judged_by_identity_root_and_evidence() {
-    let reg = registry!("keyless_signatures_are_judged_by_identity_root_and_evidence");
-    let fx = Fixtures::load();
-    let push = Pusher {
-        addr: reg.addr.clone(),
-    };
+    let (reg, fx, push) = site("keyless_signatures_are_judged_by_identity_root_and_evidence");
     let trusted = root(&fx, "trusted_root.json");
     let good = exact(ISSUER, SUBJECT);
     let pattern = |issuer: &str, subject: &str| {
@@ -335,11 +320,7 @@ fn cosign_layer(fx: &Fixtures, name: &str, blob_field: &str) -> (Vec<u8>, Value)
 )]
 #[tokio::test]
 async fn cosign_v2_keyless_layers_and_the_union_of_every_place() {
-    let reg = registry!("cosign_v2_keyless_layers_and_the_union_of_every_place");
-    let fx = Fixtures::load();
-    let push = Pusher {
-        addr: reg.addr.clone(),
-    };
+    let (reg, fx, push) = site("cosign_v2_keyless_layers_and_the_union_of_every_place");
     let trusted = root(&fx, "trusted_root.json");
     let good = keyless(vec![exact(ISSUER, SUBJECT)], &trusted);
     let stranger = keyless(
@@ -454,28 +435,6 @@ fn policy(addr: &str, root: &str) -> String {
     )
 }
 
-async fn post(app: &imagegate::server::App, path: &str, body: &Value) -> Value {
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let response = app.handle(request).await;
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-async fn imagegate_metrics(app: &imagegate::server::App) -> String {
-    let request = Request::builder()
-        .uri("/metrics")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = app.handle(request).await;
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
 fn admission(images: &[&str]) -> Value {
     let containers: Vec<Value> = images
         .iter()
@@ -494,11 +453,7 @@ fn admission(images: &[&str]) -> Value {
 )]
 #[tokio::test]
 async fn keyless_policies_through_every_endpoint_and_check() {
-    let reg = registry!("keyless_policies_through_every_endpoint_and_check");
-    let fx = Fixtures::load();
-    let push = Pusher {
-        addr: reg.addr.clone(),
-    };
+    let (reg, fx, push) = site("keyless_policies_through_every_endpoint_and_check");
     let signed = pushed(
         &push,
         &fx,
@@ -518,10 +473,10 @@ async fn keyless_policies_through_every_endpoint_and_check() {
 
     let review = json!({"apiVersion": "imagepolicy.k8s.io/v1alpha1", "kind": "ImageReview",
         "spec": {"containers": [{"image": signed}], "namespace": "shop"}});
-    let body = post(&app, "/imagepolicy", &review).await;
+    let (_, body) = app_post(&app, "/imagepolicy", &review).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
 
-    let body = post(&app, "/validate", &admission(&[&signed])).await;
+    let (_, body) = app_post(&app, "/validate", &admission(&[&signed])).await;
     assert_eq!(body["response"]["allowed"], true, "{body}");
     for (image, says) in [
         (
@@ -530,7 +485,7 @@ async fn keyless_policies_through_every_endpoint_and_check() {
         ),
         (&unsigned, "has no cosign signature"),
     ] {
-        let body = post(&app, "/validate", &admission(&[&signed, image])).await;
+        let (_, body) = app_post(&app, "/validate", &admission(&[&signed, image])).await;
         assert_eq!(body["response"]["allowed"], false, "{body}");
         let message = body["response"]["status"]["message"].as_str().unwrap();
         assert!(
@@ -538,7 +493,7 @@ async fn keyless_policies_through_every_endpoint_and_check() {
             "{message}"
         );
     }
-    let metrics = imagegate_metrics(&app).await;
+    let metrics = app_metrics(&app).await;
     for reason in ["signature_invalid", "signature_missing"] {
         let series =
             format!("imagegate_image_decisions_total{{decision=\"deny\",reason=\"{reason}\"}} 1");
@@ -546,7 +501,7 @@ async fn keyless_policies_through_every_endpoint_and_check() {
     }
 
     // /mutate pins the tag to the digest that was verified
-    let body = post(&app, "/mutate", &admission(&[&signed])).await;
+    let (_, body) = app_post(&app, "/mutate", &admission(&[&signed])).await;
     assert_eq!(body["response"]["allowed"], true, "{body}");
     let patch = body["response"]["patch"].as_str().expect("a patch");
     let patch = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, patch).unwrap();
@@ -592,11 +547,7 @@ async fn a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart() {
         config, eventually, image_review, image_review_allowed, metrics_text, once, post,
         replace_file, sample, start,
     };
-    let reg = registry!("a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart");
-    let fx = Fixtures::load();
-    let push = Pusher {
-        addr: reg.addr.clone(),
-    };
+    let (reg, fx, push) = site("a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart");
     let signed = pushed(
         &push,
         &fx,
@@ -653,11 +604,7 @@ async fn a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart() {
 async fn multi_arch_images_carry_evidence_where_the_policy_says() {
     use crate::support::registry::OCI_INDEX;
     use imagegate::policy::MultiArch;
-    let reg = registry!("multi_arch_images_carry_evidence_where_the_policy_says");
-    let fx = Fixtures::load();
-    let push = Pusher {
-        addr: reg.addr.clone(),
-    };
+    let (reg, fx, push) = site("multi_arch_images_carry_evidence_where_the_policy_says");
     const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     let (app_size, hello_size) = (fx.image("app").1.len(), fx.image("hello").1.len());
     let entry = |digest: &imagegate::verify::Digest, size: usize, arch: &str, os: &str| {
@@ -759,4 +706,126 @@ async fn multi_arch_images_carry_evidence_where_the_policy_says() {
             "{e}"
         );
     }
+}
+
+#[cfg_attr(
+    not(have_docker_registry),
+    ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
+)]
+#[tokio::test]
+async fn hostile_listings_cannot_admit_or_stall() {
+    use crate::support::registry::OCI_INDEX;
+    use crate::support::registry::proxy::Proxy;
+    use imagegate::policy::MultiArch;
+    let (reg, fx, push) = site("hostile_listings_cannot_admit_or_stall");
+    let proxy = Proxy::start(&reg.addr).await;
+    let (app_size, hello_size) = (fx.image("app").1.len(), fx.image("hello").1.len());
+    let trusted = root(&fx, "trusted_root.json");
+    let all =
+        keyless(vec![exact(ISSUER, SUBJECT)], &trusted).with_multi_arch(MultiArch::AllPlatforms);
+
+    // an index whose platforms are all signed, served with one byte more
+    // than its digest covers: the listing does not count, the index's own
+    // (missing) evidence decides; never "unavailable", never a pass
+    let repo = "hostile/multi";
+    let app = push.image(&fx, "app", repo, "amd64").await;
+    let hello = push.image(&fx, "hello", repo, "arm64").await;
+    push.bundles(
+        repo,
+        app,
+        app_size,
+        &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
+    )
+    .await;
+    push.bundles(
+        repo,
+        hello,
+        hello_size,
+        &[(fx.bytes("keyless/hello.sign.bundle.json"), SIGN)],
+    )
+    .await;
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": MANIFEST, "digest": app.to_string(), "size": app_size, "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": MANIFEST, "digest": hello.to_string(), "size": hello_size, "platform": {"architecture": "arm64", "os": "linux"}}]})
+    .to_string();
+    let index_digest = push.manifest(repo, "v1", OCI_INDEX, index.as_bytes()).await;
+    let direct = format!("{}/{repo}@{index_digest}", reg.addr);
+    let proxied = format!("{}/{repo}@{index_digest}", proxy.addr);
+    assert_eq!(
+        check(&verifier(&reg.addr), &direct, &all).await,
+        Outcome::Verified
+    );
+    proxy.behaviour.rewrite.lock().unwrap().push((
+        format!("/manifests/{index_digest}"),
+        200,
+        Bytes::from(format!("{index} ")),
+    ));
+    assert_eq!(
+        check(&verifier(&proxy.addr), &proxied, &all).await,
+        Outcome::SignatureMissing
+    );
+    proxy.behaviour.rewrite.lock().unwrap().clear();
+
+    // referrers listings of 40 000 entries each from the API and the
+    // fallback tag, the real bundle among them: bounded work, and the
+    // signature still found among the first ones read
+    let repo = "hostile/flood";
+    let d = push.image(&fx, "app", repo, "v1").await;
+    push.bundles(
+        repo,
+        d,
+        app_size,
+        &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
+    )
+    .await;
+    let tag = push_tag_index(&reg.addr, repo, d).await;
+    let flood = |first: &Value| {
+        let mut manifests = vec![first.clone()];
+        manifests.extend((0..40_000).map(|i| json!({"digest": format!("sha256:{i:064x}")})));
+        Bytes::from(
+            json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}).to_string(),
+        )
+    };
+    let real = tag["manifests"][0].clone();
+    proxy.behaviour.rewrite.lock().unwrap().extend([
+        (format!("/referrers/{d}"), 200, flood(&real)),
+        (format!("/manifests/{}", d.tag()), 200, flood(&real)),
+    ]);
+    let image = format!("{}/{repo}:v1", proxy.addr);
+    let started = Instant::now();
+    let outcome = check(
+        &verifier(&proxy.addr),
+        &image,
+        &keyless(vec![exact(ISSUER, SUBJECT)], &trusted),
+    )
+    .await;
+    let paths: Vec<String> = proxy
+        .paths
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .take(12)
+        .cloned()
+        .collect();
+    assert_eq!(outcome, Outcome::Verified, "{paths:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The fallback-tag index of `digest` as the registry holds it.
+async fn push_tag_index(addr: &str, repo: &str, digest: imagegate::verify::Digest) -> Value {
+    let answer = crate::support::registry::http::request(
+        addr,
+        "GET",
+        &format!("/v2/{repo}/manifests/{}", digest.tag()),
+        &[("accept", "application/vnd.oci.image.index.v1+json")],
+        Vec::new(),
+    )
+    .await;
+    serde_json::from_slice(&answer.body).unwrap()
 }

@@ -13,12 +13,9 @@ use std::sync::Arc;
 use crate::support::registry::{
     Fixtures, HTPASSWD_PASSWORD, HTPASSWD_USER, Options, RegistryProcess, populated, registry,
 };
-use crate::support::server::app_for;
+use crate::support::server::{app_for, app_metrics, app_post};
 use base64::Engine as _;
-use bytes::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use imagegate::server::App;
+use http::StatusCode;
 use serde_json::{Value, json};
 
 const KEY: &str = "tests/fixtures/verify/keys/cosign.pub";
@@ -30,33 +27,10 @@ fn policy(addr: &str, key: &str, extra: &str) -> String {
     )
 }
 
-async fn post(app: &App, path: &str, body: &Value) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let response = app.handle(request).await;
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap())
-}
-
 fn image_review(images: &[&str]) -> Value {
     let containers: Vec<Value> = images.iter().map(|i| json!({ "image": i })).collect();
     json!({"apiVersion": "imagepolicy.k8s.io/v1alpha1", "kind": "ImageReview",
         "spec": {"containers": containers, "namespace": "shop"}})
-}
-
-async fn metrics(app: &App) -> String {
-    let request = Request::builder()
-        .uri("/metrics")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = app.handle(request).await;
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
 }
 
 fn metric(text: &str, series: &str) -> f64 {
@@ -77,15 +51,15 @@ async fn image_reviews_are_verified_at_the_registry() {
     let signed = format!("{}/fixtures/app:v1", reg.addr);
     let unsigned = format!("{}/fixtures/hello:v1", reg.addr);
 
-    let (status, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+    let (status, body) = app_post(&app, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"]["allowed"], true, "{body}");
 
     // an image no rule applies to is judged by the policy alone
-    let (_, body) = post(&app, "/imagepolicy", &image_review(&["nginx:1.25"])).await;
+    let (_, body) = app_post(&app, "/imagepolicy", &image_review(&["nginx:1.25"])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
 
-    let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed, &unsigned])).await;
+    let (_, body) = app_post(&app, "/imagepolicy", &image_review(&[&signed, &unsigned])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     let reason = body["status"]["reason"].as_str().unwrap();
     assert!(
@@ -98,7 +72,7 @@ async fn image_reviews_are_verified_at_the_registry() {
     let latest = format!("{}/fixtures/app", reg.addr);
     let policy_deny = "  tags:\n    forbid: [latest]\n";
     let strict = app_for(&policy(&reg.addr, KEY, policy_deny));
-    let (_, body) = post(&strict, "/imagepolicy", &image_review(&[&latest])).await;
+    let (_, body) = app_post(&strict, "/imagepolicy", &image_review(&[&latest])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     assert!(
         body["status"]["reason"]
@@ -107,7 +81,7 @@ async fn image_reviews_are_verified_at_the_registry() {
             .contains("latest"),
         "{body}"
     );
-    let text = metrics(&strict).await;
+    let text = app_metrics(&strict).await;
     assert_eq!(
         metric(
             &text,
@@ -122,11 +96,11 @@ async fn image_reviews_are_verified_at_the_registry() {
             "namespace": "shop", "operation": "CREATE",
             "object": {"metadata": {"namespace": "shop"},
                 "spec": {"containers": [{"name": "a", "image": signed}, {"name": "b", "image": unsigned}]}}}});
-    let (_, body) = post(&app, "/validate", &review).await;
+    let (_, body) = app_post(&app, "/validate", &review).await;
     assert_eq!(body["response"]["allowed"], false, "{body}");
     assert_eq!(body["response"]["uid"], "u-1");
 
-    let text = metrics(&app).await;
+    let text = app_metrics(&app).await;
     let deny = "imagegate_image_decisions_total{decision=\"deny\",reason=\"signature_missing\"}";
     assert_eq!(metric(&text, deny), 2.0, "{text}");
     assert_eq!(
@@ -160,23 +134,23 @@ async fn a_registry_that_is_down_is_unavailable() {
     };
     let image = format!("{addr}/fixtures/app:v1");
     let closed = app_for(&policy(&addr, KEY, ""));
-    let (_, body) = post(&closed, "/imagepolicy", &image_review(&[&image])).await;
+    let (_, body) = app_post(&closed, "/imagepolicy", &image_review(&[&image])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     let reason = body["status"]["reason"].as_str().unwrap();
     assert!(reason.contains("could not be verified"), "{reason}");
-    let text = metrics(&closed).await;
+    let text = app_metrics(&closed).await;
     let series =
         "imagegate_image_decisions_total{decision=\"deny\",reason=\"verification_unavailable\"}";
     assert_eq!(metric(&text, series), 1.0);
 
     let open = app_for(&policy(&addr, KEY, "    onError: allow\n"));
-    let (_, body) = post(&open, "/imagepolicy", &image_review(&[&image])).await;
+    let (_, body) = app_post(&open, "/imagepolicy", &image_review(&[&image])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
     let warnings = body["status"]["auditAnnotations"]["warnings"]
         .as_str()
         .unwrap_or("");
     assert!(warnings.contains("onError is allow"), "{body}");
-    let text = metrics(&open).await;
+    let text = app_metrics(&open).await;
     assert_eq!(metric(&text, series), 1.0, "the reason is still counted");
     assert_eq!(
         metric(
@@ -208,7 +182,7 @@ async fn mutate_pins_verified_tags_to_their_digest() {
     let request = golden("deployment.request.json", &reg.addr, &fx);
 
     let pinning = app_for(&policy(&reg.addr, KEY, "  mutate:\n    pinDigests: true\n"));
-    let (status, mut body) = post(&pinning, "/mutate", &request).await;
+    let (status, mut body) = app_post(&pinning, "/mutate", &request).await;
     assert_eq!(status, StatusCode::OK);
     let patch = base64::engine::general_purpose::STANDARD
         .decode(body["response"]["patch"].as_str().unwrap())
@@ -217,7 +191,7 @@ async fn mutate_pins_verified_tags_to_their_digest() {
     assert_eq!(body, golden("deployment.expected.json", &reg.addr, &fx));
 
     let off = app_for(&policy(&reg.addr, KEY, ""));
-    let (_, body) = post(&off, "/mutate", &request).await;
+    let (_, body) = app_post(&off, "/mutate", &request).await;
     assert_eq!(body, golden("deployment.off.expected.json", &reg.addr, &fx));
 }
 
@@ -231,13 +205,13 @@ async fn a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache() {
     populated(&reg).await;
     let signed = format!("{}/fixtures/app:v1", reg.addr);
     let app = app_for(&policy(&reg.addr, KEY, ""));
-    let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+    let (_, body) = app_post(&app, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
     let before = Arc::clone(app.engine().verifier().unwrap());
 
     let other = imagegate::load::compile(&policy(&reg.addr, OTHER_KEY, "")).unwrap();
     app.swap_policy(other.with_generation(2));
-    let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+    let (_, body) = app_post(&app, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     let reason = body["status"]["reason"].as_str().unwrap();
     assert!(reason.contains("none verifies"), "{reason}");
@@ -251,7 +225,7 @@ async fn a_reload_that_changes_keys_applies_at_once_and_keeps_the_cache() {
     let tuned = policy(&reg.addr, KEY, "    cache:\n      denyTtl: 1s\n");
     app.swap_policy(imagegate::load::compile(&tuned).unwrap().with_generation(3));
     assert!(!Arc::ptr_eq(&after, app.engine().verifier().unwrap()));
-    let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+    let (_, body) = app_post(&app, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
 }
 
@@ -340,9 +314,9 @@ async fn private_ca_and_registry_credentials_from_the_policy() {
     let unsigned = format!("{}/fixtures/hello:v1", locked.addr);
 
     let ok = app_for(&policy(true, &good));
-    let (_, body) = post(&ok, "/imagepolicy", &image_review(&[&signed])).await;
+    let (_, body) = app_post(&ok, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
-    let (_, body) = post(&ok, "/imagepolicy", &image_review(&[&unsigned])).await;
+    let (_, body) = app_post(&ok, "/imagepolicy", &image_review(&[&unsigned])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     assert!(
         body["status"]["reason"]
@@ -355,12 +329,12 @@ async fn private_ca_and_registry_credentials_from_the_policy() {
     // a wrong password or an untrusted certificate: verification_unavailable
     for policy in [policy(true, &bad), policy(false, &good)] {
         let app = app_for(&policy);
-        let (_, body) = post(&app, "/imagepolicy", &image_review(&[&signed])).await;
+        let (_, body) = app_post(&app, "/imagepolicy", &image_review(&[&signed])).await;
         assert_eq!(body["status"]["allowed"], false, "{body}");
         let reason = body["status"]["reason"].as_str().unwrap();
         assert!(reason.contains("could not be verified"), "{reason}");
         let series = "imagegate_image_decisions_total{decision=\"deny\",reason=\"verification_unavailable\"}";
-        assert_eq!(metric(&metrics(&app).await, series), 1.0);
+        assert_eq!(metric(&app_metrics(&app).await, series), 1.0);
     }
 }
 
@@ -385,9 +359,9 @@ async fn every_rule_that_applies_is_checked_against_one_digest() {
     let unsigned = format!("{addr}/fixtures/hello:v1");
 
     let both = app_for(&two_rules(KEY));
-    let (_, body) = post(&both, "/imagepolicy", &image_review(&[&signed])).await;
+    let (_, body) = app_post(&both, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], true, "{body}");
-    let (_, body) = post(&both, "/imagepolicy", &image_review(&[&unsigned])).await;
+    let (_, body) = app_post(&both, "/imagepolicy", &image_review(&[&unsigned])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     let reason = body["status"]["reason"].as_str().unwrap();
     assert!(reason.contains("no cosign signature"), "{reason}");
@@ -395,7 +369,7 @@ async fn every_rule_that_applies_is_checked_against_one_digest() {
     // The second rule trusts another key: its check of the digest the
     // first rule resolved fails, and denies.
     let second_fails = app_for(&two_rules(OTHER_KEY));
-    let (_, body) = post(&second_fails, "/imagepolicy", &image_review(&[&signed])).await;
+    let (_, body) = app_post(&second_fails, "/imagepolicy", &image_review(&[&signed])).await;
     assert_eq!(body["status"]["allowed"], false, "{body}");
     let reason = body["status"]["reason"].as_str().unwrap();
     assert!(reason.contains("none verifies"), "{reason}");

@@ -204,7 +204,13 @@ impl Registry {
             Box::pin(self.referrers_api(repo, digest)),
             Box::pin(self.referrers_tag(repo, digest))
         );
-        let (api, tag) = (api?, tag?);
+        // A fallback index whose bytes are not the digest the registry
+        // gave for them is no listing; the API's still counts.
+        let tag = match tag {
+            Err(e) if e.kind() == RegistryErrorKind::DigestMismatch => Vec::new(),
+            other => other?,
+        };
+        let api = api?;
         let mut seen = std::collections::HashSet::new();
         Ok(api
             .into_iter()

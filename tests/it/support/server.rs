@@ -389,3 +389,42 @@ pub fn replace_file(path: &Path, contents: &[u8]) {
     std::fs::write(&tmp, contents).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
+
+/// POSTs `body` as JSON to `app` in process: the status and the JSON answer.
+pub async fn app_post(
+    app: &App,
+    path: &str,
+    body: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let request = Request::builder()
+        .method(http::Method::POST)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request");
+    let response = app.handle(request).await;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+}
+
+/// `/metrics` of `app`, in process.
+pub async fn app_metrics(app: &App) -> String {
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = app.handle(request).await;
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("UTF-8")
+}

@@ -418,6 +418,32 @@ macro_rules! registry {
     };
 }
 
+/// A verifier for the plain-HTTP registry at `addr`, with empty caches.
+#[allow(dead_code, reason = "not every file that includes this verifies")]
+pub fn verifier(addr: &str) -> imagegate::verify::Verifier {
+    imagegate::verify::Verifier::new(imagegate::verify::VerifierConfig {
+        registry: imagegate::verify::RegistryConfig {
+            insecure: vec![addr.to_owned()],
+            call_timeout: Duration::from_secs(2),
+            ..imagegate::verify::RegistryConfig::default()
+        },
+        cache: Default::default(),
+    })
+}
+
+/// What verifying `image` under `req` with `v` comes to (a 5 s deadline).
+#[allow(dead_code, reason = "not every file that includes this verifies")]
+pub async fn outcome(
+    v: &imagegate::verify::Verifier,
+    image: &str,
+    req: &imagegate::policy::Requirement,
+) -> imagegate::policy::Outcome {
+    let r = imagegate::reference::Reference::parse(image).expect("reference");
+    v.verify(&r, req, Instant::now() + Duration::from_secs(5))
+        .await
+        .outcome
+}
+
 /// What a test without the registry binary says.
 #[allow(dead_code)]
 pub const MISSING: &str = "/usr/bin/docker-registry is not installed (apt-get install docker-registry; .ci/run installs it)";

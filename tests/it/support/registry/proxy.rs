@@ -1,5 +1,6 @@
 //! A loopback proxy in front of the registry that records every request
-//! path and can misbehave: answer 429 a number of times, or stall.
+//! path and can misbehave: answer 429 a number of times, stall, or answer
+//! chosen paths with other bytes.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,12 +15,18 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+const OCI_INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
 #[derive(Default)]
 pub struct Behaviour {
     /// Answer this many requests with 429 + `Retry-After: 1` first.
     pub too_many: AtomicUsize,
     /// Stall every request this long before forwarding.
     pub delay: Mutex<Duration>,
+    /// Answer a request whose path ends with `.0` with status `.1` and the
+    /// bytes `.2` (with the upstream's other headers, less its length and
+    /// digest: a client that knows the digest it asked for still notices).
+    pub rewrite: Mutex<Vec<(String, u16, Bytes)>>,
 }
 
 pub struct Proxy {
@@ -122,7 +129,27 @@ async fn forward(
             )))
             .expect("response");
     }
-    relay(req, upstream).await
+    let rewrite = b
+        .rewrite
+        .lock()
+        .expect("lock")
+        .iter()
+        .find(|(suffix, _, _)| path.ends_with(suffix.as_str()))
+        .map(|(_, status, body)| (*status, body.clone()));
+    let answer = relay(req, upstream).await;
+    match rewrite {
+        Some((status, body)) => {
+            let (mut parts, _) = answer.into_parts();
+            parts.headers.remove("content-length");
+            parts.headers.remove("docker-content-digest");
+            parts.status = hyper::StatusCode::from_u16(status).expect("status");
+            parts
+                .headers
+                .insert("content-type", OCI_INDEX_TYPE.parse().expect("header"));
+            hyper::Response::from_parts(parts, Full::new(body))
+        }
+        None => answer,
+    }
 }
 
 /// Forwards `req` to the plain-HTTP registry at `upstream` (without its
