@@ -215,7 +215,7 @@ impl TrustRoot {
             at: Some((e.line(), e.column())),
             message: e.to_string(),
         };
-        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(located)?;
+        serde_json::from_str::<serde_json::Value>(text).map_err(located)?;
         serde_json::from_str::<TrustedRoot>(text).map_err(located)?;
         let root = TrustedRoot::from_json(text).map_err(|e| TrustRootError {
             at: None,

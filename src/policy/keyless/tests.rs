@@ -90,3 +90,12 @@ fn trusted_roots_are_checked() {
     let e = TrustRoot::from_json(empty).unwrap_err();
     assert!(e.message.contains("nothing to trust"), "{e}");
 }
+
+#[test]
+fn a_lone_surrogate_is_a_located_error() {
+    // found by the `trusted_root` fuzz target: JSON that only a strict
+    // reader refuses (an unpaired UTF-16 escape in an ignored key)
+    let text = "{\n  \"x\\ud860y\": 1\n}";
+    let e = TrustRoot::from_json(text).unwrap_err();
+    assert_eq!(e.at.map(|(line, _)| line), Some(2), "{e}");
+}
