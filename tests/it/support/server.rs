@@ -402,14 +402,7 @@ pub async fn app_post(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("request");
-    let response = app.handle(request).await;
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, bytes) = in_process(app, request).await;
     (status, serde_json::from_slice(&bytes).expect("JSON"))
 }
 
@@ -419,12 +412,19 @@ pub async fn app_metrics(app: &App) -> String {
         .uri("/metrics")
         .body(Full::new(Bytes::new()))
         .expect("request");
+    let (_, bytes) = in_process(app, request).await;
+    String::from_utf8(bytes.to_vec()).expect("UTF-8")
+}
+
+/// `request` answered by `app` in process: the status and the whole body.
+async fn in_process(app: &App, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
     let response = app.handle(request).await;
-    let bytes = response
+    let status = response.status();
+    let body = response
         .into_body()
         .collect()
         .await
         .expect("body")
         .to_bytes();
-    String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    (status, body)
 }
