@@ -14,7 +14,13 @@ use libfuzzer_sys::fuzz_target;
 static POLICY: LazyLock<Snapshot> = LazyLock::new(Snapshot::builtin);
 
 fuzz_target!(|data: &[u8]| {
-    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    // YAML's line breaks: LF, CR LF, and a lone CR.
+    let breaks = data
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && data.get(i + 1) != Some(&b'\n')))
+        .count();
+    let lines = breaks as u64 + 1;
     let mut reader = data;
     let _ = yaml::documents(&mut reader, |document| {
         assert!(document.line <= lines, "line {} of {lines}", document.line);
