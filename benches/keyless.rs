@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
                 Artifact::from_digest(app),
                 Trust::Keyless(&mock),
             )
-            .unwrap()
+            .unwrap();
         });
     });
 
@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
                 Artifact::from_digest(real_digest),
                 Trust::Keyless(&public),
             )
-            .unwrap()
+            .unwrap();
         });
     });
 

@@ -55,19 +55,18 @@ async fn run(reg: &RegistryProcess) {
     push.bundles("v3/app", d, size, &bundles).await;
     // cosign v2: keyless `.sig` and `.att` layers
     push.image(&fx, "app", "v2/app", "v1").await;
-    let layer = |name: &str, field: &str| {
-        let v: serde_json::Value =
-            serde_json::from_str(&fx.text(&format!("keyless/{name}"))).unwrap();
-        let blob = match &v[field] {
-            serde_json::Value::String(t) => t.clone().into_bytes(),
-            other => other.to_string().into_bytes(),
-        };
-        (blob, v["annotations"].clone())
-    };
-    push.signature_layers("v2/app", d, &[layer("app.sig.keyless.json", "payload")])
-        .await;
-    push.attestation_layers("v2/app", d, &[layer("app.att.keyless.json", "envelope")])
-        .await;
+    push.signature_layers(
+        "v2/app",
+        d,
+        &[fx.cosign_layer("app.sig.keyless.json", "payload")],
+    )
+    .await;
+    push.attestation_layers(
+        "v2/app",
+        d,
+        &[fx.cosign_layer("app.att.keyless.json", "envelope")],
+    )
+    .await;
 
     let proxy = Proxy::start(&reg.addr).await;
     let root = TrustRoot::from_json(&fx.text("keyless/trusted_root.json")).unwrap();

@@ -62,11 +62,16 @@ fn ring_algorithm(scheme: SigningScheme) -> Option<&'static dyn VerificationAlgo
 /// Whether `sig` is a signature by the raw public key `key` over `data`
 /// under `scheme` (the key and signature encodings of [`CryptoProvider::verify_raw`]).
 pub fn verifies(scheme: SigningScheme, key: &[u8], data: &[u8], sig: &[u8]) -> bool {
-    ring_algorithm(scheme).is_some_and(|algorithm| {
-        UnparsedPublicKey::new(algorithm, key)
-            .verify(data, sig)
-            .is_ok()
-    })
+    verify_raw(scheme, key, data, sig).is_ok()
+}
+
+/// [`verifies`], saying why not: an unsupported scheme or a signature
+/// that does not verify.
+fn verify_raw(scheme: SigningScheme, key: &[u8], data: &[u8], sig: &[u8]) -> Result<()> {
+    let algorithm = ring_algorithm(scheme).ok_or_else(|| unsupported(scheme, "signatures"))?;
+    UnparsedPublicKey::new(algorithm, key)
+        .verify(data, sig)
+        .map_err(|_| invalid())
 }
 
 fn unsupported(scheme: SigningScheme, what: &str) -> Error {
@@ -94,10 +99,7 @@ impl CryptoProvider for Provider {
     }
 
     fn verify_raw(&self, scheme: SigningScheme, key: &[u8], data: &[u8], sig: &[u8]) -> Result<()> {
-        let algorithm = ring_algorithm(scheme).ok_or_else(|| unsupported(scheme, "signatures"))?;
-        UnparsedPublicKey::new(algorithm, key)
-            .verify(data, sig)
-            .map_err(|_| invalid())
+        verify_raw(scheme, key, data, sig)
     }
 
     fn verify_prehashed(

@@ -175,7 +175,7 @@ fn run(args: &VerifyBundleArgs) -> Result<Result<(), keyless::Rejected>, ExitCod
             ));
         }
     };
-    Ok(keyless::verify(&bundle, artifact, trust).map(|_| ()))
+    Ok(keyless::verify(&bundle, artifact, trust))
 }
 
 /// The artifact file, read whole (verification hashes it).

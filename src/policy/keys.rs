@@ -32,8 +32,6 @@ pub struct PublicKey {
     raw: Arc<[u8]>,
     /// The signature schemes a signature by this key may use.
     schemes: &'static [SigningScheme],
-    /// The SubjectPublicKeyInfo DER.
-    der: DerPublicKey,
     /// sha256 of the SubjectPublicKeyInfo DER: identifies the key in
     /// requirement fingerprints and logs.
     id: [u8; 32],
@@ -65,18 +63,12 @@ impl PublicKey {
             raw: key.as_bytes().into(),
             schemes,
             id: Sha256::digest(der.as_bytes()).into(),
-            der,
         })
     }
 
     /// sha256 of the key's SubjectPublicKeyInfo DER.
     pub fn id(&self) -> [u8; 32] {
         self.id
-    }
-
-    /// The key's SubjectPublicKeyInfo DER.
-    pub fn der(&self) -> &DerPublicKey {
-        &self.der
     }
 
     /// Whether `signature` (ASN.1 DER for ECDSA) signs `message` under

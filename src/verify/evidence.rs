@@ -47,6 +47,16 @@ pub(crate) struct Evidence {
 }
 
 impl Evidence {
+    /// What `more` found, added to this.
+    fn merge(&mut self, more: Evidence) {
+        self.signature_present |= more.signature_present;
+        self.signature_valid |= more.signature_valid;
+        self.statements.extend(more.statements);
+        if let Some(e) = more.failed {
+            self.failed.get_or_insert(e);
+        }
+    }
+
     /// A verified statement naming the digest: a cosign v3 signature, or
     /// an attestation.
     fn record(&mut self, st: Statement) {
@@ -90,24 +100,16 @@ pub(crate) async fn check(
     };
     let (sig, att, bundles) = tokio::join!(sig, att, bundles);
     let mut evidence = Evidence::default();
-    let mut failed = None;
     for part in [sig, att, bundles] {
         match part {
-            Ok(more) => {
-                evidence.signature_present |= more.signature_present;
-                evidence.signature_valid |= more.signature_valid;
-                evidence.statements.extend(more.statements);
-                if let Some(e) = more.failed {
-                    failed.get_or_insert(e);
-                }
-            }
+            Ok(more) => evidence.merge(more),
             Err(e) => {
-                failed.get_or_insert(e);
+                evidence.failed.get_or_insert(e);
             }
         }
     }
     let outcome = judge(&evidence, req, now);
-    match failed {
+    match evidence.failed {
         // What could not be read cannot undo a verdict reached without
         // it (any one signature or SBOM suffices), except the newest
         // vulnerability scan, which an unread one might be.
@@ -238,7 +240,7 @@ async fn attestations(
         if let Some(keyless) = req.keyless()
             && cosign::is_keyless(&layer.annotations)
             && let Some(bundle) = cosign::attestation_bundle(&blob, &layer.annotations)
-            && let Ok(st) = verified_statement(&bundle, keyless, &digest)
+            && let Some(st) = verified_statement(&bundle, keyless, &digest)
         {
             ev.statements.push(st);
             continue;

@@ -304,16 +304,6 @@ async fn keyless_signatures_are_judged_by_identity_root_and_evidence() {
     }
 }
 
-/// A cosign v2 keyless layer fixture: (blob, annotations).
-fn cosign_layer(fx: &Fixtures, name: &str, blob_field: &str) -> (Vec<u8>, Value) {
-    let v: Value = serde_json::from_str(&fx.text(&format!("keyless/{name}"))).unwrap();
-    let blob = match &v[blob_field] {
-        Value::String(text) => text.clone().into_bytes(),
-        other => other.to_string().into_bytes(),
-    };
-    (blob, v["annotations"].clone())
-}
-
 #[cfg_attr(
     not(have_docker_registry),
     ignore = "needs /usr/bin/docker-registry (apt-get install docker-registry)"
@@ -337,9 +327,9 @@ async fn cosign_v2_keyless_layers_and_the_union_of_every_place() {
         None,
     )
     .with_keyless(Keyless::new(vec![exact(ISSUER, SUBJECT)], trusted.clone()));
-    let sig = cosign_layer(&fx, "app.sig.keyless.json", "payload");
-    let hello_sig = cosign_layer(&fx, "hello.sig.keyless.json", "payload");
-    let att = cosign_layer(&fx, "app.att.keyless.json", "envelope");
+    let sig = fx.cosign_layer("app.sig.keyless.json", "payload");
+    let hello_sig = fx.cosign_layer("hello.sig.keyless.json", "payload");
+    let att = fx.cosign_layer("app.att.keyless.json", "envelope");
 
     // a `.sig` layer with certificate, chain and Rekor bundle
     let image = pushed(&push, &fx, "v2/signed", &[]).await;
@@ -379,7 +369,7 @@ async fn cosign_v2_keyless_layers_and_the_union_of_every_place() {
 
     // a leaf from a CA nobody trusts, that CA's root in the chain
     // annotation: the layer cannot bring its own trust anchor
-    let stranger = cosign_layer(&fx, "app.sig.untrusted-ca.keyless.json", "payload");
+    let stranger = fx.cosign_layer("app.sig.untrusted-ca.keyless.json", "payload");
     let image = pushed(&push, &fx, "v2/stranger", &[]).await;
     push.signature_layers("v2/stranger", fx.app, std::slice::from_ref(&stranger))
         .await;

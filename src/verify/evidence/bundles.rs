@@ -81,9 +81,7 @@ pub(super) async fn bundles(
     })
     .await
     .unwrap_or_default();
-    ev.signature_present |= judged.signature_present;
-    ev.signature_valid |= judged.signature_valid;
-    ev.statements.extend(judged.statements);
+    ev.merge(judged);
     Ok(ev)
 }
 

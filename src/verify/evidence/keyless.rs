@@ -22,11 +22,13 @@ pub(super) fn keyless_statement(
 ) -> Result<Statement, bool> {
     let text = std::str::from_utf8(blob).map_err(|_| false)?;
     let bundle = keyless::parse(text).map_err(|_| false)?;
-    verified_statement(&bundle, keyless, digest).map_err(|()| match &bundle.content {
-        SignatureContent::DsseEnvelope(envelope) => Statement::parse(envelope.payload.as_bytes())
-            .is_some_and(|s| s.predicate_type == SIGN_PREDICATE),
-        _ => true,
-    })
+    match claimed_statement(&bundle) {
+        Some(st) if st.names(digest) && verifies(&bundle, keyless, digest) => Ok(st),
+        Some(st) => Err(st.predicate_type == SIGN_PREDICATE),
+        // A message signature claims to be one; a DSSE envelope whose
+        // payload is no statement claims nothing.
+        None => Err(!matches!(bundle.content, SignatureContent::DsseEnvelope(_))),
+    }
 }
 
 /// The in-toto statement of a DSSE bundle that verifies under `keyless`
@@ -37,21 +39,23 @@ pub(super) fn verified_statement(
     bundle: &Bundle,
     keyless: &Keyless,
     digest: &Digest,
-) -> Result<Statement, ()> {
-    let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
-        return Err(());
-    };
-    if !Statement::parse(envelope.payload.as_bytes()).is_some_and(|s| s.names(digest)) {
-        return Err(());
+) -> Option<Statement> {
+    claimed_statement(bundle).filter(|st| st.names(digest) && verifies(bundle, keyless, digest))
+}
+
+/// The statement a DSSE bundle carries, read before anything verifies it.
+fn claimed_statement(bundle: &Bundle) -> Option<Statement> {
+    match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => Statement::parse(envelope.payload.as_bytes()),
+        _ => None,
     }
+}
+
+/// Whether `bundle` verifies under `keyless` for `digest` (for a DSSE
+/// statement, the digest of one of its subjects).
+fn verifies(bundle: &Bundle, keyless: &Keyless, digest: &Digest) -> bool {
     let artifact = Artifact::from_digest(Sha256Hash::new(*digest.bytes()));
-    let verified = keyless::verify(bundle, artifact, Trust::Keyless(keyless)).map_err(|_| ())?;
-    verified
-        .payload
-        .as_deref()
-        .and_then(Statement::parse)
-        .filter(|s| s.names(digest))
-        .ok_or(())
+    keyless::verify(bundle, artifact, Trust::Keyless(keyless)).is_ok()
 }
 
 /// Whether a cosign v2 keyless `.sig` layer signs `digest` as one of

@@ -12,7 +12,7 @@
 
 pub(crate) mod cosign;
 
-use sigstore_verify::types::{Artifact, Bundle, DerPublicKey, SignatureContent};
+use sigstore_verify::types::{Artifact, Bundle, DerPublicKey};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy};
 
 use crate::policy::{Keyless, Signer, TrustRoot};
@@ -26,15 +26,6 @@ pub enum Trust<'a> {
     /// A managed key; the log and timestamp evidence is checked against
     /// the root.
     Key(&'a DerPublicKey, &'a TrustRoot),
-}
-
-/// What a bundle that verified signed.
-#[derive(Debug)]
-pub struct Verified {
-    /// The DSSE payload (an in-toto statement), for envelope bundles.
-    pub payload: Option<Vec<u8>>,
-    /// The certificate's subject and issuer, for keyless bundles.
-    pub signer: Option<(String, String)>,
 }
 
 /// Why a bundle does not count.
@@ -63,20 +54,15 @@ pub fn parse(json: &str) -> Result<Bundle, Rejected> {
 
 /// Verifies `bundle` for `artifact` (its bytes, or its sha256 digest: for
 /// an in-toto statement, a subject's digest) under `trust`.
-pub fn verify(
-    bundle: &Bundle,
-    artifact: Artifact<'_>,
-    trust: Trust<'_>,
-) -> Result<Verified, Rejected> {
+pub fn verify(bundle: &Bundle, artifact: Artifact<'_>, trust: Trust<'_>) -> Result<(), Rejected> {
     crate::crypto::install();
     let invalid = |e: sigstore_verify::Error| Rejected::Invalid(e.to_string());
-    let signer = match trust {
+    match trust {
         Trust::Key(key, root) => {
             let policy = PublicKeyVerificationPolicy::new(key.clone());
             root.verifier()
                 .verify(artifact, bundle, &policy)
                 .map_err(invalid)?;
-            None
         }
         Trust::Keyless(keyless) => {
             let result = keyless
@@ -100,14 +86,9 @@ pub fn verify(
                     issuer: issuer.to_owned(),
                 });
             }
-            Some((subject.to_owned(), issuer.to_owned()))
         }
-    };
-    let payload = match &bundle.content {
-        SignatureContent::DsseEnvelope(envelope) => Some(envelope.payload.as_bytes().to_vec()),
-        _ => None,
-    };
-    Ok(Verified { payload, signer })
+    }
+    Ok(())
 }
 
 /// Whether a cosign v2 keyless `.sig` layer (its simple-signing `payload`

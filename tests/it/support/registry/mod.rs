@@ -173,6 +173,23 @@ impl Fixtures {
         String::from_utf8(self.bytes(rel)).expect("utf-8")
     }
 
+    /// A cosign v2 keyless layer (`keyless/<name>`, made by
+    /// `keyless/generate.sh`): its blob (the `field` member: a string as
+    /// its bytes, JSON as written) and its annotations.
+    #[allow(
+        dead_code,
+        reason = "not every file that includes this reads keyless layers"
+    )]
+    pub fn cosign_layer(&self, name: &str, field: &str) -> (Vec<u8>, serde_json::Value) {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.text(&format!("keyless/{name}"))).expect("JSON");
+        let blob = match &v[field] {
+            serde_json::Value::String(text) => text.clone().into_bytes(),
+            other => other.to_string().into_bytes(),
+        };
+        (blob, v["annotations"].clone())
+    }
+
     /// Every blob and the manifest of an OCI layout ("app" or "hello").
     pub fn image(&self, name: &str) -> (Vec<Vec<u8>>, Vec<u8>) {
         let layout = self.dir.join("images").join(name);
