@@ -1,7 +1,7 @@
 //! Which real components the tests can use on this machine.
 //!
 //! Tests that drive a real component (Debian's `docker-registry`,
-//! `promtool`, python3 with PyYAML or aioquic) are `#[ignore]`d, with the
+//! `promtool`, python3 with PyYAML, aioquic or python-tuf) are `#[ignore]`d, with the
 //! reason and the package to install, when the component is missing: the
 //! README's test command works on a fresh machine and says what it did not
 //! run. With `IMAGEGATE_REQUIRE_TOOLS` set (`.ci/run`, after installing
@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// (cfg name, whether the component is here).
-fn components() -> [(&'static str, bool); 4] {
+fn components() -> [(&'static str, bool); 5] {
     [
         (
             "have_docker_registry",
@@ -29,6 +29,7 @@ fn components() -> [(&'static str, bool); 4] {
         ("have_promtool", on_path("promtool")),
         ("have_pyyaml", python_imports("yaml")),
         ("have_aioquic", python_imports("aioquic")),
+        ("have_python_tuf", python_imports("tuf.api.metadata")),
     ]
 }
 

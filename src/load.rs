@@ -43,6 +43,19 @@ pub fn compile(text: &str) -> Result<Snapshot, CompileErrors> {
     Snapshot::compile(text, &Disk)
 }
 
+/// Compiles a policy text, reading the files it names from disk and the
+/// trusted roots refreshed over TUF from `roots`.
+pub fn compile_with_roots(
+    text: &str,
+    roots: &crate::verify::tuf::TufRoots,
+) -> Result<Snapshot, CompileErrors> {
+    let inputs = crate::verify::tuf::WithTufRoots {
+        files: &Disk,
+        roots,
+    };
+    Snapshot::compile(text, &inputs)
+}
+
 /// Reads a policy file, refusing one larger than [`MAX_POLICY_BYTES`]
 /// without reading it all (the same limit and message for every command).
 pub fn read_policy_file(path: &Path) -> Result<String, PolicyFileError> {

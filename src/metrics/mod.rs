@@ -132,6 +132,12 @@ impl Metrics {
         self.process.tls_reloads[result.index()].inc();
     }
 
+    /// The trusted-root refresh counters, by [`ReloadResult`] index, for
+    /// the refresh tasks to hold.
+    pub fn trust_root_refreshes(&self) -> [IntCounter; ReloadResult::ALL.len()] {
+        self.process.trust_root_refreshes.clone()
+    }
+
     /// Counts one connection closed at accept because the cap was reached.
     pub fn observe_connection_rejected(&self) {
         self.process.connections_rejected.inc();

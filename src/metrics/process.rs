@@ -8,7 +8,8 @@ use super::labels::ReloadResult;
 use super::register;
 
 /// `imagegate_policy_reloads_total`, `imagegate_policy_generation`,
-/// `imagegate_tls_reloads_total`, `imagegate_connections_open`,
+/// `imagegate_tls_reloads_total`, `imagegate_trust_root_refreshes_total`,
+/// `imagegate_connections_open`,
 /// `imagegate_requests_in_flight`, `imagegate_connections_rejected_total`,
 /// `imagegate_records_dropped_total`, `imagegate_build_info`.
 #[derive(Debug)]
@@ -16,6 +17,7 @@ pub(super) struct Process {
     pub(super) policy_reloads: [IntCounter; ReloadResult::ALL.len()],
     pub(super) policy_generation: IntGauge,
     pub(super) tls_reloads: [IntCounter; ReloadResult::ALL.len()],
+    pub(super) trust_root_refreshes: [IntCounter; ReloadResult::ALL.len()],
     pub(super) connections_open: IntGauge,
     pub(super) requests_in_flight: IntGauge,
     pub(super) connections_rejected: IntCounter,
@@ -39,6 +41,10 @@ impl Process {
             "imagegate_tls_reloads_total",
             "Serving certificate reloads, by result (an error keeps the previous pair).",
         );
+        let trust_root_refreshes = reloads(
+            "imagegate_trust_root_refreshes_total",
+            "Sigstore trusted root refreshes from TUF repositories, by result (an error keeps the last verified root).",
+        );
         let build_info = register(
             registry,
             IntGaugeVec::new(
@@ -59,6 +65,7 @@ impl Process {
                 ),
             ),
             tls_reloads,
+            trust_root_refreshes,
             connections_open: register(
                 registry,
                 IntGauge::new(

@@ -42,6 +42,7 @@ pub(crate) fn compile(
         errors: Vec::new(),
         strategy,
         files: Vec::new(),
+        tuf: Vec::new(),
         side_files,
     };
     c.header(&file);
@@ -49,6 +50,7 @@ pub(crate) fn compile(
     c.files.sort();
     c.files.dedup();
     snapshot.supply.files = std::mem::take(&mut c.files);
+    snapshot.supply.tuf = std::mem::take(&mut c.tuf);
     if c.errors.is_empty() {
         return Ok(snapshot);
     }
@@ -117,6 +119,8 @@ pub(super) struct Compiler<'f> {
     strategy: MatchStrategy,
     /// Every file the policy names (keys, registry CA, auth), read or not.
     pub(super) files: Vec<std::path::PathBuf>,
+    /// Every TUF repository a rule refreshes its trusted root from, once.
+    pub(super) tuf: Vec<super::TufSource>,
     /// Where those files are read from.
     pub(super) side_files: &'f dyn SideFiles,
 }

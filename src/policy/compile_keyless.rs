@@ -1,13 +1,16 @@
 //! Compiling a `verify` rule's keyless half: `keyless[]` identities
 //! (`issuer`/`issuerRegExp`, `subject`/`subjectRegExp`, `claims`) and the
-//! `trustedRoot` they chain to, every error with its location. The root
-//! file is read through the caller's [`SideFiles`](super::SideFiles) and
-//! remembered, so that a root replaced on disk reloads the policy.
+//! `trustedRoot` they chain to, and the TUF repository (`tuf`) that root
+//! may be refreshed from, every error with its location. The root files are
+//! read through the caller's [`SideFiles`](super::SideFiles) and
+//! remembered, so that a root replaced on disk reloads the policy; a root
+//! refreshed over TUF comes from the same caller.
 
 use super::compile::Compiler;
 use super::error::CompileErrorKind as Kind;
 use super::keyless::{Claim, Identity, Keyless, Matcher, TrustRoot};
 use super::source::{self, Text};
+use super::tuf::{self, DEFAULT_TUF_REFRESH, DEFAULT_TUF_TARGET, TufSource};
 
 impl Compiler<'_> {
     /// The rule's keyless trust, `None` when it lists no identity (or an
@@ -19,6 +22,13 @@ impl Compiler<'_> {
                     Kind::Value,
                     &root.referenced,
                     format!("{field}.trustedRoot: the root is for keyless identities: list them under {field}.keyless"),
+                );
+            }
+            if let Some(tuf) = &rule.tuf {
+                self.error(
+                    Kind::Value,
+                    &tuf.referenced,
+                    format!("{field}.tuf: the repository refreshes the root of keyless identities: list them under {field}.keyless"),
                 );
             }
             return None;
@@ -39,10 +49,27 @@ impl Compiler<'_> {
                 identities.push(identity);
             }
         }
-        let root = match &rule.trusted_root {
+        let tuf = rule
+            .tuf
+            .as_ref()
+            .and_then(|t| self.tuf(&t.value, &t.referenced, field));
+        let starting = match &rule.trusted_root {
             None => Some(TrustRoot::production()),
             Some(path) => self.trusted_root(path, field),
         };
+        // The root last refreshed over TUF replaces the starting one (the
+        // server checked it before handing it over; one that still does not
+        // build leaves the starting root in force).
+        let refreshed = tuf
+            .as_ref()
+            .and_then(|source| self.side_files.tuf_target(source))
+            .and_then(|text| TrustRoot::from_json(&text).ok());
+        if let Some(source) = tuf
+            && !self.tuf.iter().any(|s| s.id() == source.id())
+        {
+            self.tuf.push(source);
+        }
+        let root = starting.map(|starting| refreshed.unwrap_or(starting));
         (identities.len() == list.value.len() && !identities.is_empty())
             .then_some(())
             .and(root)
@@ -78,6 +105,110 @@ impl Compiler<'_> {
                 None
             }
         }
+    }
+
+    /// `tuf`: the repository URL, its TUF `root.json` (read and checked
+    /// for a valid self-signature now, so a wrong file fails validation),
+    /// the target and the refresh interval.
+    fn tuf(
+        &mut self,
+        tuf: &source::Tuf,
+        at: &serde_saphyr::Location,
+        field: &str,
+    ) -> Option<TufSource> {
+        let before = self.error_count();
+        let url = match &tuf.url {
+            Some(url) => {
+                if let Err(e) = tuf::check_url(&url.value) {
+                    self.error(
+                        Kind::Value,
+                        &url.referenced,
+                        format!("{field}.tuf.url: {e}"),
+                    );
+                }
+                Some(url.value.as_str())
+            }
+            None => {
+                self.error(
+                    Kind::Value,
+                    at,
+                    format!("{field}.tuf.url is missing: give the TUF repository's URL"),
+                );
+                None
+            }
+        };
+        let root = match &tuf.root {
+            Some(path) => match self.read_side(&path.value) {
+                Ok(text) => match check_tuf_root(&text) {
+                    Ok(_) => Some(text),
+                    Err(e) => {
+                        self.error(
+                            Kind::Value,
+                            &path.referenced,
+                            format!(
+                                "{field}.tuf.root: {:?} is not a usable TUF root: {e}",
+                                path.value
+                            ),
+                        );
+                        None
+                    }
+                },
+                Err(e) => {
+                    self.error(
+                        Kind::Value,
+                        &path.referenced,
+                        format!("{field}.tuf.root: {e}"),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.error(
+                    Kind::Value,
+                    at,
+                    format!("{field}.tuf.root is missing: give the file of the repository's TUF root.json trusted at first"),
+                );
+                None
+            }
+        };
+        let target = tuf.target.as_ref().map_or(DEFAULT_TUF_TARGET, |t| {
+            if let Err(e) = tuf::check_target(&t.value) {
+                self.error(
+                    Kind::Value,
+                    &t.referenced,
+                    format!("{field}.tuf.target: {e}"),
+                );
+            }
+            t.value.as_str()
+        });
+        let refresh = match &tuf.refresh {
+            None => Some(DEFAULT_TUF_REFRESH),
+            Some(text) => match super::parse_duration(&text.value) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) => Some(d),
+                Ok(_) => {
+                    self.error(
+                        Kind::Value,
+                        &text.referenced,
+                        format!(
+                            "{field}.tuf.refresh: {:?} is too short: at least 1s",
+                            text.value
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.error(
+                        Kind::Value,
+                        &text.referenced,
+                        format!("{field}.tuf.refresh: {e}"),
+                    );
+                    None
+                }
+            },
+        };
+        let (url, root, refresh) = (url?, root?, refresh?);
+        (self.error_count() == before)
+            .then(|| TufSource::new(url, root.as_bytes(), target, refresh))
     }
 
     fn identity(
@@ -184,4 +315,10 @@ impl Compiler<'_> {
             }
         }
     }
+}
+
+/// Whether `text` is a TUF root signed by a threshold of its own root keys.
+fn check_tuf_root(text: &str) -> Result<(), sigstore_tuf::Error> {
+    crate::crypto::install();
+    sigstore_tuf::TrustedMetadataSet::from_root(text.as_bytes()).map(drop)
 }

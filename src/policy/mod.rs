@@ -37,6 +37,7 @@ mod source;
 mod supply;
 mod target;
 mod trie;
+mod tuf;
 mod values;
 
 #[cfg(test)]
@@ -60,6 +61,7 @@ pub use supply::{
     CacheConfig, DEFAULT_VERIFICATION_TIMEOUT, MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain,
     VerifyRule,
 };
+pub use tuf::{DEFAULT_TUF_REFRESH, DEFAULT_TUF_TARGET, TufSource};
 
 use std::fmt;
 
@@ -210,6 +212,12 @@ impl Snapshot {
         &self.supply.files
     }
 
+    /// Every TUF repository a rule refreshes its trusted root from, once
+    /// each: the server keeps them fresh and recompiles when one changes.
+    pub fn tuf_sources(&self) -> &[TufSource] {
+        &self.supply.tuf
+    }
+
     /// The policy's base mode (an override may set another per namespace).
     pub fn mode(&self) -> Mode {
         self.base.mode
@@ -255,6 +263,14 @@ pub trait SideFiles {
     /// The text of the file at `path`, or why it cannot be had (a message
     /// that names the path).
     fn read(&self, path: &str) -> Result<String, String>;
+
+    /// The latest verified target of a TUF source (a `trusted_root.json`),
+    /// when one has been fetched: the rule uses it instead of its
+    /// `trustedRoot` file or the embedded root. None by default.
+    fn tuf_target(&self, source: &TufSource) -> Option<String> {
+        let _ = source;
+        None
+    }
 }
 
 /// No files at all: every file a policy names is a located error.

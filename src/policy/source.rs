@@ -100,6 +100,7 @@ pub(crate) struct VerifyRule {
     pub(crate) keys: Option<Spanned<Vec<Spanned<Key>>>>,
     pub(crate) keyless: Option<Spanned<Vec<Spanned<KeylessIdentity>>>>,
     pub(crate) trusted_root: Option<Text>,
+    pub(crate) tuf: Option<Spanned<Tuf>>,
     pub(crate) multi_arch: Option<Text>,
     pub(crate) require: Option<Spanned<Require>>,
 }
@@ -114,6 +115,18 @@ pub(crate) struct KeylessIdentity {
     pub(crate) subject_reg_exp: Option<Text>,
     /// Fulcio CI claims by name, each compared for equality.
     pub(crate) claims: Option<BTreeMap<String, Text>>,
+}
+
+/// `spec.verify[i].tuf`: the TUF repository the trusted root is
+/// refreshed from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Tuf {
+    pub(crate) url: Option<Text>,
+    /// The TUF `root.json` file trusted at first.
+    pub(crate) root: Option<Text>,
+    pub(crate) target: Option<Text>,
+    pub(crate) refresh: Option<Text>,
 }
 
 /// One trusted key: a file or inline PEM.

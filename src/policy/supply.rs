@@ -106,6 +106,8 @@ pub struct SupplyChain {
     pub(crate) pin_digests: bool,
     /// Every file the policy names (keys, CA, auth), for watching.
     pub(crate) files: Vec<std::path::PathBuf>,
+    /// Every TUF repository trusted roots are refreshed from, once each.
+    pub(crate) tuf: Vec<super::TufSource>,
 }
 
 impl fmt::Debug for SupplyChain {
@@ -121,6 +123,7 @@ impl fmt::Debug for SupplyChain {
             .field("ca", &self.ca)
             .field("pin_digests", &self.pin_digests)
             .field("files", &self.files)
+            .field("tuf", &self.tuf)
             .finish()
     }
 }

@@ -24,6 +24,7 @@ mod reload;
 mod routes;
 pub mod streams;
 mod tls;
+mod trust;
 mod watch;
 
 pub use config::{

@@ -24,6 +24,7 @@ use crate::policy::{CompileErrors, Snapshot};
 use super::config::{PolicySource, Signals};
 use super::routes::App;
 use super::tls::TlsState;
+use super::trust::TrustRefresh;
 use super::watch::FileWatch;
 
 /// Why a policy file could not be put in force.
@@ -125,6 +126,8 @@ enum Cause {
     FileChanged,
     /// A key, CA or auth file the policy names changed.
     NamedFileChanged,
+    /// A trusted root was refreshed over TUF.
+    TrustRootRefreshed,
     Sighup,
 }
 
@@ -133,6 +136,7 @@ impl Cause {
         match self {
             Cause::FileChanged => "file changed",
             Cause::NamedFileChanged => "a file the policy names changed",
+            Cause::TrustRootRefreshed => "a trusted root was refreshed over TUF",
             Cause::Sighup => "SIGHUP",
         }
     }
@@ -153,6 +157,8 @@ pub(crate) struct Reloader {
     poll: Duration,
     debounce: Duration,
     hup: Option<tokio::signal::unix::Signal>,
+    /// The TUF refresh tasks of the policy in force.
+    trust: TrustRefresh,
 }
 
 struct PolicyFile {
@@ -209,6 +215,8 @@ impl Reloader {
             )?),
             Signals::Ignore => None,
         };
+        let mut trust = TrustRefresh::new(app.metrics().trust_root_refreshes());
+        trust.sync(app.engine().policy());
         Ok(Reloader {
             app,
             policy,
@@ -220,6 +228,7 @@ impl Reloader {
             poll,
             debounce,
             hup,
+            trust,
         })
     }
 
@@ -255,6 +264,7 @@ impl Reloader {
                     )
                 }
                 () = hangup(&mut self.hup) => (true, true, true, Cause::Sighup),
+                () = self.trust.changed() => (true, false, false, Cause::TrustRootRefreshed),
             };
             if cause == Cause::Sighup && self.policy.is_none() && self.tls.is_none() {
                 tracing::info!("SIGHUP: built-in policy and no TLS files, nothing to reload");
@@ -262,6 +272,7 @@ impl Reloader {
             if policy {
                 self.reload_policy(cause).await;
                 self.rewatch();
+                self.trust.sync(self.app.engine().policy());
             }
             if cert {
                 self.reload_certificate(cause);
@@ -301,8 +312,9 @@ impl Reloader {
         let generation = current.saturating_add(1);
         let compiled = super::memory::on_own_thread({
             let app = Arc::clone(&self.app);
+            let roots = self.trust.roots();
             move || {
-                let snapshot = load::compile(&text)?;
+                let snapshot = load::compile_with_roots(&text, &roots)?;
                 drop(text);
                 // The previous policy is dropped here too, where the
                 // compile's garbage is, when nothing else holds it.

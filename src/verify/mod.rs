@@ -22,6 +22,7 @@ pub mod keyless;
 pub mod registry;
 mod round;
 mod simple_signing;
+pub mod tuf;
 mod vuln;
 
 pub use digest::{Digest, DigestError};

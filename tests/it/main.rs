@@ -30,3 +30,4 @@ mod verify_key_types;
 mod verify_keyless;
 mod verify_registry;
 mod verify_server;
+mod verify_tuf;

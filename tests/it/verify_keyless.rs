@@ -18,10 +18,10 @@ use imagegate::policy::{
 };
 use serde_json::{Value, json};
 
-const SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
+pub(crate) const SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
 const CDX: &str = "https://cyclonedx.org/bom";
-const ISSUER: &str = "https://token.actions.githubusercontent.com";
-const SUBJECT: &str =
+pub(crate) const ISSUER: &str = "https://token.actions.githubusercontent.com";
+pub(crate) const SUBJECT: &str =
     "https://github.com/fixtures/app/.github/workflows/release.yml@refs/heads/main";
 const ROOT: &str = "tests/fixtures/verify/keyless/trusted_root.json";
 
@@ -54,7 +54,12 @@ fn site(test: &str) -> (RegistryProcess, Fixtures, Pusher) {
 }
 
 /// The app image pushed to `repo` with these bundles as its referrers.
-async fn pushed(push: &Pusher, fx: &Fixtures, repo: &str, bundles: &[(&str, &str)]) -> String {
+pub(crate) async fn pushed(
+    push: &Pusher,
+    fx: &Fixtures,
+    repo: &str,
+    bundles: &[(&str, &str)],
+) -> String {
     let d = push.image(fx, "app", repo, "v1").await;
     if !bundles.is_empty() {
         let size = fx.image("app").1.len();

@@ -27,6 +27,7 @@ pub use error::{RegistryError, RegistryErrorKind};
 pub use manifest::{
     ACCEPT, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Manifest, OCI_INDEX, OCI_MANIFEST,
 };
+pub(crate) use transport::{Destination, Transport};
 
 use std::time::Instant;
 
@@ -36,7 +37,6 @@ use http::{Method, StatusCode, header};
 
 use super::digest::Digest;
 use call::{next_link, status_error};
-use transport::Transport;
 
 /// The registry client (cheap to share behind an `Arc`).
 pub struct Registry {

@@ -2,9 +2,10 @@
 //! clients (`server`), `imagegate serve` as a child process (`process`), a
 //! real registry process and the artifacts pushed to it (`registry`),
 //! hostile registries and proxies (`hostile`), table cases by name
-//! (`cases`).
+//! (`cases`), a directory served over HTTP (`files`).
 
 pub(crate) mod cases;
+pub mod files;
 pub mod hostile;
 pub mod process;
 pub mod registry;
