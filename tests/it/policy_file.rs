@@ -450,3 +450,65 @@ fn keyless_rules_compile_and_their_mistakes_are_located() {
         assert!(all.contains(needle), "{needle} not in:\n{all}");
     }
 }
+
+#[test]
+fn tuf_sources_compile_and_their_mistakes_are_located() {
+    let tuf_root = "tests/fixtures/tuf/root.json";
+    let identity = "      keyless:\n        - issuer: https://token.actions.githubusercontent.com\n          subject: https://github.com/mycorp/app/.github/workflows/release.yml@refs/heads/main\n";
+    // two rules naming the same repository are one source; the rule starts
+    // on the embedded root (no refresh has happened in a compile from disk)
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [\"ghcr.io/mycorp/**\"]\n{identity}      tuf:\n        url: https://tuf-repo-cdn.sigstore.dev\n        root: {tuf_root}\n    - images: [\"ghcr.io/other/**\"]\n{identity}      tuf:\n        url: https://tuf-repo-cdn.sigstore.dev/\n        root: {tuf_root}\n        target: trusted_root.json\n        refresh: 6h\n"
+    );
+    let s = imagegate::load::compile(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(s.tuf_sources().len(), 1, "{:?}", s.tuf_sources());
+    let source = &s.tuf_sources()[0];
+    assert_eq!(source.url(), "https://tuf-repo-cdn.sigstore.dev");
+    assert_eq!(source.target(), "trusted_root.json");
+    assert_eq!(source.refresh(), std::time::Duration::from_secs(24 * 3600));
+    let rule = s.supply_chain().rules()[0].requirement();
+    assert!(rule.keyless().unwrap().root().is_embedded());
+    assert!(
+        s.files().iter().any(|f| f.ends_with("tuf/root.json")),
+        "the TUF root file is watched: {:?}",
+        s.files()
+    );
+
+    // mistakes, each at its line
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [a.example]\n{identity}      tuf:\n        url: ftp://tuf.example\n        root: /nonexistent/root.json\n        target: ../x\n        refresh: 10ms\n    - images: [b.example]\n{identity}      tuf:\n        root: tests/fixtures/tuf/root.bad-signature.json\n    - images: [c.example]\n{identity}      tuf:\n        url: https://tuf.example\n        root: tests/fixtures/verify/keyless/trusted_root.json\n        refresh: soon\n    - images: [d.example]\n      keys:\n        - file: tests/fixtures/verify/keys/cosign.pub\n      tuf:\n        url: https://tuf.example\n        root: {tuf_root}\n    - images: [e.example]\n{identity}      tuf:\n        url: https://tuf.example\n"
+    );
+    let errs = errors(&text);
+    let got: Vec<(u32, u32)> = errs.iter().map(|e| (e.line, e.column)).collect();
+    assert_eq!(
+        got,
+        [
+            (10, 14),
+            (11, 15),
+            (12, 17),
+            (13, 18),
+            (19, 9),
+            (19, 15),
+            (26, 15),
+            (27, 18),
+            (32, 9),
+            (39, 9)
+        ],
+        "{errs}"
+    );
+    let all = errs.to_string();
+    for needle in [
+        "spec.verify[0].tuf.url: the URL must start with https:// or http://",
+        "spec.verify[0].tuf.root: cannot read \"/nonexistent/root.json\"",
+        "spec.verify[0].tuf.target: \"../x\" is not a target path",
+        "spec.verify[0].tuf.refresh: \"10ms\" is too short: at least 1s",
+        "spec.verify[1].tuf.url is missing",
+        "spec.verify[1].tuf.root: \"tests/fixtures/tuf/root.bad-signature.json\" is not a usable TUF root: signature threshold not met",
+        "spec.verify[2].tuf.root: \"tests/fixtures/verify/keyless/trusted_root.json\" is not a usable TUF root",
+        "spec.verify[2].tuf.refresh:",
+        "spec.verify[3].tuf: the repository refreshes the root of keyless identities",
+        "spec.verify[4].tuf.root is missing",
+    ] {
+        assert!(all.contains(needle), "{needle} not in:\n{all}");
+    }
+}
