@@ -63,6 +63,7 @@ def test_panels_are_well_formed(dash):
     "imagegate_policy_reloads_total",
     "imagegate_tls_reloads_total",
     "imagegate_trust_root_refreshes_total",
+    "imagegate_trust_root_sources_failing",
     "imagegate_requests_in_flight",
     "imagegate_connections_open",
     "imagegate_build_info",

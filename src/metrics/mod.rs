@@ -138,6 +138,11 @@ impl Metrics {
         self.process.trust_root_refreshes.clone()
     }
 
+    /// The gauge of TUF sources whose last refresh failed.
+    pub fn trust_root_sources_failing(&self) -> IntGauge {
+        self.process.trust_root_sources_failing.clone()
+    }
+
     /// Counts one connection closed at accept because the cap was reached.
     pub fn observe_connection_rejected(&self) {
         self.process.connections_rejected.inc();

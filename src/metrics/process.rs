@@ -9,7 +9,7 @@ use super::register;
 
 /// `imagegate_policy_reloads_total`, `imagegate_policy_generation`,
 /// `imagegate_tls_reloads_total`, `imagegate_trust_root_refreshes_total`,
-/// `imagegate_connections_open`,
+/// `imagegate_trust_root_sources_failing`, `imagegate_connections_open`,
 /// `imagegate_requests_in_flight`, `imagegate_connections_rejected_total`,
 /// `imagegate_records_dropped_total`, `imagegate_build_info`.
 #[derive(Debug)]
@@ -18,6 +18,7 @@ pub(super) struct Process {
     pub(super) policy_generation: IntGauge,
     pub(super) tls_reloads: [IntCounter; ReloadResult::ALL.len()],
     pub(super) trust_root_refreshes: [IntCounter; ReloadResult::ALL.len()],
+    pub(super) trust_root_sources_failing: IntGauge,
     pub(super) connections_open: IntGauge,
     pub(super) requests_in_flight: IntGauge,
     pub(super) connections_rejected: IntCounter,
@@ -66,6 +67,13 @@ impl Process {
             ),
             tls_reloads,
             trust_root_refreshes,
+            trust_root_sources_failing: register(
+                registry,
+                IntGauge::new(
+                    "imagegate_trust_root_sources_failing",
+                    "TUF repositories of the policy in force whose last trusted-root refresh failed.",
+                ),
+            ),
             connections_open: register(
                 registry,
                 IntGauge::new(

@@ -20,6 +20,7 @@ fn every_contract_family_is_rendered_before_any_traffic() {
         "imagegate_requests_in_flight",
         "imagegate_tls_reloads_total",
         "imagegate_trust_root_refreshes_total",
+        "imagegate_trust_root_sources_failing",
         "imagegate_connections_rejected_total",
         "imagegate_records_dropped_total",
         "imagegate_transport_requests_total",

@@ -64,10 +64,14 @@ impl Compiler<'_> {
             .as_ref()
             .and_then(|source| self.side_files.tuf_target(source))
             .and_then(|text| TrustRoot::from_json(&text).ok());
-        if let Some(source) = tuf
-            && !self.tuf.iter().any(|s| s.id() == source.id())
-        {
-            self.tuf.push(source);
+        // One source per repository: rules naming it with different
+        // intervals get the shortest.
+        if let Some(source) = tuf {
+            match self.tuf.iter_mut().find(|s| s.id() == source.id()) {
+                Some(known) if known.refresh() > source.refresh() => *known = source,
+                Some(_) => {}
+                None => self.tuf.push(source),
+            }
         }
         let root = starting.map(|starting| refreshed.unwrap_or(starting));
         (identities.len() == list.value.len() && !identities.is_empty())

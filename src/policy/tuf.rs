@@ -100,6 +100,9 @@ pub(super) fn check_url(url: &str) -> Result<(), String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err("the URL has no host".into());
     }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err("the URL must not carry credentials (user@host)".into());
+    }
     if uri.query().is_some() || url.contains('#') {
         return Err("the URL must not have a query or fragment".into());
     }
@@ -144,6 +147,7 @@ mod tests {
             "https://a/?x=1",
             "https://a/#f",
             "https:///path",
+            "https://user:secret@tuf.example/",
         ] {
             assert!(check_url(bad).is_err(), "{bad:?}");
         }

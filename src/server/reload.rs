@@ -215,7 +215,10 @@ impl Reloader {
             )?),
             Signals::Ignore => None,
         };
-        let mut trust = TrustRefresh::new(app.metrics().trust_root_refreshes());
+        let mut trust = TrustRefresh::new(
+            app.metrics().trust_root_refreshes(),
+            app.metrics().trust_root_sources_failing(),
+        );
         trust.sync(app.engine().policy());
         Ok(Reloader {
             app,
@@ -314,11 +317,13 @@ impl Reloader {
             let app = Arc::clone(&self.app);
             let roots = self.trust.roots();
             move || {
+                let roots_generation = roots.generation();
                 let snapshot = load::compile_with_roots(&text, &roots)?;
                 drop(text);
                 // The previous policy is dropped here too, where the
                 // compile's garbage is, when nothing else holds it.
                 app.swap_policy(snapshot.with_generation(generation));
+                roots.applied(roots_generation);
                 Ok(())
             }
         })

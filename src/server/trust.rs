@@ -1,35 +1,50 @@
 //! Keeping trusted roots fresh from TUF repositories (`verify[].tuf`): one
 //! task per source the policy in force names, refreshing at the source's
 //! interval (sooner, backing off, after a failure). A refresh that brings a
-//! different verified root records it in [`TufRoots`] and wakes the reload
-//! task, which recompiles the policy with it (a new generation, like a key
-//! file replaced on disk). A failed refresh changes nothing: the last
-//! verified root, or the rule's starting root, stays in force, and
-//! `imagegate_trust_root_refreshes_total{result="error"}` counts it.
+//! root the policy in force was not compiled with records it in
+//! [`TufRoots`] and wakes the reload task, which recompiles the policy with
+//! it (a new generation, like a key file replaced on disk); a recompile
+//! that fails is asked for again at the next refresh. A failed refresh
+//! changes nothing: the last verified root, or the rule's starting root,
+//! stays in force, `imagegate_trust_root_refreshes_total{result="error"}`
+//! counts it and `imagegate_trust_root_sources_failing` shows it until a
+//! refresh of that source succeeds.
+//!
+//! What each source has verified so far (its newest root, the versions a
+//! refresh may not go below) lives as long as the source is in the policy:
+//! a task restarted for another interval or CA keeps the rollback floors.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntGauge};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::metrics::ReloadResult;
 use crate::policy::{CaBundle, Snapshot};
-use crate::verify::tuf::{TufClient, TufRoots};
+use crate::verify::tuf::{TufClient, TufRoots, TufStore};
 
 /// The first wait after a failed refresh (doubling up to the interval).
 const FIRST_RETRY: Duration = Duration::from_secs(10);
 /// Longest one whole refresh (every download of it) may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The refresh tasks, by source id.
-pub(crate) struct TrustRefresh {
+/// What the refresh tasks report to.
+#[derive(Clone)]
+struct Report {
     roots: Arc<TufRoots>,
     changed: Arc<Notify>,
     counters: [IntCounter; ReloadResult::ALL.len()],
+    failing: IntGauge,
+}
+
+/// The refresh tasks, by source id.
+pub(crate) struct TrustRefresh {
+    report: Report,
     tasks: HashMap<[u8; 32], Task>,
+    stores: HashMap<[u8; 32], Arc<TufStore>>,
 }
 
 struct Task {
@@ -39,28 +54,35 @@ struct Task {
 }
 
 impl TrustRefresh {
-    pub(crate) fn new(counters: [IntCounter; ReloadResult::ALL.len()]) -> TrustRefresh {
+    pub(crate) fn new(
+        counters: [IntCounter; ReloadResult::ALL.len()],
+        failing: IntGauge,
+    ) -> TrustRefresh {
         TrustRefresh {
-            roots: Arc::new(TufRoots::default()),
-            changed: Arc::new(Notify::new()),
-            counters,
+            report: Report {
+                roots: Arc::new(TufRoots::default()),
+                changed: Arc::new(Notify::new()),
+                counters,
+                failing,
+            },
             tasks: HashMap::new(),
+            stores: HashMap::new(),
         }
     }
 
     /// The latest verified root of every source, for the compile.
     pub(crate) fn roots(&self) -> Arc<TufRoots> {
-        self.roots.clone()
+        self.report.roots.clone()
     }
 
-    /// Resolves when a refresh brought a different root.
+    /// Resolves when the policy should be compiled again for a root.
     pub(crate) async fn changed(&self) {
-        self.changed.notified().await;
+        self.report.changed.notified().await;
     }
 
     /// Runs a task for every TUF source of `policy` and for no other
     /// (a source whose interval or registry CA changed is restarted; its
-    /// last root is kept).
+    /// last root and verified metadata are kept).
     pub(crate) fn sync(&mut self, policy: &Snapshot) {
         let sources = policy.tuf_sources();
         let ca = &policy.supply_chain().ca;
@@ -74,18 +96,15 @@ impl TrustRefresh {
             }
             keep
         });
-        self.roots.retain(&ids);
+        self.stores.retain(|id, _| ids.contains(id));
+        self.report.roots.retain(&ids);
         for source in sources {
             if self.tasks.contains_key(&source.id()) {
                 continue;
             }
-            let client = Arc::new(TufClient::new(source.clone(), ca));
-            let handle = tokio::spawn(run(
-                client,
-                self.roots.clone(),
-                self.changed.clone(),
-                self.counters.clone(),
-            ));
+            let store = self.stores.entry(source.id()).or_default().clone();
+            let client = Arc::new(TufClient::new(source.clone(), ca, store));
+            let handle = tokio::spawn(run(client, self.report.clone()));
             self.tasks.insert(
                 source.id(),
                 Task {
@@ -106,39 +125,75 @@ impl Drop for TrustRefresh {
     }
 }
 
+/// Aborts a task when dropped (the refresh task is aborted while it waits
+/// for an attempt: the attempt goes too).
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Counts the source in `imagegate_trust_root_sources_failing` while its
+/// last refresh failed, until it succeeds or the task ends.
+struct Failing {
+    gauge: IntGauge,
+    now: bool,
+}
+
+impl Failing {
+    fn set(&mut self, failing: bool) {
+        if failing != self.now {
+            if failing {
+                self.gauge.inc();
+            } else {
+                self.gauge.dec();
+            }
+            self.now = failing;
+        }
+    }
+}
+
+impl Drop for Failing {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
+
 /// Refreshes one source until aborted.
-async fn run(
-    client: Arc<TufClient>,
-    roots: Arc<TufRoots>,
-    changed: Arc<Notify>,
-    counters: [IntCounter; ReloadResult::ALL.len()],
-) {
+async fn run(client: Arc<TufClient>, report: Report) {
     let source = client.source().clone();
     let every = source.refresh();
     let first_retry = FIRST_RETRY.min(every);
     let mut retry = first_retry;
+    let mut failing = Failing {
+        gauge: report.failing.clone(),
+        now: false,
+    };
     loop {
         // On a task of its own, so that a panic in the client is one
         // failed refresh, not the end of refreshing.
-        let attempt = tokio::spawn({
+        let mut attempt = AbortOnDrop(tokio::spawn({
             let client = client.clone();
             async move { tokio::time::timeout(REFRESH_TIMEOUT, client.refresh()).await }
-        });
-        let result = match attempt.await {
+        }));
+        let result = match (&mut attempt.0).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(format!("no answer within {REFRESH_TIMEOUT:?}")),
             Err(join) => Err(format!("the refresh failed: {join}")),
         };
         match result {
             Ok(text) => {
-                counters[ReloadResult::Success.index()].inc();
-                if roots.put(source.id(), &text) {
+                report.counters[ReloadResult::Success.index()].inc();
+                failing.set(false);
+                if report.roots.put(source.id(), &text) {
                     tracing::info!(
                         url = source.url(),
                         target = source.target(),
-                        "trusted root refreshed over TUF: a new root, recompiling the policy"
+                        "trusted root refreshed over TUF: a root not yet in force, recompiling the policy"
                     );
-                    changed.notify_one();
+                    report.changed.notify_one();
                 } else {
                     tracing::debug!(url = source.url(), "trusted root refreshed, unchanged");
                 }
@@ -146,7 +201,8 @@ async fn run(
                 tokio::time::sleep(every).await;
             }
             Err(error) => {
-                counters[ReloadResult::Error.index()].inc();
+                report.counters[ReloadResult::Error.index()].inc();
+                failing.set(true);
                 tracing::warn!(
                     url = source.url(),
                     target = source.target(),

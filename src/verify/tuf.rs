@@ -9,13 +9,13 @@
 //! the refresh tasks and the policy compile that reads it
 //! ([`SideFiles::tuf_target`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Method, StatusCode};
 use sigstore_tuf::transport::FetchFuture;
-use sigstore_tuf::{MemoryStore, Updater, UpdaterConfig};
+use sigstore_tuf::{MetadataStore, Updater, UpdaterConfig};
 
 use super::registry::{Destination, Transport};
 use crate::policy::{CaBundle, SideFiles, TrustRoot, TufSource};
@@ -108,21 +108,53 @@ fn encode_path(path: &str) -> String {
     out
 }
 
-/// One source's refresh state: the metadata verified so far (the newest
-/// root, and the versions a later refresh may not go below).
+/// The metadata of one source verified so far, in memory: the newest
+/// root and its history (a later refresh starts from it), and the
+/// timestamp, snapshot and targets a later refresh may not go below. Kept
+/// by the caller for as long as the source is in the policy, so that a new
+/// client for it (another interval, another CA) keeps the floors.
+/// The versioned copies of the snapshot (`N.snapshot.json`, up to 2 MB
+/// each, one per publication) are not kept: `snapshot.json` is the one the
+/// floors are read from.
+#[derive(Debug, Default)]
+pub struct TufStore {
+    files: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl MetadataStore for TufStore {
+    fn load(&self, name: &str) -> sigstore_tuf::Result<Option<Vec<u8>>> {
+        let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(files.get(name).cloned())
+    }
+
+    fn store(&self, name: &str, bytes: &[u8]) -> sigstore_tuf::Result<()> {
+        let versioned_snapshot = name
+            .strip_suffix(".snapshot.json")
+            .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+        if !versioned_snapshot {
+            let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+            files.insert(name.to_owned(), bytes.to_vec());
+        }
+        Ok(())
+    }
+}
+
+/// One source's client: the source, its transport, and the metadata
+/// verified so far.
 pub struct TufClient {
     source: TufSource,
     transport: Arc<Transport>,
-    store: Arc<MemoryStore>,
+    store: Arc<TufStore>,
 }
 
 impl TufClient {
-    /// A client for `source`, reaching it with the registry CA bundle `ca`.
-    pub fn new(source: TufSource, ca: &CaBundle) -> TufClient {
+    /// A client for `source`, reaching it with the registry CA bundle `ca`,
+    /// starting from what `store` holds.
+    pub fn new(source: TufSource, ca: &CaBundle, store: Arc<TufStore>) -> TufClient {
         TufClient {
             source,
             transport: Arc::new(Transport::new(ca)),
-            store: Arc::new(MemoryStore::new()),
+            store,
         }
     }
 
@@ -175,34 +207,68 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The latest verified target of every TUF source, by source id.
+/// The latest verified target of every TUF source, by source id, and
+/// whether the policy in force was compiled with the latest of them.
 #[derive(Debug, Default)]
 pub struct TufRoots {
-    latest: Mutex<HashMap<[u8; 32], Arc<str>>>,
+    state: Mutex<RootsState>,
+}
+
+#[derive(Debug, Default)]
+struct RootsState {
+    latest: HashMap<[u8; 32], Arc<str>>,
+    /// The sources of the policy in force: a late answer for another is
+    /// dropped.
+    wanted: HashSet<[u8; 32]>,
+    /// Bumped by every change of `latest`.
+    generation: u64,
+    /// The generation the policy in force was compiled with.
+    applied: u64,
 }
 
 impl TufRoots {
-    /// Records `text` as the source's latest target; whether it differs
-    /// from the one before.
+    fn state(&self) -> std::sync::MutexGuard<'_, RootsState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records `text` as the source's latest target; whether the policy
+    /// must be compiled again for it (a different root, or an earlier one
+    /// not yet in force).
     pub fn put(&self, id: [u8; 32], text: &str) -> bool {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        if latest.get(&id).is_some_and(|t| **t == *text) {
+        let mut state = self.state();
+        if !state.wanted.contains(&id) {
             return false;
         }
-        latest.insert(id, text.into());
-        true
+        if state.latest.get(&id).is_none_or(|t| **t != *text) {
+            state.latest.insert(id, text.into());
+            state.generation += 1;
+        }
+        state.generation != state.applied
     }
 
     /// The latest target of `id`.
     pub fn get(&self, id: &[u8; 32]) -> Option<Arc<str>> {
-        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest.get(id).cloned()
+        self.state().latest.get(id).cloned()
     }
 
-    /// Forgets every source not in `keep`.
+    /// The sources of the policy in force: every other is forgotten.
     pub fn retain(&self, keep: &[[u8; 32]]) {
-        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest.retain(|id, _| keep.contains(id));
+        let mut state = self.state();
+        state.wanted = keep.iter().copied().collect();
+        let RootsState { latest, wanted, .. } = &mut *state;
+        latest.retain(|id, _| wanted.contains(id));
+    }
+
+    /// The current generation; read before a compile, given to
+    /// [`TufRoots::applied`] once its policy is in force.
+    pub fn generation(&self) -> u64 {
+        self.state().generation
+    }
+
+    /// The policy compiled at `generation` is in force.
+    pub fn applied(&self, generation: u64) {
+        let mut state = self.state();
+        state.applied = state.applied.max(generation);
     }
 }
 
@@ -243,13 +309,47 @@ mod tests {
     #[test]
     fn roots_are_kept_per_source() {
         let roots = TufRoots::default();
+        assert!(!roots.put([1; 32], "a"), "not a source of the policy");
+        assert_eq!(roots.get(&[1; 32]), None);
+        roots.retain(&[[1; 32], [2; 32]]);
         assert!(roots.put([1; 32], "a"));
-        assert!(!roots.put([1; 32], "a"), "unchanged");
+        let compiled = roots.generation();
+        assert!(roots.put([1; 32], "a"), "unchanged but not in force yet");
+        roots.applied(compiled);
+        assert!(!roots.put([1; 32], "a"), "unchanged and in force");
         assert!(roots.put([1; 32], "b"));
         assert!(roots.put([2; 32], "c"));
         assert_eq!(roots.get(&[1; 32]).as_deref(), Some("b"));
         roots.retain(&[[2; 32]]);
         assert_eq!(roots.get(&[1; 32]), None);
+        assert!(
+            !roots.put([1; 32], "late"),
+            "a late answer for a removed source"
+        );
+        assert_eq!(roots.get(&[1; 32]), None);
         assert_eq!(roots.get(&[2; 32]).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn versioned_snapshots_are_not_kept() {
+        let store = TufStore::default();
+        for name in [
+            "7.snapshot.json",
+            "snapshot.json",
+            "timestamp.json",
+            "2.root.json",
+        ] {
+            store.store(name, b"x").unwrap();
+        }
+        assert_eq!(store.load("7.snapshot.json").unwrap(), None);
+        assert_eq!(
+            store.load("snapshot.json").unwrap().as_deref(),
+            Some(&b"x"[..])
+        );
+        assert_eq!(
+            store.load("2.root.json").unwrap().as_deref(),
+            Some(&b"x"[..])
+        );
+        assert!(store.load("timestamp.json").unwrap().is_some());
     }
 }

@@ -455,8 +455,9 @@ fn keyless_rules_compile_and_their_mistakes_are_located() {
 fn tuf_sources_compile_and_their_mistakes_are_located() {
     let tuf_root = "tests/fixtures/tuf/root.json";
     let identity = "      keyless:\n        - issuer: https://token.actions.githubusercontent.com\n          subject: https://github.com/mycorp/app/.github/workflows/release.yml@refs/heads/main\n";
-    // two rules naming the same repository are one source; the rule starts
-    // on the embedded root (no refresh has happened in a compile from disk)
+    // two rules naming the same repository are one source, refreshed at
+    // the shorter interval; the rule starts on the embedded root (no
+    // refresh has happened in a compile from disk)
     let text = format!(
         "{HEAD}spec:\n  verify:\n    - images: [\"ghcr.io/mycorp/**\"]\n{identity}      tuf:\n        url: https://tuf-repo-cdn.sigstore.dev\n        root: {tuf_root}\n    - images: [\"ghcr.io/other/**\"]\n{identity}      tuf:\n        url: https://tuf-repo-cdn.sigstore.dev/\n        root: {tuf_root}\n        target: trusted_root.json\n        refresh: 6h\n"
     );
@@ -465,7 +466,7 @@ fn tuf_sources_compile_and_their_mistakes_are_located() {
     let source = &s.tuf_sources()[0];
     assert_eq!(source.url(), "https://tuf-repo-cdn.sigstore.dev");
     assert_eq!(source.target(), "trusted_root.json");
-    assert_eq!(source.refresh(), std::time::Duration::from_secs(24 * 3600));
+    assert_eq!(source.refresh(), std::time::Duration::from_secs(6 * 3600));
     let rule = s.supply_chain().rules()[0].requirement();
     assert!(rule.keyless().unwrap().root().is_embedded());
     assert!(

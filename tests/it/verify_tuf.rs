@@ -11,11 +11,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::files::FileServer;
 use imagegate::policy::{CaBundle, TufSource};
-use imagegate::verify::tuf::TufClient;
+use imagegate::verify::tuf::{TufClient, TufStore};
 
 const KEYLESS_ROOT: &str = "tests/fixtures/verify/keyless/trusted_root.json";
 const OTHER_ROOT: &str = "tests/fixtures/verify/keyless/other_root.json";
@@ -75,14 +76,14 @@ fn text(path: &str) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
-fn client(files: &FileServer, root: &[u8]) -> TufClient {
+fn client(files: &FileServer, root: &[u8], store: &Arc<TufStore>) -> TufClient {
     let source = TufSource::new(
         &files.url(),
         root,
         "trusted_root.json",
         Duration::from_secs(3600),
     );
-    TufClient::new(source, &CaBundle::default())
+    TufClient::new(source, &CaBundle::default(), store.clone())
 }
 
 #[cfg_attr(not(have_python_tuf), ignore = "needs python-tuf (pip install tuf)")]
@@ -91,7 +92,8 @@ async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repo::init(&dir.path().join("a"), KEYLESS_ROOT);
     let files = FileServer::start(&repo.served()).await;
-    let c = client(&files, &repo.root());
+    let store = Arc::new(TufStore::default());
+    let c = client(&files, &repo.root(), &store);
     assert_eq!(c.refresh().await.expect(MISSING_TUF), text(KEYLESS_ROOT));
     // nothing changed: the same root again
     assert_eq!(c.refresh().await.unwrap(), text(KEYLESS_ROOT));
@@ -124,6 +126,14 @@ async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
     std::fs::write(&timestamp, &older).unwrap();
     let e = c.refresh().await.unwrap_err();
     assert!(e.contains("rollback"), "{e}");
+    // a new client for the source (another interval, another CA) keeps the
+    // floor: what the source verified so far is kept apart from the client
+    let again = client(&files, &repo.root(), &store);
+    let e = again.refresh().await.unwrap_err();
+    assert!(e.contains("rollback"), "{e}");
+    // while a client starting from nothing would have taken it
+    let fresh = client(&files, &repo.root(), &Arc::default());
+    assert_eq!(fresh.refresh().await.unwrap(), text(KEYLESS_ROOT));
     std::fs::write(&timestamp, &newest).unwrap();
     assert_eq!(c.refresh().await.unwrap(), text(OTHER_ROOT));
 
@@ -153,7 +163,7 @@ async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
 
     // another repository's root does not trust this one's metadata
     let other = Repo::init(&dir.path().join("b"), KEYLESS_ROOT);
-    let stranger = client(&files, &other.root());
+    let stranger = client(&files, &other.root(), &Arc::default());
     let e = stranger.refresh().await.unwrap_err();
     assert!(e.contains("threshold"), "{e}");
 
@@ -244,6 +254,8 @@ async fn a_root_refreshed_over_tuf_is_in_force_without_a_restart() {
     repo.publish(KEYLESS_ROOT);
     eventually("the new root is in force", || async { allowed().await }).await;
 
+    let in_force = generation().await;
+
     // a refresh that fails (an expired timestamp) keeps the last root
     let failed = counted("error").await;
     repo.run("expire");
@@ -251,10 +263,31 @@ async fn a_root_refreshed_over_tuf_is_in_force_without_a_restart() {
         counted("error").await > failed
     })
     .await;
+    let failing = || async move {
+        sample(
+            &metrics_text(addr).await,
+            "imagegate_trust_root_sources_failing",
+        )
+        .unwrap_or(-1.0)
+    };
+    assert_eq!(failing().await, 1.0);
+    assert_eq!(generation().await, in_force, "nothing was recompiled");
     assert!(allowed().await, "the last verified root still verifies");
+
+    // a policy edit recompiles with the refreshed root, not the starting one
+    // (which would be another requirement, verified afresh, and denied)
+    let mut edited = std::fs::read_to_string(&policy_file).unwrap();
+    edited.push_str("# edited\n");
+    crate::support::server::replace_file(&policy_file, edited.as_bytes());
+    eventually("the edit is in force", || async {
+        generation().await > in_force
+    })
+    .await;
+    assert!(allowed().await, "the refreshed root survives the edit");
 
     // the repository takes the CA away again: no longer trusted
     repo.publish(OTHER_ROOT);
     eventually("the CA is no longer trusted", || async { !allowed().await }).await;
+    assert_eq!(failing().await, 0.0, "the source recovered");
     server.stop().await;
 }
