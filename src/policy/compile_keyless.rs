@@ -1,7 +1,8 @@
 //! Compiling a `verify` rule's keyless half: `keyless[]` identities
 //! (`issuer`/`issuerRegExp`, `subject`/`subjectRegExp`, `claims`) and the
-//! `trustedRoot` they chain to, and the TUF repository (`tuf`) that root
-//! may be refreshed from, every error with its location. The root files are
+//! `trustedRoot` they chain to, and the TUF repository (`tuf`, compiled in
+//! `compile_tuf`) that root may be refreshed from, every error with its
+//! location. The root files are
 //! read through the caller's [`SideFiles`](super::SideFiles) and
 //! remembered, so that a root replaced on disk reloads the policy; a root
 //! refreshed over TUF comes from the same caller.
@@ -10,7 +11,6 @@ use super::compile::Compiler;
 use super::error::CompileErrorKind as Kind;
 use super::keyless::{Claim, Identity, Keyless, Matcher, TrustRoot};
 use super::source::{self, Text};
-use super::tuf::{self, DEFAULT_TUF_REFRESH, DEFAULT_TUF_TARGET, TufSource};
 
 impl Compiler<'_> {
     /// The rule's keyless trust, `None` when it lists no identity (or an
@@ -109,110 +109,6 @@ impl Compiler<'_> {
                 None
             }
         }
-    }
-
-    /// `tuf`: the repository URL, its TUF `root.json` (read and checked
-    /// for a valid self-signature now, so a wrong file fails validation),
-    /// the target and the refresh interval.
-    fn tuf(
-        &mut self,
-        tuf: &source::Tuf,
-        at: &serde_saphyr::Location,
-        field: &str,
-    ) -> Option<TufSource> {
-        let before = self.error_count();
-        let url = match &tuf.url {
-            Some(url) => {
-                if let Err(e) = tuf::check_url(&url.value) {
-                    self.error(
-                        Kind::Value,
-                        &url.referenced,
-                        format!("{field}.tuf.url: {e}"),
-                    );
-                }
-                Some(url.value.as_str())
-            }
-            None => {
-                self.error(
-                    Kind::Value,
-                    at,
-                    format!("{field}.tuf.url is missing: give the TUF repository's URL"),
-                );
-                None
-            }
-        };
-        let root = match &tuf.root {
-            Some(path) => match self.read_side(&path.value) {
-                Ok(text) => match check_tuf_root(&text) {
-                    Ok(_) => Some(text),
-                    Err(e) => {
-                        self.error(
-                            Kind::Value,
-                            &path.referenced,
-                            format!(
-                                "{field}.tuf.root: {:?} is not a usable TUF root: {e}",
-                                path.value
-                            ),
-                        );
-                        None
-                    }
-                },
-                Err(e) => {
-                    self.error(
-                        Kind::Value,
-                        &path.referenced,
-                        format!("{field}.tuf.root: {e}"),
-                    );
-                    None
-                }
-            },
-            None => {
-                self.error(
-                    Kind::Value,
-                    at,
-                    format!("{field}.tuf.root is missing: give the file of the repository's TUF root.json trusted at first"),
-                );
-                None
-            }
-        };
-        let target = tuf.target.as_ref().map_or(DEFAULT_TUF_TARGET, |t| {
-            if let Err(e) = tuf::check_target(&t.value) {
-                self.error(
-                    Kind::Value,
-                    &t.referenced,
-                    format!("{field}.tuf.target: {e}"),
-                );
-            }
-            t.value.as_str()
-        });
-        let refresh = match &tuf.refresh {
-            None => Some(DEFAULT_TUF_REFRESH),
-            Some(text) => match super::parse_duration(&text.value) {
-                Ok(d) if d >= std::time::Duration::from_secs(1) => Some(d),
-                Ok(_) => {
-                    self.error(
-                        Kind::Value,
-                        &text.referenced,
-                        format!(
-                            "{field}.tuf.refresh: {:?} is too short: at least 1s",
-                            text.value
-                        ),
-                    );
-                    None
-                }
-                Err(e) => {
-                    self.error(
-                        Kind::Value,
-                        &text.referenced,
-                        format!("{field}.tuf.refresh: {e}"),
-                    );
-                    None
-                }
-            },
-        };
-        let (url, root, refresh) = (url?, root?, refresh?);
-        (self.error_count() == before)
-            .then(|| TufSource::new(url, root.as_bytes(), target, refresh))
     }
 
     fn identity(
@@ -319,10 +215,4 @@ impl Compiler<'_> {
             }
         }
     }
-}
-
-/// Whether `text` is a TUF root signed by a threshold of its own root keys.
-fn check_tuf_root(text: &str) -> Result<(), sigstore_tuf::Error> {
-    crate::crypto::install();
-    sigstore_tuf::TrustedMetadataSet::from_root(text.as_bytes()).map(drop)
 }

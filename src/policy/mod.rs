@@ -21,6 +21,7 @@ mod compile;
 mod compile_keyless;
 mod compile_scope;
 mod compile_supply;
+mod compile_tuf;
 mod decision;
 mod error;
 mod evaluate;
