@@ -15,7 +15,7 @@ use crate::policy::User;
 use crate::review::{self, DecodeError, Field, Judged, ObjectContext};
 
 use super::verify::Verifications;
-use super::yaml::{self, Document, YamlError};
+use super::yaml::{self, Document, ImageAt, YamlError, container_line, volume_line};
 
 /// Where manifests are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,31 +179,39 @@ pub fn judge(
         }
         return Ok(out);
     }
+    // Every document is read first and parsed once, in place: the images
+    // of all of them are verified together, then each is judged from the
+    // same views.
     let mut held: Vec<(String, Document)> = Vec::new();
-    let mut pending: Vec<String> = Vec::new();
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for input in inputs {
         read(input, |file, document| {
-            let mut copy = document.json.clone();
-            let found = review::object_pending(&mut copy, verifications.snapshot(), &ctx).map_err(
-                |error| ManifestError::Object {
-                    file: file.to_owned(),
-                    line: document.line,
-                    error,
-                },
-            )?;
-            for image in found {
-                if seen.insert(image.clone()) {
-                    pending.push(image);
-                }
-            }
             held.push((file.to_owned(), document));
             Ok(())
         })?;
     }
+    let mut parsed = Vec::with_capacity(held.len());
+    for (file, document) in &mut held {
+        let Document { json, line, images } = document;
+        let views = review::parse_object(json).map_err(|error| ManifestError::Object {
+            file: file.clone(),
+            line: *line,
+            error,
+        })?;
+        parsed.push((file.as_str(), *line, &*images, views));
+    }
+    let mut pending: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for (_, _, _, views) in &parsed {
+        for image in views.pending(verifications.snapshot(), &ctx) {
+            if seen.insert(image.clone()) {
+                pending.push(image);
+            }
+        }
+    }
     verifications.verify(pending);
-    for (file, document) in held {
-        judge_one(&file, document, verifications, &ctx, &mut out)?;
+    for (file, line, images, views) in &parsed {
+        let judged = views.judged(verifications.snapshot(), &ctx, verifications.checks());
+        record(file, *line, images, judged, &mut out);
     }
     Ok(out)
 }
@@ -216,9 +224,8 @@ fn judge_one(
     out: &mut Judgement,
 ) -> Result<(), ManifestError> {
     let line = document.line;
-    let mut json = std::mem::take(&mut document.json);
     let judged = review::object(
-        &mut json,
+        &mut document.json,
         verifications.snapshot(),
         ctx,
         verifications.checks(),
@@ -228,20 +235,27 @@ fn judge_one(
         line,
         error,
     })?;
+    record(file, line, &document.images, judged, out);
+    Ok(())
+}
+
+/// Adds a judged object (with the line of each of its images) to `out`,
+/// or counts it as skipped when its kind holds no pods.
+fn record(file: &str, line: u64, at: &[ImageAt], judged: Judged, out: &mut Judgement) {
     if !judged.judged {
         out.skipped += 1;
-        return Ok(());
+        return;
     }
     let mut image_lines = Vec::with_capacity(judged.images.len());
     for (i, image) in judged.images.iter().enumerate() {
         let line = match image.field {
-            Field::ImageVolume => document.volume_line(&image.name),
+            Field::ImageVolume => volume_line(at, &image.name),
             field => {
                 let index = judged.images[..i]
                     .iter()
                     .filter(|other| other.field == field)
                     .count();
-                document.container_line(list_of(field), index)
+                container_line(at, list_of(field), index)
             }
         };
         image_lines.push(line);
@@ -252,7 +266,6 @@ fn judge_one(
         image_lines,
         judged,
     });
-    Ok(())
 }
 
 /// The pod spec list of a container field.

@@ -46,10 +46,10 @@ pub fn images(
     let ctx = ObjectContext { namespace, user };
     let engine = std::sync::Arc::clone(verifications.engine());
     let snapshot = engine.policy();
-    if verifications.needed() {
-        let pending = review::object_pending(&mut body.clone(), snapshot, &ctx)?;
-        verifications.verify(pending);
-    }
     let mut body = body;
-    review::object(&mut body, snapshot, &ctx, verifications.checks())
+    let parsed = review::parse_object(&mut body)?;
+    if verifications.needed() {
+        verifications.verify(parsed.pending(snapshot, &ctx));
+    }
+    Ok(parsed.judged(snapshot, &ctx, verifications.checks()))
 }

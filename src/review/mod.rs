@@ -31,7 +31,7 @@ pub use checks::{Check, Checks};
 pub use error::{DecodeError, DecodeErrorKind};
 pub use extract::Field;
 pub use mutate::Mutated;
-pub use object::{Judged, JudgedImage, ObjectContext};
+pub use object::{Judged, JudgedImage, ObjectContext, ParsedObject};
 pub use respond::{
     AUDIT_BREAK_GLASS, AUDIT_POLICY_GENERATION, AUDIT_WARNINGS, AUDIT_WOULD_DENY, MAX_WARNING_CHARS,
 };
@@ -130,29 +130,27 @@ impl Parsed<'_> {
     }
 }
 
-/// Judges a bare Kubernetes object (a manifest document, an audit
-/// event's `requestObject`) with the extraction `/validate` uses for
-/// `request.object`: its pod-bearing kind is read from its own
-/// `apiVersion` and `kind` (other kinds come back with `judged: false`),
-/// its namespace from `metadata.namespace`, else `ctx.namespace`. A body
-/// without `apiVersion` or `kind` is a [`DecodeError`]. Parsed in place.
+/// Parses a bare Kubernetes object (a manifest document, an audit event's
+/// `requestObject`) once, in place, with the extraction `/validate` uses
+/// for `request.object`: its pod-bearing kind is read from its own
+/// `apiVersion` and `kind` (other kinds are judged `judged: false`), its
+/// namespace from `metadata.namespace`, else the context's. A body without
+/// `apiVersion` or `kind` is a [`DecodeError`]. The result says which
+/// images to verify ([`ParsedObject::pending`]) and then judges
+/// ([`ParsedObject::judged`]).
+pub fn parse_object(body: &mut [u8]) -> Result<ParsedObject<'_>, DecodeError> {
+    object::parse_object(body)
+}
+
+/// [`parse_object`] and [`ParsedObject::judged`] at once, for an object
+/// whose images need no verification first.
 pub fn object(
     body: &mut [u8],
     snapshot: &Snapshot,
     ctx: &ObjectContext<'_>,
     checks: &Checks,
 ) -> Result<Judged, DecodeError> {
-    object::judge(body, snapshot, ctx, checks)
-}
-
-/// The images of a bare object (see [`object`]) to verify before it is
-/// judged, as [`Parsed::pending`].
-pub fn object_pending(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    ctx: &ObjectContext<'_>,
-) -> Result<Vec<String>, DecodeError> {
-    object::pending(body, snapshot, ctx)
+    Ok(parse_object(body)?.judged(snapshot, ctx, checks))
 }
 
 /// A decided review: the response body and a summary for logs and metrics.

@@ -117,48 +117,41 @@ fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     Ok(Parts { kind, name, object })
 }
 
-/// See [`super::object`].
-pub(super) fn judge(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    ctx: &ObjectContext<'_>,
-    checks: &Checks,
-) -> Result<Judged, DecodeError> {
-    let parts = parse(body)?;
-    let Some(object) = &parts.object else {
-        let nothing = Verdicts::nothing(snapshot, ctx.namespace);
-        return Ok(judged(
-            parts.kind,
-            parts.name,
-            ctx.namespace,
-            false,
-            &nothing,
-        ));
-    };
-    let context = context(object, ctx);
-    let verdicts = Verdicts::judge(snapshot, &context, object.spec.images(), checks);
-    Ok(judged(
-        parts.kind,
-        parts.name,
-        context.namespace,
-        true,
-        &verdicts,
-    ))
+/// A bare object parsed once, in place: its kind, its name and, for a
+/// pod-bearing kind, the views of its pod spec. What it needs verified and
+/// its verdict are both read from these views, so an object whose images
+/// are verified first is still parsed once.
+pub struct ParsedObject<'a>(Parts<'a>);
+
+impl ParsedObject<'_> {
+    /// The images to verify before [`ParsedObject::judged`] (as
+    /// [`super::Parsed::pending`]); none for a kind without pods.
+    pub fn pending(&self, snapshot: &Snapshot, ctx: &ObjectContext<'_>) -> Vec<String> {
+        match &self.0.object {
+            None => Vec::new(),
+            Some(object) => {
+                Verdicts::pending(snapshot, &context(object, ctx), object.spec.images(), false)
+            }
+        }
+    }
+
+    /// The object judged image by image, with the verification results in
+    /// `checks`.
+    pub fn judged(&self, snapshot: &Snapshot, ctx: &ObjectContext<'_>, checks: &Checks) -> Judged {
+        let parts = &self.0;
+        let Some(object) = &parts.object else {
+            let nothing = Verdicts::nothing(snapshot, ctx.namespace);
+            return judged(parts.kind, parts.name, ctx.namespace, false, &nothing);
+        };
+        let context = context(object, ctx);
+        let verdicts = Verdicts::judge(snapshot, &context, object.spec.images(), checks);
+        judged(parts.kind, parts.name, context.namespace, true, &verdicts)
+    }
 }
 
-/// See [`super::object_pending`].
-pub(super) fn pending(
-    body: &mut [u8],
-    snapshot: &Snapshot,
-    ctx: &ObjectContext<'_>,
-) -> Result<Vec<String>, DecodeError> {
-    let parts = parse(body)?;
-    Ok(match &parts.object {
-        None => Vec::new(),
-        Some(object) => {
-            Verdicts::pending(snapshot, &context(object, ctx), object.spec.images(), false)
-        }
-    })
+/// See [`super::parse_object`].
+pub(super) fn parse_object(body: &mut [u8]) -> Result<ParsedObject<'_>, DecodeError> {
+    parse(body).map(ParsedObject)
 }
 
 /// What the policy reads besides the images: the object's namespace (else

@@ -903,7 +903,7 @@ async fn verify_rules_apply_to_manifests_replays_and_suites() {
         dir.path(),
         "deploy.yaml",
         format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: shop, namespace: prod}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {addr}/fixtures/app:v1\n      - name: hello\n        image: {addr}/fixtures/hello:v1\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: shop, namespace: prod}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {addr}/fixtures/app:v1\n      - name: hello\n        image: {addr}/fixtures/hello:v1\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings}}\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {{name: once, namespace: prod}}\nspec:\n  template:\n    spec:\n      initContainers:\n      - name: warm\n        image: {addr}/fixtures/hello:v1\n      containers:\n      - name: run\n        image: {addr}/fixtures/app:v1\n"
         )
         .as_bytes(),
     );
@@ -927,6 +927,17 @@ async fn verify_rules_apply_to_manifests_replays_and_suites() {
     assert_eq!(images[0]["decision"], "allow", "{v}");
     assert_eq!(images[1]["decision"], "deny", "{v}");
     assert_eq!(images[1]["reason"], "signature_missing", "{v}");
+    // every document's images verified in one batch, each judged with the
+    // results and placed at its line; the ConfigMap skipped
+    assert_eq!(v["skipped"], 1, "{v}");
+    let job = &v["objects"][1];
+    assert_eq!(job["kind"], "Job", "{v}");
+    assert_eq!(job["line"], 17, "{v}");
+    assert_eq!(job["images"][0]["decision"], "allow", "{v}");
+    assert_eq!(job["images"][0]["line"], 28, "{v}");
+    assert_eq!(job["images"][1]["field"], "initContainer", "{v}");
+    assert_eq!(job["images"][1]["line"], 25, "{v}");
+    assert_eq!(job["images"][1]["reason"], "signature_missing", "{v}");
 
     // The same object replayed from an audit event.
     let object: Value = json!({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -50,19 +50,30 @@ pub struct ImageAt {
 impl Document {
     /// The line of the image at `index` of the container list `list`.
     pub fn container_line(&self, list: &str, index: usize) -> Option<u64> {
-        self.images
-            .iter()
-            .find(|at| at.list == list && at.index == index)
-            .map(|at| at.line)
+        container_line(&self.images, list, index)
     }
 
     /// The line of the image of the volume named `name`.
     pub fn volume_line(&self, name: &str) -> Option<u64> {
-        self.images
-            .iter()
-            .find(|at| at.list == "volumes" && at.name.as_deref() == Some(name))
-            .map(|at| at.line)
+        volume_line(&self.images, name)
     }
+}
+
+/// Among `images`, the line of the image at `index` of the container list
+/// `list`.
+pub fn container_line(images: &[ImageAt], list: &str, index: usize) -> Option<u64> {
+    images
+        .iter()
+        .find(|at| at.list == list && at.index == index)
+        .map(|at| at.line)
+}
+
+/// Among `images`, the line of the image of the volume named `name`.
+pub fn volume_line(images: &[ImageAt], name: &str) -> Option<u64> {
+    images
+        .iter()
+        .find(|at| at.list == "volumes" && at.name.as_deref() == Some(name))
+        .map(|at| at.line)
 }
 
 /// A manifest stream that cannot be read.
