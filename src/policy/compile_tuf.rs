@@ -66,11 +66,13 @@ impl Compiler<'_> {
                     None
                 }
             },
+            // The public-good repository's root is built in.
+            None if url.is_some_and(tuf::is_public_good) => Some(tuf::SIGSTORE_TUF_ROOT.to_owned()),
             None => {
                 self.error(
                     Kind::Value,
                     at,
-                    format!("{field}.tuf.root is missing: give the file of the repository's TUF root.json trusted at first"),
+                    format!("{field}.tuf.root is missing: give the file of the repository's TUF root.json trusted at first (it may be left out only for {})", tuf::PUBLIC_GOOD_TUF_URL),
                 );
                 None
             }

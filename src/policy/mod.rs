@@ -62,7 +62,9 @@ pub use supply::{
     CacheConfig, DEFAULT_VERIFICATION_TIMEOUT, MAX_VERIFICATION_TIMEOUT, OnError, SupplyChain,
     VerifyRule,
 };
-pub use tuf::{DEFAULT_TUF_REFRESH, DEFAULT_TUF_TARGET, TufSource};
+pub use tuf::{
+    DEFAULT_TUF_REFRESH, DEFAULT_TUF_TARGET, PUBLIC_GOOD_TUF_URL, SIGSTORE_TUF_ROOT, TufSource,
+};
 
 use std::fmt;
 

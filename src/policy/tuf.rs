@@ -17,6 +17,19 @@ use sha2::{Digest as _, Sha256};
 pub const DEFAULT_TUF_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// The target fetched when the policy does not name one.
 pub const DEFAULT_TUF_TARGET: &str = "trusted_root.json";
+/// The Sigstore public-good TUF repository.
+pub const PUBLIC_GOOD_TUF_URL: &str = "https://tuf-repo-cdn.sigstore.dev";
+/// Its TUF root (version 16, as `sigstore-trust-root` 0.15.1 ships it),
+/// trusted first when a policy names [`PUBLIC_GOOD_TUF_URL`] without
+/// `root`. The tests check that version 15 of the published chain signs it.
+pub const SIGSTORE_TUF_ROOT: &str = include_str!("sigstore_tuf_root.json");
+
+/// Whether `url` is the public-good repository (scheme and host in any
+/// case, a trailing slash or none).
+pub(super) fn is_public_good(url: &str) -> bool {
+    url.trim_end_matches('/')
+        .eq_ignore_ascii_case(PUBLIC_GOOD_TUF_URL)
+}
 
 /// One TUF repository a rule's trusted root is refreshed from.
 #[derive(Clone, PartialEq, Eq)]
@@ -151,6 +164,17 @@ mod tests {
         ] {
             assert!(check_url(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_public_good_repository_is_recognised() {
+        assert!(is_public_good("https://tuf-repo-cdn.sigstore.dev"));
+        assert!(is_public_good("https://TUF-repo-cdn.sigstore.dev/"));
+        assert!(!is_public_good("http://tuf-repo-cdn.sigstore.dev"));
+        assert!(!is_public_good(
+            "https://tuf-repo-cdn.sigstore.dev.evil.example"
+        ));
+        assert!(!is_public_good("https://tuf-repo-cdn.sigstore.dev/mirror"));
     }
 
     #[test]

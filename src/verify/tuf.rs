@@ -166,6 +166,11 @@ impl TufClient {
     /// Runs the TUF workflow from the newest root seen so far and returns
     /// the verified target, which must be a usable trusted root.
     pub async fn refresh(&self) -> Result<String, String> {
+        self.refresh_at(jiff::Timestamp::now()).await
+    }
+
+    /// [`TufClient::refresh`] with expiry judged at `now`.
+    pub async fn refresh_at(&self, now: jiff::Timestamp) -> Result<String, String> {
         crate::crypto::install();
         let repo = HttpRepository::new(self.source.url(), self.transport.clone())?;
         let mut config = UpdaterConfig::default();
@@ -177,7 +182,6 @@ impl TufClient {
             .map_err(|e| format!("TUF root: {}", chain(&e)))?
             .with_config(config)
             .with_store(self.store.clone());
-        let now = jiff::Timestamp::now();
         updater.refresh(now).await.map_err(|e| chain(&e))?;
         let bytes = updater
             .get_target(self.source.target(), now)

@@ -474,6 +474,16 @@ fn tuf_sources_compile_and_their_mistakes_are_located() {
         "the TUF root file is watched: {:?}",
         s.files()
     );
+    // the public-good repository needs no root file: its root is built in
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [\"ghcr.io/mycorp/**\"]\n{identity}      tuf:\n        url: https://tuf-repo-cdn.sigstore.dev/\n"
+    );
+    let s = imagegate::load::compile(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(
+        s.tuf_sources()[0].root(),
+        imagegate::policy::SIGSTORE_TUF_ROOT.as_bytes()
+    );
+    assert!(s.files().is_empty(), "{:?}", s.files());
 
     // mistakes, each at its line
     let text = format!(

@@ -291,3 +291,58 @@ async fn a_root_refreshed_over_tuf_is_in_force_without_a_restart() {
     assert_eq!(failing().await, 0.0, "the source recovered");
     server.stop().await;
 }
+
+/// The Sigstore public-good repository as published (its real metadata, a
+/// snapshot of 2026-08-21: `tests/fixtures/tuf/public-good/SOURCE.md`),
+/// served on loopback: from root 5 (2022, the first a TUF 1.0 client
+/// reads), the client walks ten root rotations (the key type changes from
+/// `ecdsa-sha2-nistp256` to `ecdsa` on the way), the real timestamp,
+/// snapshot and targets, and gets the public-good `trusted_root.json`;
+/// once the timestamp has expired, it is refused.
+#[tokio::test]
+async fn the_public_good_repository_verifies_from_an_old_root() {
+    let served = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tuf/public-good"
+    ));
+    let files = FileServer::start(served).await;
+    let first = std::fs::read(served.join("5.root.json")).unwrap();
+    let c = client(&files, &first, &Arc::default());
+    let before_expiry: jiff::Timestamp = "2026-08-22T00:00:00Z".parse().unwrap();
+    let root = c.refresh_at(before_expiry).await.unwrap();
+    assert_eq!(
+        root,
+        sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT,
+        "the target is the embedded production root"
+    );
+    let asked = files.asked.lock().unwrap().clone();
+    for path in [
+        "/15.root.json",
+        "/16.root.json",
+        "/timestamp.json",
+        "/165.snapshot.json",
+    ] {
+        assert!(asked.iter().any(|p| p == path), "{path} not in {asked:?}");
+    }
+    let after_expiry: jiff::Timestamp = "2026-09-01T00:00:00Z".parse().unwrap();
+    let fresh = client(&files, &first, &Arc::default());
+    let e = fresh.refresh_at(after_expiry).await.unwrap_err();
+    assert!(e.contains("expired"), "{e}");
+}
+
+/// The TUF root built into the binary (version 16, used when a policy names
+/// the public-good repository without `root`) is signed by version 15 of
+/// the real chain: it is the genuine next root.
+#[test]
+fn the_embedded_public_good_tuf_root_continues_the_real_chain() {
+    imagegate::crypto::install();
+    let served = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tuf/public-good"
+    ));
+    let fifteen = std::fs::read(served.join("15.root.json")).unwrap();
+    let mut set = sigstore_tuf::TrustedMetadataSet::from_root(&fifteen).unwrap();
+    set.update_root(imagegate::policy::SIGSTORE_TUF_ROOT.as_bytes())
+        .expect("root 15 signs the embedded root 16");
+    assert_eq!(set.root().version, 16);
+}
