@@ -539,8 +539,7 @@ async fn keyless_policies_through_every_endpoint_and_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart() {
     use crate::support::server::{
-        config, eventually, image_review, image_review_allowed, metrics_text, once, post,
-        replace_file, sample, start,
+        allows, config, eventually, image_review, metrics_text, replace_file, sample, start,
     };
     let (reg, fx, push) = site("a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart");
     let signed = pushed(
@@ -569,13 +568,7 @@ async fn a_trusted_root_replaced_on_disk_is_reloaded_without_a_restart() {
     .await;
     let addr = server.addr;
     let review = image_review(&[&signed]);
-    let allowed = || {
-        let review = review.clone();
-        async move {
-            let (_, _, body) = once(addr, post("/imagepolicy", review)).await;
-            image_review_allowed(&body)
-        }
-    };
+    let allowed = || allows(addr, review.clone());
     assert!(!allowed().await, "the root without the signing CA");
     // the root is replaced (a ConfigMap update): in force without a restart
     replace_file(&root_file, &fx.bytes("keyless/trusted_root.json"));

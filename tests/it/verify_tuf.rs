@@ -181,8 +181,7 @@ async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
 async fn a_root_refreshed_over_tuf_is_in_force_without_a_restart() {
     use crate::support::registry::{Fixtures, MISSING, Pusher, RegistryProcess};
     use crate::support::server::{
-        config, eventually, image_review, image_review_allowed, metrics_text, once, post, sample,
-        start,
+        allows, config, eventually, image_review, metrics_text, sample, start,
     };
     let reg = RegistryProcess::start("a_root_refreshed_over_tuf_is_in_force_without_a_restart")
         .expect(MISSING);
@@ -222,13 +221,7 @@ async fn a_root_refreshed_over_tuf_is_in_force_without_a_restart() {
     let server = start(config(&["--policy", policy_file.to_str().unwrap()])).await;
     let addr = server.addr;
     let review = image_review(&[&signed]);
-    let allowed = || {
-        let review = review.clone();
-        async move {
-            let (_, _, body) = once(addr, post("/imagepolicy", review)).await;
-            image_review_allowed(&body)
-        }
-    };
+    let allowed = || allows(addr, review.clone());
     let counted = |result: &'static str| async move {
         let text = metrics_text(addr).await;
         sample(

@@ -348,6 +348,13 @@ pub const POLICY_ALLOW_ALL: &str =
 pub const POLICY_DENY_DOCKER_HUB: &str = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  registries:\n    deny: [docker.io]\n";
 pub const POLICY_BROKEN: &str = "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  registries:\n    denny: [docker.io]\n";
 
+/// Whether the server at `addr` allows the ImageReview `review`
+/// (`POST /imagepolicy`).
+pub async fn allows(addr: SocketAddr, review: String) -> bool {
+    let (_, _, body) = once(addr, post("/imagepolicy", review)).await;
+    image_review_allowed(&body)
+}
+
 // ---------------------------------------------------------------- metrics
 
 /// The value of one sample line (`name{labels}` exactly as rendered).
