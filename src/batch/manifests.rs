@@ -181,13 +181,20 @@ pub fn judge(
     }
     // Every document is read first and parsed once, in place: the images
     // of all of them are verified together, then each is judged from the
-    // same views.
+    // same views. Errors come in input order, as without verification: an
+    // object that does not decode before the place where reading failed is
+    // reported first.
     let mut held: Vec<(String, Document)> = Vec::new();
+    let mut unread = None;
     for input in inputs {
-        read(input, |file, document| {
+        let read = read(input, |file, document| {
             held.push((file.to_owned(), document));
             Ok(())
-        })?;
+        });
+        if let Err(error) = read {
+            unread = Some(error);
+            break;
+        }
     }
     let mut parsed = Vec::with_capacity(held.len());
     for (file, document) in &mut held {
@@ -198,6 +205,9 @@ pub fn judge(
             error,
         })?;
         parsed.push((file.as_str(), *line, &*images, views));
+    }
+    if let Some(error) = unread {
+        return Err(error);
     }
     let mut pending: Vec<String> = Vec::new();
     let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();

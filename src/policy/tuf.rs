@@ -24,11 +24,39 @@ pub const PUBLIC_GOOD_TUF_URL: &str = "https://tuf-repo-cdn.sigstore.dev";
 /// `root`. The tests check that version 15 of the published chain signs it.
 pub const SIGSTORE_TUF_ROOT: &str = include_str!("sigstore_tuf_root.json");
 
-/// Whether `url` is the public-good repository (scheme and host in any
-/// case, a trailing slash or none).
+/// Whether `url` is the public-good repository (as [`normalize_url`]
+/// writes it).
 pub(super) fn is_public_good(url: &str) -> bool {
-    url.trim_end_matches('/')
-        .eq_ignore_ascii_case(PUBLIC_GOOD_TUF_URL)
+    normalize_url(url) == PUBLIC_GOOD_TUF_URL
+}
+
+/// One spelling per repository: scheme and host in lower case, the
+/// scheme's default port and a trailing slash dropped. A text that is not
+/// an `http(s)` URL is kept as written (the compile refuses it).
+fn normalize_url(url: &str) -> String {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return url.to_owned();
+    };
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return url.to_owned();
+    };
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return url.to_owned();
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return url.to_owned(),
+    };
+    let port = uri
+        .port_u16()
+        .filter(|&p| p != default)
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    let host = host.to_ascii_lowercase();
+    let path = uri.path().trim_end_matches('/');
+    format!("{scheme}://{host}{port}{path}")
 }
 
 /// One TUF repository a rule's trusted root is refreshed from.
@@ -46,7 +74,7 @@ impl TufSource {
     /// targets under `URL/targets/`), the TUF `root.json` trusted first,
     /// the target to fetch and how often.
     pub fn new(url: &str, root: &[u8], target: &str, refresh: Duration) -> TufSource {
-        let url = url.trim_end_matches('/').to_owned();
+        let url = normalize_url(url);
         let mut h = Sha256::new();
         for part in [url.as_bytes(), root, target.as_bytes()] {
             h.update((part.len() as u64).to_be_bytes());
@@ -175,6 +203,30 @@ mod tests {
             "https://tuf-repo-cdn.sigstore.dev.evil.example"
         ));
         assert!(!is_public_good("https://tuf-repo-cdn.sigstore.dev/mirror"));
+        assert!(is_public_good("HTTPS://tuf-repo-cdn.sigstore.dev:443/"));
+        assert!(!is_public_good("https://tuf-repo-cdn.sigstore.dev:8443"));
+        assert!(!is_public_good("https://user@tuf-repo-cdn.sigstore.dev"));
+    }
+
+    #[test]
+    fn one_spelling_per_repository() {
+        let a = TufSource::new(
+            "HTTPS://Tuf.Example:443/Repo/",
+            b"{}",
+            "t",
+            DEFAULT_TUF_REFRESH,
+        );
+        let b = TufSource::new("https://tuf.example/Repo", b"{}", "t", DEFAULT_TUF_REFRESH);
+        assert_eq!(a.url(), "https://tuf.example/Repo");
+        assert_eq!(
+            a.id(),
+            b.id(),
+            "case of scheme and host, default port, slash"
+        );
+        let c = TufSource::new("http://[::1]:8080/", b"{}", "t", DEFAULT_TUF_REFRESH);
+        assert_eq!(c.url(), "http://[::1]:8080");
+        let d = TufSource::new("https://tuf.example/repo", b"{}", "t", DEFAULT_TUF_REFRESH);
+        assert_ne!(b.id(), d.id(), "paths are case-sensitive");
     }
 
     #[test]

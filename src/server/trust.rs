@@ -15,7 +15,7 @@
 //! a task restarted for another interval or CA keeps the rollback floors.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge};
@@ -44,7 +44,15 @@ struct Report {
 pub(crate) struct TrustRefresh {
     report: Report,
     tasks: HashMap<[u8; 32], Task>,
-    stores: HashMap<[u8; 32], Arc<TufStore>>,
+    /// What each source of the policy keeps across task restarts.
+    kept: HashMap<[u8; 32], Kept>,
+}
+
+/// A source's verified metadata and whether its last refresh failed.
+#[derive(Clone)]
+struct Kept {
+    store: Arc<TufStore>,
+    failing: Arc<Failing>,
 }
 
 struct Task {
@@ -66,7 +74,7 @@ impl TrustRefresh {
                 failing,
             },
             tasks: HashMap::new(),
-            stores: HashMap::new(),
+            kept: HashMap::new(),
         }
     }
 
@@ -96,15 +104,31 @@ impl TrustRefresh {
             }
             keep
         });
-        self.stores.retain(|id, _| ids.contains(id));
+        self.kept.retain(|id, kept| {
+            let keep = ids.contains(id);
+            if !keep {
+                kept.failing.retire();
+            }
+            keep
+        });
         self.report.roots.retain(&ids);
         for source in sources {
             if self.tasks.contains_key(&source.id()) {
                 continue;
             }
-            let store = self.stores.entry(source.id()).or_default().clone();
-            let client = Arc::new(TufClient::new(source.clone(), ca, store));
-            let handle = tokio::spawn(run(client, self.report.clone()));
+            let kept = self
+                .kept
+                .entry(source.id())
+                .or_insert_with(|| Kept {
+                    store: Arc::default(),
+                    failing: Arc::new(Failing {
+                        gauge: self.report.failing.clone(),
+                        state: Mutex::default(),
+                    }),
+                })
+                .clone();
+            let client = Arc::new(TufClient::new(source.clone(), ca, kept.store));
+            let handle = tokio::spawn(run(client, self.report.clone(), kept.failing));
             self.tasks.insert(
                 source.id(),
                 Task {
@@ -122,6 +146,9 @@ impl Drop for TrustRefresh {
         for task in self.tasks.values() {
             task.handle.abort();
         }
+        for kept in self.kept.values() {
+            kept.failing.retire();
+        }
     }
 }
 
@@ -135,42 +162,46 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Counts the source in `imagegate_trust_root_sources_failing` while its
-/// last refresh failed, until it succeeds or the task ends.
+/// Counts a source in `imagegate_trust_root_sources_failing` while its
+/// last refresh failed: kept with the source, so a task restarted for
+/// another interval or CA does not clear it, and retired when the source
+/// leaves the policy (a late report of an aborted task changes nothing).
 struct Failing {
     gauge: IntGauge,
-    now: bool,
+    /// (failing now, retired).
+    state: Mutex<(bool, bool)>,
 }
 
 impl Failing {
-    fn set(&mut self, failing: bool) {
-        if failing != self.now {
-            if failing {
-                self.gauge.inc();
-            } else {
-                self.gauge.dec();
-            }
-            self.now = failing;
+    fn set(&self, failing: bool) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (now, retired) = &mut *state;
+        if *retired || *now == failing {
+            return;
+        }
+        *now = failing;
+        if failing {
+            self.gauge.inc();
+        } else {
+            self.gauge.dec();
         }
     }
-}
 
-impl Drop for Failing {
-    fn drop(&mut self) {
-        self.set(false);
+    fn retire(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.0 && !state.1 {
+            self.gauge.dec();
+        }
+        *state = (false, true);
     }
 }
 
 /// Refreshes one source until aborted.
-async fn run(client: Arc<TufClient>, report: Report) {
+async fn run(client: Arc<TufClient>, report: Report, failing: Arc<Failing>) {
     let source = client.source().clone();
     let every = source.refresh();
     let first_retry = FIRST_RETRY.min(every);
     let mut retry = first_retry;
-    let mut failing = Failing {
-        gauge: report.failing.clone(),
-        now: false,
-    };
     loop {
         // On a task of its own, so that a panic in the client is one
         // failed refresh, not the end of refreshing.
@@ -214,5 +245,36 @@ async fn run(client: Arc<TufClient>, report: Report) {
                 retry = (retry * 2).min(every);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_source_is_counted_once_until_it_recovers_or_leaves() {
+        let gauge = IntGauge::new("g", "g").unwrap();
+        let a = Failing {
+            gauge: gauge.clone(),
+            state: Mutex::default(),
+        };
+        let b = Failing {
+            gauge: gauge.clone(),
+            state: Mutex::default(),
+        };
+        a.set(true);
+        a.set(true);
+        b.set(true);
+        assert_eq!(gauge.get(), 2);
+        a.set(false);
+        assert_eq!(gauge.get(), 1);
+        b.retire();
+        assert_eq!(gauge.get(), 0);
+        b.set(true);
+        assert_eq!(gauge.get(), 0, "a late report for a source that left");
+        a.retire();
+        a.retire();
+        assert_eq!(gauge.get(), 0);
     }
 }

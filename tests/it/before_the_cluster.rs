@@ -252,6 +252,36 @@ fn check_f_allows_a_clean_chart_and_namespaces_come_from_objects() {
 }
 
 #[test]
+fn with_verify_rules_errors_come_in_input_order_too() {
+    // An object without `kind` before a document that is not YAML: the
+    // object's error, at its line, with and without `verify` rules (with
+    // them every document is read before any is parsed).
+    let dir = tempfile::tempdir().unwrap();
+    let stream = write(
+        dir.path(),
+        "two.yaml",
+        b"apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec:\n  containers: [{name: a, image: registry.k8s.io/pause:3.10}]\n---\napiVersion: v1\nmetadata: {name: nokind}\n---\nspec:\n  containers: [\n",
+    );
+    let policy = write(
+        dir.path(),
+        "verify.yaml",
+        b"apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  verify:\n    - images: [\"127.0.0.1:1/**\"]\n      keys:\n        - file: tests/fixtures/verify/keys/cosign.pub\n  registries:\n    insecure: [\"127.0.0.1:1\"]\n",
+    );
+    let (code, _, plain) = run(&["check", "-f", stream.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{plain}");
+    assert!(plain.contains("two.yaml:7"), "{plain}");
+    let (code, _, verifying) = run(&[
+        "check",
+        "--policy",
+        policy.to_str().unwrap(),
+        "-f",
+        stream.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{verifying}");
+    assert_eq!(verifying, plain);
+}
+
+#[test]
 fn bad_manifests_are_located_errors_and_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -927,8 +957,8 @@ async fn verify_rules_apply_to_manifests_replays_and_suites() {
     assert_eq!(images[0]["decision"], "allow", "{v}");
     assert_eq!(images[1]["decision"], "deny", "{v}");
     assert_eq!(images[1]["reason"], "signature_missing", "{v}");
-    // every document's images verified in one batch, each judged with the
-    // results and placed at its line; the ConfigMap skipped
+    // every document judged with the verification results and placed at
+    // its line; the ConfigMap skipped
     assert_eq!(v["skipped"], 1, "{v}");
     let job = &v["objects"][1];
     assert_eq!(job["kind"], "Job", "{v}");

@@ -317,6 +317,25 @@ async fn the_public_good_repository_verifies_from_an_old_root() {
     ] {
         assert!(asked.iter().any(|p| p == path), "{path} not in {asked:?}");
     }
+    // from the root built into the binary (version 16, newer than the
+    // snapshot's 15), as a policy without `root` starts
+    let builtin = client(
+        &files,
+        imagegate::policy::SIGSTORE_TUF_ROOT.as_bytes(),
+        &Arc::default(),
+    );
+    assert_eq!(
+        builtin.refresh_at(before_expiry).await.unwrap(),
+        sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT
+    );
+    assert!(
+        files
+            .asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/17.root.json")
+    );
     let after_expiry: jiff::Timestamp = "2026-09-01T00:00:00Z".parse().unwrap();
     let fresh = client(&files, &first, &Arc::default());
     let e = fresh.refresh_at(after_expiry).await.unwrap_err();
