@@ -24,6 +24,8 @@ use crate::policy::{CaBundle, SideFiles, TrustRoot, TufSource};
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest `trusted_root.json` accepted (the public-good one is ~7 KiB).
 const TARGET_LIMIT: u64 = 1 << 20;
+/// Redirects followed for one download.
+const MAX_REDIRECTS: usize = 3;
 
 /// The TUF repository at a source's URL, over HTTP(S): metadata at
 /// `URL/<name>`, targets at `URL/targets/<path>`. 404 and 403 are "not
@@ -60,27 +62,72 @@ impl HttpRepository {
     }
 
     async fn get(&self, path: &str, limit: u64) -> sigstore_tuf::Result<Option<Vec<u8>>> {
-        let target = Destination {
+        let fail = |why: String| sigstore_tuf::Error::transport(format!("{path}: {why}"));
+        let mut target = Destination {
             https: self.https,
             authority: self.authority.clone(),
             path: format!("{}/{}", self.base, encode_path(path)),
         };
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let call = self
-            .transport
-            .send(&Method::GET, &target, None, None, limit);
-        let reply = tokio::time::timeout(CALL_TIMEOUT, call)
-            .await
-            .map_err(|_| sigstore_tuf::Error::transport(format!("{path}: timed out")))?
-            .map_err(|e| sigstore_tuf::Error::transport(format!("{path}: {e}")))?;
-        match reply.status {
-            s if s.is_success() => Ok(Some(reply.body.to_vec())),
-            StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(None),
-            s => Err(sigstore_tuf::Error::transport(format!(
-                "{path}: HTTP status {s}"
-            ))),
+        // A few redirects are followed (mirrors on object stores use them),
+        // never from HTTPS to plain HTTP; what is fetched is verified all
+        // the same.
+        for _ in 0..=MAX_REDIRECTS {
+            let call = self
+                .transport
+                .send(&Method::GET, &target, None, None, limit);
+            let reply = tokio::time::timeout(CALL_TIMEOUT, call)
+                .await
+                .map_err(|_| fail("timed out".into()))?
+                .map_err(|e| fail(e.to_string()))?;
+            match reply.status {
+                s if s.is_success() => return Ok(Some(reply.body.to_vec())),
+                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => return Ok(None),
+                s if s.is_redirection() => {
+                    let location = reply
+                        .headers
+                        .get(http::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .ok_or_else(|| fail(format!("HTTP status {s} without a location")))?;
+                    target = redirect(&target, location).map_err(fail)?;
+                }
+                s => return Err(fail(format!("HTTP status {s}"))),
+            }
         }
+        Err(fail(format!("more than {MAX_REDIRECTS} redirects")))
     }
+}
+
+/// Where a redirect from `from` to `location` goes: an absolute `http(s)`
+/// URL (not from HTTPS down to HTTP) or an absolute path on the same host.
+fn redirect(from: &Destination, location: &str) -> Result<Destination, String> {
+    let uri: http::Uri = location
+        .parse()
+        .map_err(|_| format!("bad redirect location {location:?}"))?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let Some(authority) = uri.authority() else {
+        if !path.starts_with('/') {
+            return Err(format!("relative redirect location {location:?}"));
+        }
+        return Ok(Destination {
+            path,
+            ..from.clone()
+        });
+    };
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") if !from.https => false,
+        Some("http") => return Err("refusing a redirect from HTTPS to plain HTTP".into()),
+        _ => return Err(format!("bad redirect location {location:?}")),
+    };
+    if authority.as_str().contains('@') {
+        return Err("refusing a redirect with credentials".into());
+    }
+    Ok(Destination {
+        https,
+        authority: authority.as_str().to_owned(),
+        path,
+    })
 }
 
 impl sigstore_tuf::Repository for HttpRepository {

@@ -144,6 +144,26 @@ async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
     repo.publish(KEYLESS_ROOT);
     assert_eq!(c.refresh().await.unwrap(), text(KEYLESS_ROOT));
 
+    // a mirror that redirects every file elsewhere (an object store, say)
+    let mirror = FileServer::redirecting_to(&files.url()).await;
+    let redirected = client(&mirror, &repo.root(), &Arc::default());
+    assert_eq!(redirected.refresh().await.unwrap(), text(KEYLESS_ROOT));
+    assert!(
+        mirror
+            .asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/timestamp.json")
+    );
+    // and one that redirects to itself: bounded
+    let looping = FileServer::redirecting_to("/again").await;
+    let e = client(&looping, &repo.root(), &Arc::default())
+        .refresh()
+        .await
+        .unwrap_err();
+    assert!(e.contains("redirects"), "{e}");
+
     // a target whose bytes are not what the metadata signed
     let production = dir.path().join("production.json");
     std::fs::write(

@@ -57,3 +57,35 @@ fn versioned_snapshots_are_not_kept() {
     );
     assert!(store.load("timestamp.json").unwrap().is_some());
 }
+
+#[test]
+fn redirects_keep_to_the_rules() {
+    let from = Destination {
+        https: true,
+        authority: "tuf.example".into(),
+        path: "/repo/timestamp.json".into(),
+    };
+    let to = redirect(&from, "https://bucket.example:8443/t.json?sig=1").unwrap();
+    assert_eq!(
+        (to.https, to.authority.as_str(), to.path.as_str()),
+        (true, "bucket.example:8443", "/t.json?sig=1")
+    );
+    let same = redirect(&from, "/other/timestamp.json").unwrap();
+    assert_eq!(
+        (same.https, same.authority.as_str(), same.path.as_str()),
+        (true, "tuf.example", "/other/timestamp.json")
+    );
+    assert!(
+        redirect(&from, "http://tuf.example/x").is_err(),
+        "downgrade"
+    );
+    assert!(redirect(&from, "relative/x").is_err());
+    assert!(redirect(&from, "ftp://tuf.example/x").is_err());
+    assert!(redirect(&from, "https://u:p@tuf.example/x").is_err());
+    let plain = Destination {
+        https: false,
+        ..from.clone()
+    };
+    assert!(!redirect(&plain, "http://mirror.example/x").unwrap().https);
+    assert!(redirect(&plain, "https://mirror.example/x").unwrap().https);
+}

@@ -1,6 +1,7 @@
 //! A directory served over plain HTTP/1.1 on 127.0.0.1 (a TUF repository,
 //! say): `GET /path` answers the file under the directory or 404; one
-//! request per connection. Every path asked for is recorded.
+//! request per connection. Every path asked for is recorded. Or a server
+//! that redirects every path to another base URL.
 
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
@@ -17,6 +18,14 @@ pub struct FileServer {
     task: JoinHandle<()>,
 }
 
+/// What a server answers.
+#[derive(Clone)]
+enum Serve {
+    Files(PathBuf),
+    /// `302` to this base URL followed by the path asked for.
+    Redirect(String),
+}
+
 impl Drop for FileServer {
     fn drop(&mut self) {
         self.task.abort();
@@ -25,15 +34,23 @@ impl Drop for FileServer {
 
 impl FileServer {
     pub async fn start(root: &Path) -> FileServer {
+        FileServer::serve(Serve::Files(root.to_owned())).await
+    }
+
+    /// A server that answers every path with a redirect to `base` + path.
+    pub async fn redirecting_to(base: &str) -> FileServer {
+        FileServer::serve(Serve::Redirect(base.trim_end_matches('/').to_owned())).await
+    }
+
+    async fn serve(what: Serve) -> FileServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let asked = Arc::new(Mutex::new(Vec::new()));
-        let root = root.to_owned();
         let task = tokio::spawn({
             let asked = asked.clone();
             async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    tokio::spawn(answer(stream, root.clone(), asked.clone()));
+                    tokio::spawn(answer(stream, what.clone(), asked.clone()));
                 }
             }
         });
@@ -45,7 +62,7 @@ impl FileServer {
     }
 }
 
-async fn answer(mut stream: tokio::net::TcpStream, root: PathBuf, asked: Arc<Mutex<Vec<String>>>) {
+async fn answer(mut stream: tokio::net::TcpStream, what: Serve, asked: Arc<Mutex<Vec<String>>>) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
@@ -63,6 +80,17 @@ async fn answer(mut stream: tokio::net::TcpStream, root: PathBuf, asked: Arc<Mut
         .unwrap_or("")
         .to_owned();
     asked.lock().unwrap().push(path.clone());
+    let root = match what {
+        Serve::Files(root) => root,
+        Serve::Redirect(base) => {
+            let reply = format!(
+                "HTTP/1.1 302 Found\r\nlocation: {base}{path}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+    };
     let relative = Path::new(path.trim_start_matches('/'));
     let inside = relative
         .components()
