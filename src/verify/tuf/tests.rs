@@ -84,7 +84,7 @@ fn redirects_keep_to_the_rules() {
     assert!(redirect(&from, "https://u:p@tuf.example/x").is_err());
     let plain = Destination {
         https: false,
-        ..from.clone()
+        ..from
     };
     assert!(!redirect(&plain, "http://mirror.example/x").unwrap().https);
     assert!(redirect(&plain, "https://mirror.example/x").unwrap().https);
