@@ -105,15 +105,7 @@ async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
     // root rotation: new keys for every role, root 2 signed by old and new
     repo.run("rotate");
     assert_eq!(c.refresh().await.unwrap(), text(OTHER_ROOT));
-    assert!(
-        files
-            .asked
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|p| p == "/2.root.json"),
-        "the root chain was walked"
-    );
+    assert!(files.was_asked("/2.root.json"), "the root chain was walked");
     repo.publish(KEYLESS_ROOT);
     assert_eq!(c.refresh().await.unwrap(), text(KEYLESS_ROOT));
 
@@ -148,14 +140,7 @@ async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
     let mirror = FileServer::redirecting_to(&files.url()).await;
     let redirected = client(&mirror, &repo.root(), &Arc::default());
     assert_eq!(redirected.refresh().await.unwrap(), text(KEYLESS_ROOT));
-    assert!(
-        mirror
-            .asked
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|p| p == "/timestamp.json")
-    );
+    assert!(mirror.was_asked("/timestamp.json"));
     // and one that redirects to itself: bounded
     let looping = FileServer::redirecting_to("/again").await;
     let e = client(&looping, &repo.root(), &Arc::default())
@@ -328,14 +313,13 @@ async fn the_public_good_repository_verifies_from_an_old_root() {
         sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT,
         "the target is the embedded production root"
     );
-    let asked = files.asked.lock().unwrap().clone();
     for path in [
         "/15.root.json",
         "/16.root.json",
         "/timestamp.json",
         "/165.snapshot.json",
     ] {
-        assert!(asked.iter().any(|p| p == path), "{path} not in {asked:?}");
+        assert!(files.was_asked(path), "{path} not asked for");
     }
     // from the root built into the binary (version 16, newer than the
     // snapshot's 15), as a policy without `root` starts
@@ -348,14 +332,7 @@ async fn the_public_good_repository_verifies_from_an_old_root() {
         builtin.refresh_at(before_expiry).await.unwrap(),
         sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT
     );
-    assert!(
-        files
-            .asked
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|p| p == "/17.root.json")
-    );
+    assert!(files.was_asked("/17.root.json"));
     let after_expiry: jiff::Timestamp = "2026-09-01T00:00:00Z".parse().unwrap();
     let fresh = client(&files, &first, &Arc::default());
     let e = fresh.refresh_at(after_expiry).await.unwrap_err();

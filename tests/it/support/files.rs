@@ -60,6 +60,11 @@ impl FileServer {
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }
+
+    /// Whether `path` was asked for.
+    pub fn was_asked(&self, path: &str) -> bool {
+        self.asked.lock().unwrap().iter().any(|p| p == path)
+    }
 }
 
 async fn answer(mut stream: tokio::net::TcpStream, what: Serve, asked: Arc<Mutex<Vec<String>>>) {
