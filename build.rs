@@ -29,7 +29,10 @@ fn components() -> [(&'static str, bool); 5] {
         ("have_promtool", on_path("promtool")),
         ("have_pyyaml", python_imports("yaml")),
         ("have_aioquic", python_imports("aioquic")),
-        ("have_python_tuf", python_imports("tuf.api.metadata")),
+        (
+            "have_python_tuf",
+            python_imports("tuf.api.metadata, cryptography"),
+        ),
     ]
 }
 

@@ -20,8 +20,7 @@ use imagegate::verify::tuf::{TufClient, TufStore};
 
 const KEYLESS_ROOT: &str = "tests/fixtures/verify/keyless/trusted_root.json";
 const OTHER_ROOT: &str = "tests/fixtures/verify/keyless/other_root.json";
-const MISSING_TUF: &str =
-    "needs python-tuf (pip install tuf; .ci/run installs it): python3 -c 'import tuf'";
+const MISSING_TUF: &str = "needs python-tuf with cryptography (pip install tuf 'securesystemslib[crypto]'; .ci/run installs them)";
 
 /// A python-tuf repository in a directory of its own.
 struct Repo {
@@ -86,7 +85,10 @@ fn client(files: &FileServer, root: &[u8], store: &Arc<TufStore>) -> TufClient {
     TufClient::new(source, &CaBundle::default(), store.clone())
 }
 
-#[cfg_attr(not(have_python_tuf), ignore = "needs python-tuf (pip install tuf)")]
+#[cfg_attr(
+    not(have_python_tuf),
+    ignore = "needs python-tuf with cryptography (pip install tuf 'securesystemslib[crypto]')"
+)]
 #[tokio::test]
 async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,7 +182,7 @@ async fn a_tuf_repository_is_followed_and_its_attacks_refused() {
 
 #[cfg_attr(
     not(all(have_python_tuf, have_docker_registry)),
-    ignore = "needs python-tuf (pip install tuf) and /usr/bin/docker-registry (apt-get install docker-registry)"
+    ignore = "needs python-tuf with cryptography (pip install tuf 'securesystemslib[crypto]') and /usr/bin/docker-registry (apt-get install docker-registry)"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_root_refreshed_over_tuf_is_in_force_without_a_restart() {
