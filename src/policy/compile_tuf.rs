@@ -10,6 +10,12 @@ use super::error::CompileErrorKind as Kind;
 use super::source;
 use super::tuf::{self, DEFAULT_TUF_REFRESH, DEFAULT_TUF_TARGET, TufSource};
 
+/// The shortest refresh interval a policy may ask for.
+const MIN_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest: TUF timestamps expire within days, so a longer wait only
+/// leaves a repository's new root unseen.
+const MAX_REFRESH: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
 impl Compiler<'_> {
     /// `tuf`: the repository URL, its TUF `root.json` (read and checked
     /// for a valid self-signature now, so a wrong file fails validation),
@@ -90,13 +96,13 @@ impl Compiler<'_> {
         let refresh = match &tuf.refresh {
             None => Some(DEFAULT_TUF_REFRESH),
             Some(text) => match super::parse_duration(&text.value) {
-                Ok(d) if d >= std::time::Duration::from_secs(1) => Some(d),
+                Ok(d) if (MIN_REFRESH..=MAX_REFRESH).contains(&d) => Some(d),
                 Ok(_) => {
                     self.error(
                         Kind::Value,
                         &text.referenced,
                         format!(
-                            "{field}.tuf.refresh: {:?} is too short: at least 1s",
+                            "{field}.tuf.refresh: {:?} is out of range: from 1s to 30d",
                             text.value
                         ),
                     );

@@ -242,7 +242,7 @@ async fn run(client: Arc<TufClient>, report: Report, failing: Arc<Failing>) {
                     "trusted root refresh failed, the last verified root stays in force"
                 );
                 tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(every);
+                retry = retry.saturating_mul(2).min(every);
             }
         }
     }

@@ -512,7 +512,7 @@ fn tuf_sources_compile_and_their_mistakes_are_located() {
         "spec.verify[0].tuf.url: the URL must start with https:// or http://",
         "spec.verify[0].tuf.root: cannot read \"/nonexistent/root.json\"",
         "spec.verify[0].tuf.target: \"../x\" is not a target path",
-        "spec.verify[0].tuf.refresh: \"10ms\" is too short: at least 1s",
+        "spec.verify[0].tuf.refresh: \"10ms\" is out of range: from 1s to 30d",
         "spec.verify[1].tuf.url is missing",
         "spec.verify[1].tuf.root: \"tests/fixtures/tuf/root.bad-signature.json\" is not a usable TUF root: signature threshold not met",
         "spec.verify[2].tuf.root: \"tests/fixtures/verify/keyless/trusted_root.json\" is not a usable TUF root",
@@ -522,4 +522,14 @@ fn tuf_sources_compile_and_their_mistakes_are_located() {
     ] {
         assert!(all.contains(needle), "{needle} not in:\n{all}");
     }
+    // an interval past 30 days is refused too (a repository's new root
+    // would go unseen for that long)
+    let text = format!(
+        "{HEAD}spec:\n  verify:\n    - images: [a.example]\n{identity}      tuf:\n        url: https://tuf-repo-cdn.sigstore.dev\n        refresh: 31d\n"
+    );
+    let all = errors(&text).to_string();
+    assert!(
+        all.contains("\"31d\" is out of range: from 1s to 30d"),
+        "{all}"
+    );
 }
