@@ -269,6 +269,11 @@ impl Reloader {
                 () = hangup(&mut self.hup) => (true, true, true, Cause::Sighup),
                 () = self.trust.changed() => (true, false, false, Cause::TrustRootRefreshed),
             };
+            if cause == Cause::Sighup {
+                // Every TUF source is refreshed now (restarted by the sync
+                // after the reload below).
+                self.trust.restart();
+            }
             if cause == Cause::Sighup && self.policy.is_none() && self.tls.is_none() {
                 tracing::info!("SIGHUP: built-in policy and no TLS files, nothing to reload");
             }

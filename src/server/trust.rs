@@ -12,7 +12,8 @@
 //!
 //! What each source has verified so far (its newest root, the versions a
 //! refresh may not go below) lives as long as the source is in the policy:
-//! a task restarted for another interval or CA keeps the rollback floors.
+//! a task restarted for another interval or CA, or by SIGHUP (which
+//! refreshes every source at once), keeps the rollback floors.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -137,6 +138,17 @@ impl TrustRefresh {
                     handle,
                 },
             );
+        }
+    }
+}
+
+impl TrustRefresh {
+    /// Ends every task, so that the next [`TrustRefresh::sync`] starts them
+    /// again and each source is refreshed at once (SIGHUP); what the
+    /// sources verified so far is kept.
+    pub(crate) fn restart(&mut self) {
+        for (_, task) in self.tasks.drain() {
+            task.handle.abort();
         }
     }
 }

@@ -63,7 +63,17 @@ impl FileServer {
 
     /// Whether `path` was asked for.
     pub fn was_asked(&self, path: &str) -> bool {
-        self.asked.lock().unwrap().iter().any(|p| p == path)
+        self.times_asked(path) > 0
+    }
+
+    /// How many times `path` was asked for.
+    pub fn times_asked(&self, path: &str) -> usize {
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
     }
 }
 
