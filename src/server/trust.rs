@@ -140,9 +140,7 @@ impl TrustRefresh {
             );
         }
     }
-}
 
-impl TrustRefresh {
     /// Ends every task, so that the next [`TrustRefresh::sync`] starts them
     /// again and each source is refreshed at once (SIGHUP); what the
     /// sources verified so far is kept.
