@@ -60,16 +60,36 @@ pub(crate) async fn pushed(
     repo: &str,
     bundles: &[(&str, &str)],
 ) -> String {
-    let d = push.image(fx, "app", repo, "v1").await;
+    pushed_as(push, fx, "app", repo, "v1", bundles).await;
+    format!("{}/{repo}:v1", push.addr)
+}
+
+/// The fixture image `name` pushed to `repo` at `tag` with these bundles
+/// (files of `keyless/`, with their predicate types) as its referrers.
+async fn pushed_as(
+    push: &Pusher,
+    fx: &Fixtures,
+    name: &str,
+    repo: &str,
+    tag: &str,
+    bundles: &[(&str, &str)],
+) -> imagegate::verify::Digest {
+    let d = push.image(fx, name, repo, tag).await;
     if !bundles.is_empty() {
-        let size = fx.image("app").1.len();
+        let size = fx.image(name).1.len();
         let bytes: Vec<(Vec<u8>, &str)> = bundles
             .iter()
-            .map(|(name, ptype)| (fx.bytes(&format!("keyless/{name}")), *ptype))
+            .map(|(file, ptype)| (fx.bytes(&format!("keyless/{file}")), *ptype))
             .collect();
         push.bundles(repo, d, size, &bytes).await;
     }
-    format!("{}/{repo}:v1", push.addr)
+    d
+}
+
+/// One platform manifest of an OCI index.
+fn platform(digest: &imagegate::verify::Digest, size: usize, arch: &str, os: &str) -> Value {
+    json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest.to_string(),
+        "size": size, "platform": {"architecture": arch, "os": os}})
 }
 
 #[cfg_attr(
@@ -593,12 +613,11 @@ async fn multi_arch_images_carry_evidence_where_the_policy_says() {
     use crate::support::registry::OCI_INDEX;
     use imagegate::policy::MultiArch;
     let (reg, fx, push) = site("multi_arch_images_carry_evidence_where_the_policy_says");
-    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     let (app_size, hello_size) = (fx.image("app").1.len(), fx.image("hello").1.len());
-    let entry = |digest: &imagegate::verify::Digest, size: usize, arch: &str, os: &str| {
-        json!({"mediaType": MANIFEST, "digest": digest.to_string(), "size": size,
-            "platform": {"architecture": arch, "os": os}})
-    };
+    let (app_signed, hello_signed) = (
+        [("app.sign.bundle.json", SIGN)],
+        [("hello.sign.bundle.json", SIGN)],
+    );
     let trusted = root(&fx, "trusted_root.json");
     let on_index = keyless(vec![exact(ISSUER, SUBJECT)], &trusted);
     let all = on_index.clone().with_multi_arch(MultiArch::AllPlatforms);
@@ -618,17 +637,10 @@ async fn multi_arch_images_carry_evidence_where_the_policy_says() {
     // of which only the amd64 one is signed: an attacker who can push
     // could pair a signed manifest with an unsigned one; no policy admits it
     let repo = "multi/half";
-    let app = push.image(&fx, "app", repo, "amd64").await;
-    let hello = push.image(&fx, "hello", repo, "arm64").await;
-    push.bundles(
-        repo,
-        app,
-        app_size,
-        &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
-    )
-    .await;
+    let app = pushed_as(&push, &fx, "app", repo, "amd64", &app_signed).await;
+    let hello = pushed_as(&push, &fx, "hello", repo, "arm64", &[]).await;
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        entry(&app, app_size, "amd64", "linux"), entry(&hello, hello_size, "arm64", "linux")]})
+        platform(&app, app_size, "amd64", "linux"), platform(&hello, hello_size, "arm64", "linux")]})
     .to_string();
     push.manifest(repo, "v1", OCI_INDEX, index.as_bytes()).await;
     let image = format!("{}/{repo}:v1", reg.addr);
@@ -641,25 +653,11 @@ async fn multi_arch_images_carry_evidence_where_the_policy_says() {
     // allPlatforms admits it, the default does not; a build attestation
     // entry (unknown/unknown), which no runtime runs, needs no signature
     let repo = "multi/all";
-    push.image(&fx, "app", repo, "amd64").await;
-    push.image(&fx, "hello", repo, "arm64").await;
-    push.bundles(
-        repo,
-        app,
-        app_size,
-        &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
-    )
-    .await;
-    push.bundles(
-        repo,
-        hello,
-        hello_size,
-        &[(fx.bytes("keyless/hello.sign.bundle.json"), SIGN)],
-    )
-    .await;
+    pushed_as(&push, &fx, "app", repo, "amd64", &app_signed).await;
+    pushed_as(&push, &fx, "hello", repo, "arm64", &hello_signed).await;
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        entry(&app, app_size, "amd64", "linux"), entry(&hello, hello_size, "arm64", "linux"),
-        entry(&hello, hello_size, "unknown", "unknown")]})
+        platform(&app, app_size, "amd64", "linux"), platform(&hello, hello_size, "arm64", "linux"),
+        platform(&hello, hello_size, "unknown", "unknown")]})
     .to_string();
     let index_digest = push.manifest(repo, "v1", OCI_INDEX, index.as_bytes()).await;
     let image = format!("{}/{repo}:v1", reg.addr);
@@ -716,26 +714,26 @@ async fn hostile_listings_cannot_admit_or_stall() {
     // than its digest covers: the listing does not count, the index's own
     // (missing) evidence decides; never "unavailable", never a pass
     let repo = "hostile/multi";
-    let app = push.image(&fx, "app", repo, "amd64").await;
-    let hello = push.image(&fx, "hello", repo, "arm64").await;
-    push.bundles(
+    let app = pushed_as(
+        &push,
+        &fx,
+        "app",
         repo,
-        app,
-        app_size,
-        &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
+        "amd64",
+        &[("app.sign.bundle.json", SIGN)],
     )
     .await;
-    push.bundles(
+    let hello = pushed_as(
+        &push,
+        &fx,
+        "hello",
         repo,
-        hello,
-        hello_size,
-        &[(fx.bytes("keyless/hello.sign.bundle.json"), SIGN)],
+        "arm64",
+        &[("hello.sign.bundle.json", SIGN)],
     )
     .await;
-    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": MANIFEST, "digest": app.to_string(), "size": app_size, "platform": {"architecture": "amd64", "os": "linux"}},
-        {"mediaType": MANIFEST, "digest": hello.to_string(), "size": hello_size, "platform": {"architecture": "arm64", "os": "linux"}}]})
+        platform(&app, app_size, "amd64", "linux"), platform(&hello, hello_size, "arm64", "linux")]})
     .to_string();
     let index_digest = push.manifest(repo, "v1", OCI_INDEX, index.as_bytes()).await;
     let direct = format!("{}/{repo}@{index_digest}", reg.addr);
@@ -759,12 +757,13 @@ async fn hostile_listings_cannot_admit_or_stall() {
     // fallback tag, the real bundle among them: bounded work, and the
     // signature still found among the first ones read
     let repo = "hostile/flood";
-    let d = push.image(&fx, "app", repo, "v1").await;
-    push.bundles(
+    let d = pushed_as(
+        &push,
+        &fx,
+        "app",
         repo,
-        d,
-        app_size,
-        &[(fx.bytes("keyless/app.sign.bundle.json"), SIGN)],
+        "v1",
+        &[("app.sign.bundle.json", SIGN)],
     )
     .await;
     let tag = push_tag_index(&reg.addr, repo, d).await;
