@@ -34,38 +34,19 @@ impl Verifier {
         if own == Outcome::Verified {
             return own;
         }
-        let platforms: Vec<Digest> = match listing {
-            Ok(Some(fetched)) => {
-                match Manifest::parse(&fetched.bytes, fetched.media_type.as_deref()) {
-                    Some(index) => {
-                        let runnable: Vec<&registry::Descriptor> =
-                            index.manifests.iter().filter(|d| d.runnable()).collect();
-                        let digests: Vec<Digest> = runnable
-                            .iter()
-                            .filter_map(|d| Digest::parse(&d.digest).ok())
-                            .collect();
-                        // An entry that cannot be checked (another digest
-                        // algorithm), or more entries than are checked: not
-                        // every platform can be shown signed.
-                        if digests.len() != runnable.len() || digests.len() > MAX_PLATFORMS {
-                            return own;
-                        }
-                        digests
-                    }
-                    None => return own,
-                }
-            }
+        let index = match listing {
+            Ok(Some(fetched)) => Manifest::parse(&fetched.bytes, fetched.media_type.as_deref()),
             // No index (a manifest whose own evidence decided), or one whose
             // bytes are not its digest's: the digest's own verdict.
-            Ok(None) => return own,
+            Ok(None) => None,
             Err(e) if e.kind() != RegistryErrorKind::DigestMismatch => {
                 return Outcome::Unavailable;
             }
-            Err(_) => return own,
+            Err(_) => None,
         };
-        if platforms.is_empty() {
+        let Some(platforms) = index.as_ref().and_then(runnable_platforms) else {
             return own;
-        }
+        };
         let rounds = platforms
             .iter()
             .map(|d| Box::pin(evidence::check(&self.registry, repo, *d, req, now)));
@@ -82,3 +63,17 @@ impl Verifier {
 
 /// Platform manifests of one index checked for evidence, at most.
 const MAX_PLATFORMS: usize = 16;
+
+/// The digests of every runnable platform manifest `index` lists; `None`
+/// when there is none, or when not every platform can be shown signed (an
+/// entry of another digest algorithm, more entries than are checked).
+fn runnable_platforms(index: &Manifest) -> Option<Vec<Digest>> {
+    let runnable: Vec<&registry::Descriptor> =
+        index.manifests.iter().filter(|d| d.runnable()).collect();
+    let digests: Vec<Digest> = runnable
+        .iter()
+        .filter_map(|d| Digest::parse(&d.digest).ok())
+        .collect();
+    let checkable = digests.len() == runnable.len() && digests.len() <= MAX_PLATFORMS;
+    (checkable && !digests.is_empty()).then_some(digests)
+}
