@@ -17,7 +17,7 @@ use http::{Method, StatusCode};
 use sigstore_tuf::transport::FetchFuture;
 use sigstore_tuf::{MetadataStore, Updater, UpdaterConfig};
 
-use super::registry::{Destination, Transport};
+use super::registry::{self, Destination, Transport};
 use crate::policy::{CaBundle, SideFiles, TrustRoot, TufSource};
 
 /// Longest a single metadata or target download may take.
@@ -98,36 +98,22 @@ impl HttpRepository {
     }
 }
 
-/// Where a redirect from `from` to `location` goes: an absolute `http(s)`
-/// URL (not from HTTPS down to HTTP) or an absolute path on the same host.
+/// Where a redirect from `from` to `location` goes: the registry client's
+/// rules, with plain HTTP only from plain HTTP (never from HTTPS down),
+/// and no credentials in the URL.
 fn redirect(from: &Destination, location: &str) -> Result<Destination, String> {
-    let uri: http::Uri = location
-        .parse()
-        .map_err(|_| format!("bad redirect location {location:?}"))?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let Some(authority) = uri.authority() else {
-        if !path.starts_with('/') {
-            return Err(format!("relative redirect location {location:?}"));
-        }
-        return Ok(Destination {
-            path,
-            ..from.clone()
-        });
-    };
-    let https = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") if !from.https => false,
-        Some("http") => return Err("refusing a redirect from HTTPS to plain HTTP".into()),
-        _ => return Err(format!("bad redirect location {location:?}")),
-    };
-    if authority.as_str().contains('@') {
-        return Err("refusing a redirect with credentials".into());
+    let credentials = location
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.authority().map(|a| a.as_str().contains('@')))
+        .unwrap_or(false);
+    if credentials {
+        return Err(format!(
+            "refusing a redirect with credentials: {location:?}"
+        ));
     }
-    Ok(Destination {
-        https,
-        authority: authority.as_str().to_owned(),
-        path,
-    })
+    registry::redirect(from, location, |_| !from.https)
+        .map_err(|why| format!("{why}: {location:?}"))
 }
 
 impl sigstore_tuf::Repository for HttpRepository {

@@ -28,6 +28,7 @@ pub use manifest::{
     ACCEPT, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Manifest, OCI_INDEX, OCI_MANIFEST,
 };
 pub(crate) use transport::{Destination, Transport};
+pub(crate) use urls::redirect;
 
 use std::time::Instant;
 

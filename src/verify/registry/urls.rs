@@ -63,25 +63,41 @@ impl Registry {
         from: &Destination,
         location: &str,
     ) -> Result<Destination, RegistryError> {
-        let uri: http::Uri = location.parse().map_err(|_| {
-            RegistryError::new(RegistryErrorKind::Protocol, "bad redirect location")
-        })?;
-        if uri.authority().is_some() {
-            return self.absolute(&uri);
-        }
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        if !path.starts_with('/') {
-            return Err(RegistryError::new(
-                RegistryErrorKind::Protocol,
-                "relative redirect location",
-            ));
-        }
-        Ok(Destination {
-            https: from.https,
-            authority: from.authority.clone(),
-            path: path.to_owned(),
-        })
+        redirect(from, location, |authority| self.is_insecure(authority))
+            .map_err(|why| RegistryError::new(RegistryErrorKind::Protocol, why))
     }
+}
+
+/// Where a redirect from `from` to `location` goes: an absolute `http(s)`
+/// URL, plain HTTP only to an authority `plain_http` allows, or an
+/// absolute path on the same host and scheme.
+pub(crate) fn redirect(
+    from: &Destination,
+    location: &str,
+    plain_http: impl Fn(&str) -> bool,
+) -> Result<Destination, &'static str> {
+    let uri: http::Uri = location.parse().map_err(|_| "bad redirect location")?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let Some(authority) = uri.authority() else {
+        if !path.starts_with('/') {
+            return Err("relative redirect location");
+        }
+        return Ok(Destination {
+            path,
+            ..from.clone()
+        });
+    };
+    let authority = authority.as_str().to_owned();
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") if plain_http(&authority) => false,
+        _ => return Err("refusing a plain-HTTP URL"),
+    };
+    Ok(Destination {
+        https,
+        authority,
+        path,
+    })
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved kept).
