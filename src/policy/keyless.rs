@@ -55,11 +55,12 @@ impl Matcher {
     }
 }
 
-/// `text` into a fingerprint, length first: no two sequences of fields
+/// `bytes` into a fingerprint, length first: no two sequences of fields
 /// hash alike, whatever bytes they hold.
-fn field(h: &mut Sha256, text: &str) {
-    h.update((text.len() as u64).to_be_bytes());
-    h.update(text.as_bytes());
+pub(super) fn field(h: &mut Sha256, bytes: impl AsRef<[u8]>) {
+    let bytes = bytes.as_ref();
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
 }
 
 impl fmt::Debug for Matcher {

@@ -77,8 +77,7 @@ impl TufSource {
         let url = normalize_url(url);
         let mut h = Sha256::new();
         for part in [url.as_bytes(), root, target.as_bytes()] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part);
+            super::keyless::field(&mut h, part);
         }
         TufSource {
             url,
