@@ -7,6 +7,43 @@
 
 use super::error::{ParseErrorKind, ParseReferenceError};
 
+/// `[a-z0-9]`: a path component's letters.
+const LOWER_DIGIT: u8 = 1;
+/// `[A-Z]`.
+const UPPER: u8 = 2;
+/// `[._-]`: the punctuation a tag may hold after its first character.
+const TAG_PUNCT: u8 = 4;
+/// `[A-Za-z0-9]`.
+const ALNUM: u8 = LOWER_DIGIT | UPPER;
+
+/// The class bits of every byte: the scanners below test one table entry
+/// per byte instead of a chain of ranges (the path and domain loops are
+/// most of a parse).
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            LOWER_DIGIT
+        } else if c.is_ascii_uppercase() {
+            UPPER
+        } else if matches!(c, b'.' | b'_' | b'-') {
+            TAG_PUNCT
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Whether `b` is in one of the classes of `mask`.
+#[inline]
+fn is(b: u8, mask: u8) -> bool {
+    CLASS[usize::from(b)] & mask != 0
+}
+
 /// The pieces the full-reference expression captures.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Parts<'a> {
@@ -80,13 +117,19 @@ pub(super) fn parse_strict(s: &str) -> Result<Parts<'_>, ()> {
 /// starts at the first `@` and a tag is whatever follows the last `:` when
 /// no `/` comes after it. This is the only split the expression can match.
 pub(super) fn split_name_tag_digest(s: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
-    // The first `@`, and the last `/` and `:` before it (memchr's
-    // vectorized searches: this split was the largest cost of a decision).
+    // The first `@`; then, scanning back from it, the last `:` after the
+    // last `/` (only the tag and the last path component are read).
     let bytes = s.as_bytes();
     let at = memchr::memchr(b'@', bytes);
     let name_part = &bytes[..at.unwrap_or(bytes.len())];
-    let last_slash = memchr::memrchr(b'/', name_part);
-    let last_colon = memchr::memrchr(b':', name_part);
+    let mut last_colon = None;
+    for (i, &b) in name_part.iter().enumerate().rev() {
+        match b {
+            b'/' => break,
+            b':' if last_colon.is_none() => last_colon = Some(i),
+            _ => {}
+        }
+    }
     let (before, digest) = match at {
         Some(i) => {
             let digest = &s[i + 1..];
@@ -98,7 +141,7 @@ pub(super) fn split_name_tag_digest(s: &str) -> Option<(&str, Option<&str>, Opti
         None => (s, None),
     };
     let (name, tag) = match last_colon {
-        Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
+        Some(colon) => {
             let tag = &before[colon + 1..];
             if !is_tag(tag) {
                 return None;
@@ -116,10 +159,8 @@ fn is_tag(s: &str) -> bool {
     match b.split_first() {
         Some((first, rest)) => {
             b.len() <= 128
-                && (first.is_ascii_alphanumeric() || *first == b'_')
-                && rest
-                    .iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+                && (is(*first, ALNUM) || *first == b'_')
+                && rest.iter().all(|&c| is(c, ALNUM | TAG_PUNCT))
         }
         None => false,
     }
@@ -151,7 +192,7 @@ fn is_digest_syntax(s: &str) -> bool {
 /// [`is_digest_syntax`]: a registered algorithm, the exact hex length, and
 /// lower-case hex.
 pub(super) fn validate_digest(s: &str) -> Result<(), ParseReferenceError> {
-    let Some((algorithm, hex)) = s.split_once(':') else {
+    let Some((algorithm, hex)) = split_once_byte(s, b':') else {
         return Err(ParseReferenceError::new(ParseErrorKind::DigestFormat));
     };
     let expected = match algorithm {
@@ -204,19 +245,19 @@ pub(super) fn is_domain_name(s: &str) -> bool {
     for (i, &c) in b.iter().enumerate() {
         if c == b'.' {
             // A label ends: it must be non-empty and end alphanumeric.
-            if i == label_start || !b[i - 1].is_ascii_alphanumeric() {
+            if i == label_start || !is(b[i - 1], ALNUM) {
                 return false;
             }
             label_start = i + 1;
         } else if i == label_start {
-            if !c.is_ascii_alphanumeric() {
+            if !is(c, ALNUM) {
                 return false;
             }
-        } else if !(c.is_ascii_alphanumeric() || c == b'-') {
+        } else if !(is(c, ALNUM) || c == b'-') {
             return false;
         }
     }
-    label_start < b.len() && b[b.len() - 1].is_ascii_alphanumeric()
+    label_start < b.len() && is(b[b.len() - 1], ALNUM)
 }
 
 /// `component(/component)*`, in one pass over the bytes.
@@ -228,7 +269,7 @@ pub(super) fn is_path(s: &str) -> bool {
         loop {
             // One or more alphanumerics.
             let start = i;
-            while i < b.len() && (b[i].is_ascii_lowercase() || b[i].is_ascii_digit()) {
+            while i < b.len() && is(b[i], LOWER_DIGIT) {
                 i += 1;
             }
             if i == start {

@@ -51,6 +51,23 @@ fn naive_is_domain_name(s: &str) -> bool {
 }
 
 #[test]
+fn byte_classes_are_the_grammar_ranges() {
+    for b in 0..=u8::MAX {
+        assert_eq!(
+            is(b, LOWER_DIGIT),
+            b.is_ascii_lowercase() || b.is_ascii_digit(),
+            "{b}"
+        );
+        assert_eq!(is(b, ALNUM), b.is_ascii_alphanumeric(), "{b}");
+        assert_eq!(
+            is(b, ALNUM | TAG_PUNCT),
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'),
+            "{b}"
+        );
+    }
+}
+
+#[test]
 fn scanners_on_edge_cases() {
     for (s, path, domain) in [
         ("", false, false),
