@@ -30,8 +30,10 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -44,11 +46,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use prometheus::{IntCounter, IntGauge};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 mod first_request;
+mod signal;
 
 use first_request::FirstRequest;
+use signal::Signal;
 
 use super::config::Limits;
 use super::limits::GaugeGuard;
@@ -88,8 +92,11 @@ pub(crate) struct Shared {
     rejected: IntCounter,
     /// The TCP series of the per-transport open-connections gauge.
     transport_open: Option<IntGauge>,
-    /// Set when the grace period is over: every connection closes at once.
-    abort: watch::Sender<bool>,
+    /// Raised when the drain starts: every connection finishes its
+    /// in-flight requests and closes.
+    drain: Signal,
+    /// Raised when the grace period is over: every connection closes at once.
+    abort: Signal,
 }
 
 impl Shared {
@@ -101,7 +108,8 @@ impl Shared {
             open,
             rejected,
             transport_open: None,
-            abort: watch::Sender::new(false),
+            drain: Signal::default(),
+            abort: Signal::default(),
         }
     }
 
@@ -148,9 +156,15 @@ impl Shared {
         self.permits.available_permits()
     }
 
+    /// Asks every connection to close once its in-flight requests are
+    /// answered (HTTP/2: GOAWAY; HTTP/1.1: no keep-alive).
+    pub(crate) fn drain_all(&self) {
+        self.drain.raise();
+    }
+
     /// Closes every connection now, in-flight requests included.
     pub(crate) fn abort_all(&self) {
-        self.abort.send_replace(true);
+        self.abort.raise();
     }
 }
 
@@ -238,6 +252,9 @@ async fn connection<H, Fut>(
     }
 }
 
+/// Serves one connection. `watcher` is held until the connection ends, so
+/// that the drain can wait for it; the drain itself is signalled through
+/// [`Shared::drain_all`].
 async fn serve<I, H, Fut>(io: I, shared: &Shared, watcher: Watcher, handler: H)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -256,11 +273,15 @@ where
     });
     let streams = streams::executor();
     let builder = shared.builder(streams.clone());
-    let conn = streams.drive(watcher.watch(builder.serve_connection(io, service)));
+    let _watcher = watcher;
+    let conn = streams.drive(Draining {
+        conn: builder.serve_connection(io, service),
+        drain: shared.drain.raised(),
+        shutdown: Some(auto::Connection::graceful_shutdown),
+    });
     // hyper bounds each HTTP/1.1 head, but not the protocol sniffing before
     // it nor an HTTP/2 connection that never opens a stream.
     let first_request = FirstRequest::new(shared.header_timeout, started);
-    let mut abort = shared.abort.subscribe();
     // Polled in this order on every wake-up of the connection (one per
     // request over HTTP/1.1): the connection first, then the guards.
     tokio::select! {
@@ -270,8 +291,35 @@ where
                 tracing::debug!(%error, "connection ended with an error");
             }
         }
-        _ = abort.wait_for(|abort| *abort) => tracing::debug!("connection aborted at the end of the grace period"),
+        () = shared.abort.raised() => tracing::debug!("connection aborted at the end of the grace period"),
         () = first_request => tracing::debug!("no request within the header-read timeout, closing"),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection that starts its graceful shutdown when the drain does.
+    struct Draining<'a, C, F> {
+        #[pin]
+        conn: C,
+        #[pin]
+        drain: signal::Raised<'a>,
+        // Taken when called.
+        shutdown: Option<F>,
+    }
+}
+
+impl<C: Future, F: FnOnce(Pin<&mut C>)> Future for Draining<'_, C, F> {
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        let mut this = self.project();
+        if this.shutdown.is_some()
+            && this.drain.poll(cx).is_ready()
+            && let Some(shutdown) = this.shutdown.take()
+        {
+            shutdown(this.conn.as_mut());
+        }
+        this.conn.poll(cx)
     }
 }
 

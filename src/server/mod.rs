@@ -332,6 +332,9 @@ impl Server {
                 h3.wait_idle().await;
             }
         };
+        // Every connection closes once its in-flight requests are answered;
+        // `graceful` waits for the last of them.
+        shared.drain_all();
         let finished = tokio::time::timeout(config.grace_period, async {
             tokio::join!(graceful.shutdown(), h3_idle)
         })

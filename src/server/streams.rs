@@ -22,6 +22,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -40,13 +41,25 @@ const ROUNDS: usize = 4;
 #[derive(Default)]
 struct Inbox {
     queue: Mutex<Vec<Stream>>,
+    /// Set (under the lock) when `queue` is given a stream, cleared when it
+    /// is emptied: an HTTP/1.1 connection never has streams, and its every
+    /// wake-up costs one load here instead of taking the lock.
+    queued: AtomicBool,
     /// The connection's task, woken when a stream arrives outside its poll.
     waker: AtomicWaker,
 }
 
 impl Inbox {
+    /// The streams queued since the last call. A stream being queued while
+    /// this reads nothing is not lost: its `execute` wakes the connection,
+    /// whose waker is registered before this is called.
     fn take(&self) -> Vec<Stream> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+        if !self.queued.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        self.queued.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *queue)
     }
 }
 
@@ -62,11 +75,15 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     fn execute(&self, stream: F) {
-        self.inbox
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Box::pin(stream));
+        {
+            let mut queue = self
+                .inbox
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.push(Box::pin(stream));
+            self.inbox.queued.store(true, Ordering::Release);
+        }
         self.inbox.waker.wake();
     }
 }
@@ -114,7 +131,9 @@ impl<C: Future> Future for WithStreams<C> {
             }
             this.streams.extend(this.inbox.take());
             let mut finished = false;
-            while let Poll::Ready(Some(())) = this.streams.poll_next_unpin(cx) {
+            while !this.streams.is_empty()
+                && let Poll::Ready(Some(())) = this.streams.poll_next_unpin(cx)
+            {
                 finished = true;
             }
             if !finished {

@@ -318,6 +318,36 @@ async fn drain_waits_for_an_in_flight_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_close_at_the_drain() {
+    // A grace period and a header-read timeout far longer than the check:
+    // only the drain's graceful shutdown of each connection ends it early.
+    let server = start(config(&["--grace-period", "60s"])).await;
+    let mut open = Vec::new();
+    for proto in [Proto::H1, Proto::H2] {
+        let mut conn = connect(server.addr, None, proto).await.unwrap();
+        let (status, _, body) = conn
+            .send(post("/imagepolicy", image_review(&["nginx:1.25"])))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{proto:?}: {body:?}");
+        open.push(conn);
+    }
+    let started = tokio::time::Instant::now();
+    server.handle.shutdown();
+    tokio::time::timeout(DEADLINE, server.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "idle connections held the drain for {:?}",
+        started.elapsed()
+    );
+    drop(open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grace_period_bounds_the_drain() {
     let server = start(config(&["--grace-period", "300ms"])).await;
     // An idle HTTP/2 connection with a request that never completes.
