@@ -30,10 +30,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,7 +50,7 @@ mod first_request;
 mod signal;
 
 use first_request::FirstRequest;
-use signal::Signal;
+use signal::{Draining, Signal};
 
 use super::config::Limits;
 use super::limits::GaugeGuard;
@@ -274,11 +272,11 @@ where
     let streams = streams::executor();
     let builder = shared.builder(streams.clone());
     let _watcher = watcher;
-    let conn = streams.drive(Draining {
-        conn: builder.serve_connection(io, service),
-        drain: shared.drain.raised(),
-        shutdown: Some(auto::Connection::graceful_shutdown),
-    });
+    let conn = streams.drive(Draining::new(
+        builder.serve_connection(io, service),
+        shared.drain.raised(),
+        auto::Connection::graceful_shutdown,
+    ));
     // hyper bounds each HTTP/1.1 head, but not the protocol sniffing before
     // it nor an HTTP/2 connection that never opens a stream.
     let first_request = FirstRequest::new(shared.header_timeout, started);
@@ -293,33 +291,6 @@ where
         }
         () = shared.abort.raised() => tracing::debug!("connection aborted at the end of the grace period"),
         () = first_request => tracing::debug!("no request within the header-read timeout, closing"),
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A connection that starts its graceful shutdown when the drain does.
-    struct Draining<'a, C, F> {
-        #[pin]
-        conn: C,
-        #[pin]
-        drain: signal::Raised<'a>,
-        // Taken when called.
-        shutdown: Option<F>,
-    }
-}
-
-impl<C: Future, F: FnOnce(Pin<&mut C>)> Future for Draining<'_, C, F> {
-    type Output = C::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
-        let mut this = self.project();
-        if this.shutdown.is_some()
-            && this.drain.poll(cx).is_ready()
-            && let Some(shutdown) = this.shutdown.take()
-        {
-            shutdown(this.conn.as_mut());
-        }
-        this.conn.poll(cx)
     }
 }
 

@@ -5,7 +5,8 @@
 //! its notifier's lock every time it is polled, and a connection's task is
 //! polled at least once per request: one shared lock per request and per
 //! signal, contended across cores. [`Raised`] registers its waker once,
-//! then only reads the flag.
+//! then only reads the flag; [`Draining`] starts a connection's graceful
+//! shutdown when the drain signal is raised.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -72,6 +73,44 @@ impl Future for Raised<'_> {
             Poll::Ready(())
         } else {
             Poll::Pending
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection that starts its graceful shutdown when the drain does.
+    pub(super) struct Draining<'a, C, F> {
+        #[pin]
+        conn: C,
+        #[pin]
+        drain: Raised<'a>,
+        // Taken when called.
+        shutdown: Option<F>,
+    }
+}
+
+impl<C: Future, F: FnOnce(Pin<&mut C>)> Future for Draining<'_, C, F> {
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        let mut this = self.project();
+        if this.shutdown.is_some()
+            && this.drain.poll(cx).is_ready()
+            && let Some(shutdown) = this.shutdown.take()
+        {
+            shutdown(this.conn.as_mut());
+        }
+        this.conn.poll(cx)
+    }
+}
+
+impl<'a, C, F> Draining<'a, C, F> {
+    /// `conn`, with `shutdown` called on it once `drain` is ready.
+    pub(super) fn new(conn: C, drain: Raised<'a>, shutdown: F) -> Self {
+        Draining {
+            conn,
+            drain,
+            shutdown: Some(shutdown),
         }
     }
 }
