@@ -117,19 +117,15 @@ pub(super) fn parse_strict(s: &str) -> Result<Parts<'_>, ()> {
 /// starts at the first `@` and a tag is whatever follows the last `:` when
 /// no `/` comes after it. This is the only split the expression can match.
 pub(super) fn split_name_tag_digest(s: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
-    // The first `@`; then, scanning back from it, the last `:` after the
-    // last `/` (only the tag and the last path component are read).
+    // The first `@`; then, scanning back from it, the last `:` unless a
+    // `/` comes first (only the tag, or the last path component, is read).
     let bytes = s.as_bytes();
     let at = memchr::memchr(b'@', bytes);
     let name_part = &bytes[..at.unwrap_or(bytes.len())];
-    let mut last_colon = None;
-    for (i, &b) in name_part.iter().enumerate().rev() {
-        match b {
-            b'/' => break,
-            b':' if last_colon.is_none() => last_colon = Some(i),
-            _ => {}
-        }
-    }
+    let last_colon = name_part
+        .iter()
+        .rposition(|&b| b == b':' || b == b'/')
+        .filter(|&i| name_part[i] == b':');
     let (before, digest) = match at {
         Some(i) => {
             let digest = &s[i + 1..];
