@@ -15,8 +15,11 @@
 #   NICE=-10           niceness of the servers and the generator (root only; 0 = unchanged),
 #                      so that other work on a shared machine disturbs the comparison less
 #   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
-#   SCENARIOS="h1-wrk h2-h2load h2-oha h1-rate"   the scenarios run (a subset for a quick look)
+#   SCENARIOS="h1-wrk h1-capped h2-h2load h2-oha h1-rate"   the scenarios run (a subset for a quick look)
 #   H1_RATE=45000      requests/s offered by the fixed-rate HTTP/1.1 scenario (h1-rate)
+#   CAP=65             h1-capped: each server's CPU capped at CAP% of its core (cgroup CPU
+#                      bandwidth, root only; the scenario is skipped without a writable
+#                      cgroup cpu controller)
 #   OUT=path           results file (default loadtest/RESULTS.md)
 #   PORT_GATE, PORT_BARE, PORT_BARE_INLINE   ports on 127.0.0.1 (default 18443, 18444, 18445)
 #
@@ -48,6 +51,7 @@ PORT_BARE=${PORT_BARE:-18444}
 PORT_BARE_INLINE=${PORT_BARE_INLINE:-18445}
 PATH_QUERY='/imagepolicy?timeout=30s'
 H1_RATE=${H1_RATE:-45000}
+CAP=${CAP:-65}
 
 # Targets: throughput and p99 against the bare server, pinned.
 TARGET_RPS_RATIO=0.90
@@ -56,12 +60,13 @@ TARGET_P99_RATIO=1.2
 die() { echo "run.sh: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
 
-for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE PORT_BARE_INLINE H1_RATE; do
+for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE PORT_BARE_INLINE H1_RATE CAP; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number"
 done
 ((ROUNDS >= 1 && ROUNDS <= 10)) || die "ROUNDS must be 1..10"
 ((DURATION >= 1 && DURATION <= 300)) || die "DURATION must be 1..300 seconds"
 ((APISERVERS >= 1 && CONNS >= 1 && STREAMS >= 1)) || die "APISERVERS, CONNS, STREAMS must be positive"
+((CAP >= 10 && CAP <= 95)) || die "CAP must be 10..95 (% of one core)"
 [[ $NICE =~ ^-?[0-9]+$ ]] || die "NICE must be a whole number"
 [[ $(id -u) -eq 0 ]] || NICE=0
 
@@ -72,12 +77,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 source "$ROOT/loadtest/common.sh"
 need openssl
 need jq
-SCENARIOS=(${SCENARIOS:-h1-wrk h2-h2load h2-oha h1-rate})
+SCENARIOS=(${SCENARIOS:-h1-wrk h1-capped h2-h2load h2-oha h1-rate})
 for scenario in "${SCENARIOS[@]}"; do
-    [[ $scenario =~ ^(h1-wrk|h2-h2load|h2-oha|h1-rate)$ ]] || die "unknown scenario $scenario"
+    [[ $scenario =~ ^(h1-wrk|h1-capped|h2-h2load|h2-oha|h1-rate)$ ]] || die "unknown scenario $scenario"
 done
 [[ " ${SCENARIOS[*]} " == *" h2-h2load "* ]] && need h2load nghttp2-client
-[[ " ${SCENARIOS[*]} " == *" h1-wrk "* ]] && need wrk
+[[ " ${SCENARIOS[*]} " == *" h1-wrk "* || " ${SCENARIOS[*]} " == *" h1-capped "* ]] && need wrk
 need taskset util-linux
 [[ " ${SCENARIOS[*]} " == *" h2-oha "* || " ${SCENARIOS[*]} " == *" h1-rate "* ]] && need_oha
 
@@ -107,6 +112,55 @@ fi
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 BARE_BIN="$TARGET_DIR/release/examples/bare_server"
 GATE_BIN="$TARGET_DIR/release/imagegate"
+
+# ---------------------------------------------------------------- CPU cap (h1-capped)
+# In h1-wrk one wrk thread on its own core is the limit: the bare server then
+# leaves part of its core idle and its queue waits inside wrk, whose latency
+# does not count that wait. h1-capped caps the server under load at CAP% of
+# its core (cgroup CPU bandwidth, every 2 ms), below what wrk can load, so
+# that every server is its own limit, every queue is counted alike, and wrk
+# has room (its CPU in the table shows it).
+CAP_PERIOD_US=2000
+CG_PARENT="" CG_KIND="" CAP_GROUP="" CAP_SKIPPED=0
+if [[ " ${SCENARIOS[*]} " == *" h1-capped "* ]]; then
+    if [[ $(id -u) -eq 0 && -w /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
+        CG_PARENT=/sys/fs/cgroup/cpu CG_KIND=v1
+    elif [[ $(id -u) -eq 0 && -w /sys/fs/cgroup/cgroup.subtree_control ]] \
+        && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+        CG_PARENT=/sys/fs/cgroup CG_KIND=v2
+    fi
+    if [[ -z $CG_KIND ]]; then
+        log "h1-capped skipped: no writable cgroup cpu controller (root needed)"
+        kept=()
+        for scenario in "${SCENARIOS[@]}"; do
+            [[ $scenario == h1-capped ]] || kept+=("$scenario")
+        done
+        SCENARIOS=("${kept[@]}")
+        CAP_SKIPPED=1
+    else
+        CAP_GROUP="$CG_PARENT/imagegate-loadtest-$$"
+        mkdir -p "$CAP_GROUP"
+        quota=$((CAP_PERIOD_US * CAP / 100))
+        if [[ $CG_KIND == v1 ]]; then
+            echo "$CAP_PERIOD_US" >"$CAP_GROUP/cpu.cfs_period_us"
+            echo "$quota" >"$CAP_GROUP/cpu.cfs_quota_us"
+        else
+            grep -qw cpu "$CG_PARENT/cgroup.subtree_control" || echo +cpu >"$CG_PARENT/cgroup.subtree_control"
+            echo "$quota $CAP_PERIOD_US" >"$CAP_GROUP/cpu.max"
+        fi
+    fi
+fi
+cap_on() { echo "$1" >"$CAP_GROUP/cgroup.procs"; }
+cap_off() { echo "$1" >"$CG_PARENT/cgroup.procs"; }
+cap_cleanup() {
+    [[ -n $CAP_GROUP && -d $CAP_GROUP ]] || return 0
+    local p
+    while read -r p; do
+        echo "$p" >"$CG_PARENT/cgroup.procs" 2>/dev/null || true
+    done <"$CAP_GROUP/cgroup.procs"
+    rmdir "$CAP_GROUP" 2>/dev/null || true
+}
+trap 'cap_cleanup; _workspace_cleanup' EXIT
 
 # ---------------------------------------------------------------- servers
 # Prefixes for the servers and the load generator: niceness, then CPU pinning.
@@ -195,9 +249,10 @@ load_run() {
     local out="$WORK/$tag.out" timing="$WORK/$tag.time"
     local before after
     kill -0 "$pid" 2>/dev/null || die "$server is no longer running"
+    [[ $scenario == h1-capped ]] && cap_on "$pid"
     before=$(cpu_ticks "$pid")
     case $scenario in
-        h1-wrk)
+        h1-wrk | h1-capped)
             # wrk reports through the Lua `done` hook: one WRK line.
             { time BODY="$BODY" timeout $((secs + 60)) "${LOADGEN_PIN[@]}" wrk -t "$LOADGEN_THREADS" \
                 -c "$H1_CONNS" -d "${secs}s" --latency -s "$WRK_LUA" "$url" \
@@ -231,10 +286,11 @@ load_run() {
         *) die "unknown scenario $scenario" ;;
     esac
     after=$(cpu_ticks "$pid")
+    [[ $scenario == h1-capped ]] && cap_off "$pid"
     [[ $round == warmup ]] && return 0
 
     local rps p50 p99 max ok errors wall
-    if [[ $scenario == h1-wrk ]]; then
+    if [[ $scenario == h1-wrk || $scenario == h1-capped ]]; then
         grep -q '^WRK ' "$out" || die "no wrk summary ($tag): $(cat "$out" "$WORK/$tag.err")"
         # WRK requests duration_us p50_ms p99_ms max_ms errors non2xx
         local requests micros non2xx
@@ -382,6 +438,16 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "- $APISERVERS simulated apiservers, closed loop (each client sends its next request when"
     echo "  the previous answer arrives), keep-alive, no rate limit:"
     echo "  - \`h1-wrk\`: HTTP/1.1, $APISERVERS × $CONNS = $H1_CONNS connections, one request in flight on each (wrk)."
+    if ((CAP_SKIPPED)); then
+        echo "  - \`h1-capped\`: skipped (no writable cgroup cpu controller; it needs root)."
+    elif [[ " ${SCENARIOS[*]} " == *" h1-capped "* ]]; then
+        echo "  - \`h1-capped\`: the same as \`h1-wrk\` with the server under load capped at $CAP% of its"
+        echo "    core (cgroup $CG_KIND CPU bandwidth, $((CAP_PERIOD_US * CAP / 100)) µs in every $CAP_PERIOD_US µs), below what"
+        echo "    wrk can load: every server is its own limit and wrk has room (its CPU below 100%),"
+        echo "    so both queues form in the servers and wrk's latency counts them alike. Its"
+        echo "    throughput ratio is the ratio of capacities; its latencies include the waits of a"
+        echo "    throttled period (up to $((CAP_PERIOD_US - CAP_PERIOD_US * CAP / 100)) µs) for both servers."
+    fi
     echo "  - \`h2-h2load\`: HTTP/2, $APISERVERS connections × $STREAMS concurrent streams = $((APISERVERS * STREAMS)) in flight (h2load), as Go's"
     echo "    transport multiplexes an apiserver's requests over one connection."
     echo "  - \`h2-oha\`: the same HTTP/2 shape driven by oha, as a cross-check of the other tool."
@@ -393,7 +459,9 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "  \`h1-wrk\` runs wrk's one core is the limit (its CPU is near 100%): both servers get"
     echo "  about the same request rate, and the cheaper one (bare) is left with idle CPU while"
     echo "  the other's core is full, so the queue, and the p99, forms inside the server that"
-    echo "  costs more per request. \`h1-rate\` compares both at the same unsaturated load; its"
+    echo "  costs more per request (wrk's latency leaves out the wait inside wrk, so the bare"
+    echo "  server's queue is not counted). \`h1-capped\` makes every server its own limit;"
+    echo "  \`h1-rate\` compares both at the same unsaturated load; its"
     echo "  throughput ratio is the offered rate met, not a capacity."
     echo "- Order: per scenario a ${WARMUP} s unrecorded warm-up of each server, then"
     echo "  $ROUNDS rounds alternating ${SERVERS[*]}, each ${DURATION} s. All servers run the whole time."
