@@ -3,14 +3,8 @@
 /// The annotation prefix the apiserver forwards to an ImageReview webhook.
 const FORWARDED_SUFFIX: &str = ".image-policy.k8s.io";
 
-/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-pub(super) fn is_tag(tag: &str) -> bool {
-    let b = tag.as_bytes();
-    let ok = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
-    (1..=128).contains(&b.len())
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(ok)
-}
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`: the reference grammar's tag.
+pub(super) use crate::reference::is_tag;
 
 /// A Kubernetes annotation key whose prefix ends in `.image-policy.k8s.io`,
 /// the only keys the apiserver forwards to an ImageReview webhook.

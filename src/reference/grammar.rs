@@ -150,7 +150,7 @@ pub(super) fn split_name_tag_digest(s: &str) -> Option<(&str, Option<&str>, Opti
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-fn is_tag(s: &str) -> bool {
+pub(super) fn is_tag(s: &str) -> bool {
     let b = s.as_bytes();
     match b.split_first() {
         Some((first, rest)) => {

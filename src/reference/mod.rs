@@ -51,6 +51,13 @@ pub fn is_path_component(s: &str) -> bool {
     !s.contains('/') && grammar::is_path(s)
 }
 
+/// Whether `s` is a tag of the reference grammar
+/// (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`), for checking the tags a policy
+/// names against the same rule images obey.
+pub fn is_tag(s: &str) -> bool {
+    grammar::is_tag(s)
+}
+
 /// Whether `s` is one domain label of the reference grammar
 /// (`[a-zA-Z0-9]` or `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`).
 pub fn is_domain_label(s: &str) -> bool {

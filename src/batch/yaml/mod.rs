@@ -47,18 +47,6 @@ pub struct ImageAt {
     pub line: u64,
 }
 
-impl Document {
-    /// The line of the image at `index` of the container list `list`.
-    pub fn container_line(&self, list: &str, index: usize) -> Option<u64> {
-        container_line(&self.images, list, index)
-    }
-
-    /// The line of the image of the volume named `name`.
-    pub fn volume_line(&self, name: &str) -> Option<u64> {
-        volume_line(&self.images, name)
-    }
-}
-
 /// Among `images`, the line of the image at `index` of the container list
 /// `list`.
 pub fn container_line(images: &[ImageAt], list: &str, index: usize) -> Option<u64> {

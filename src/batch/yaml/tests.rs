@@ -17,12 +17,12 @@ fn streams_documents_with_lines() {
     .unwrap();
     assert_eq!(docs.len(), 2);
     assert_eq!(docs[0].line, 3);
-    assert_eq!(docs[0].container_line("containers", 0), Some(8));
+    assert_eq!(container_line(&docs[0].images, "containers", 0), Some(8));
     let v: serde_json::Value = serde_json::from_slice(&docs[0].json).unwrap();
     assert_eq!(v["spec"]["containers"][0]["image"], "nginx:1");
     assert_eq!(docs[1].line, 13);
     // A flow mapping: the whole item is on one line.
-    assert_eq!(docs[1].container_line("containers", 0), Some(14));
+    assert_eq!(container_line(&docs[1].images, "containers", 0), Some(14));
 }
 
 #[test]
@@ -33,10 +33,10 @@ fn lines_follow_lists_and_names() {
     .unwrap();
     let d = &docs[0];
     assert_eq!(d.line, 1);
-    assert_eq!(d.container_line("initContainers", 0), Some(7));
-    assert_eq!(d.container_line("containers", 0), Some(10));
-    assert_eq!(d.volume_line("model"), Some(16));
-    assert_eq!(d.volume_line("cfg"), None);
+    assert_eq!(container_line(&d.images, "initContainers", 0), Some(7));
+    assert_eq!(container_line(&d.images, "containers", 0), Some(10));
+    assert_eq!(volume_line(&d.images, "model"), Some(16));
+    assert_eq!(volume_line(&d.images, "cfg"), None);
     // The object starts at its first key, even when that key's value
     // is a block on the next lines.
     let docs = all("---\nmetadata:\n  name: x\nkind: Pod\n").unwrap();
