@@ -8,8 +8,13 @@
 //! - `compile/100000`: compiling a 100 000-pattern policy, from generated
 //!   YAML (`yaml`, parse included) and through the builder (`builder`).
 //! - `reference/parse_3`: parsing the three images of the load test's
-//!   ImageReview (`loadtest/bodies/imagereview-3.json`), the largest single
-//!   cost of a decision.
+//!   ImageReview (`loadtest/bodies/imagereview-3.json`), as every review of
+//!   images the thread has seen before: answered from the thread's memo of
+//!   parsed strings (`src/reference/memo.rs`).
+//! - `reference/parse_3_unseen`: the same three images each made new
+//!   (a tag from a counter over 65 536 values, far more than the memo
+//!   holds): every parse runs the grammar and is then remembered, the cost
+//!   of an image the thread has not parsed lately.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -102,6 +107,24 @@ fn reference(c: &mut Criterion) {
     c.bench_function("reference/parse_3", |b| {
         b.iter(|| {
             for image in images {
+                let parsed = imagegate::reference::Reference::parse(black_box(image));
+                black_box(parsed.is_ok());
+            }
+        });
+    });
+    let unseen: Vec<[String; 3]> = (0..65_536)
+        .map(|n| {
+            [
+                format!("registry.k8s.io/ingress-nginx/controller:v1.10.{n}"),
+                format!("ghcr.io/mycorp/payments-api:v2.14.{n}"),
+                format!("docker.io/library/busybox:1.{n}@sha256:9d75f0d7c398df565d7ac04c6819b62d6d8f9560f5eb4672596ecd8f7e96ae91"),
+            ]
+        })
+        .collect();
+    let mut next = unseen.iter().cycle();
+    c.bench_function("reference/parse_3_unseen", |b| {
+        b.iter(|| {
+            for image in next.next().into_iter().flatten() {
                 let parsed = imagegate::reference::Reference::parse(black_box(image));
                 black_box(parsed.is_ok());
             }

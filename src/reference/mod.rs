@@ -3,13 +3,16 @@
 //! `ParseNormalizedNamed`).
 //!
 //! The parser is a hand-written scanner over bytes, not a regular
-//! expression: it borrows from the input and never allocates on success, so
-//! it can run for every image of every review. Error paths may allocate.
+//! expression: it borrows from the input, so it can run for every image of
+//! every review. A successful parse allocates only when its thread's memo
+//! of recent strings (`memo.rs`) takes a string longer than the one its
+//! slot held before; error paths may allocate.
 //!
 //! This module knows nothing about policies and does no I/O.
 
 mod error;
 mod grammar;
+mod memo;
 #[cfg(test)]
 mod tests;
 
@@ -90,7 +93,16 @@ impl<'a> Reference<'a> {
     /// full or shortened, any known digest algorithm) is
     /// [`ParseErrorKind::LocalImageId`], because runtimes resolve it as the
     /// ID of an image already on the node instead of pulling it.
+    ///
+    /// A string this thread parsed a moment ago is answered from a small
+    /// memo of where its parts lie (see `memo.rs`): same input, same
+    /// result, without running the grammar again.
     pub fn parse(input: &'a str) -> Result<Self, ParseReferenceError> {
+        memo::parse(input)
+    }
+
+    /// [`Reference::parse`] without the memo.
+    fn parse_uncached(input: &'a str) -> Result<Self, ParseReferenceError> {
         if grammar::is_identifier(input) {
             return Err(ParseReferenceError::with_detail(
                 ParseErrorKind::ImageId,

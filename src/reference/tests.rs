@@ -129,7 +129,7 @@ fn long_inputs_are_linear_and_bounded() {
 }
 
 /// Valid references built from the grammar, so round trips cover every part.
-fn arb_reference() -> impl Strategy<Value = String> {
+pub(super) fn arb_reference() -> impl Strategy<Value = String> {
     let label = "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?";
     let host = prop_oneof![
         proptest::collection::vec(label, 2..4).prop_map(|l| l.join(".")),
