@@ -4,7 +4,7 @@
 //! Deployment names the same ones, and one review asks for the same image
 //! several times (the policy, the explanation, the verification). Parsing
 //! is a pure function of the string, so a thread remembers where the parts
-//! of the last strings it parsed lie, and a string it has seen, byte for
+//! of strings it parsed recently lie, and a string it has seen, byte for
 //! byte, is answered from those positions instead of the grammar.
 //!
 //! What it can and cannot do:
@@ -39,17 +39,22 @@ pub(super) fn parse(input: &str) -> Result<Reference<'_>, ParseReferenceError> {
         return Reference::parse_uncached(input);
     }
     let hash = hash(input.as_bytes());
-    let found = MEMO.with(|memo| {
-        memo.try_borrow()
-            .ok()
-            .and_then(|memo| memo.find(hash, input))
-    });
+    // `try_with`: a parse during the thread's exit, after the memo is gone,
+    // simply runs the grammar.
+    let found = MEMO
+        .try_with(|memo| {
+            memo.try_borrow()
+                .ok()
+                .and_then(|memo| memo.find(hash, input))
+        })
+        .ok()
+        .flatten();
     if let Some(reference) = found.and_then(|spans| spans.apply(input)) {
         return Ok(reference);
     }
     let parsed = Reference::parse_uncached(input)?;
     if let Some(spans) = Spans::of(input, &parsed) {
-        MEMO.with(|memo| {
+        let _ = MEMO.try_with(|memo| {
             if let Ok(mut memo) = memo.try_borrow_mut() {
                 memo.keep(hash, input, spans);
             }
