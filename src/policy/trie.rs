@@ -12,6 +12,7 @@
 
 use super::pattern::{HostPattern, MAX_LABEL_LEN, Pattern, Segment};
 use super::target::{Comps, Form, Host, Ipv6Key, RevLabels};
+use crate::reference::words::{load, mix};
 
 /// No node / no pattern.
 const NONE: u32 = u32::MAX;
@@ -395,29 +396,18 @@ fn place(slots: &mut [u32], hashes: &[u32], id: usize) {
 /// here.
 #[inline]
 fn hash(parent: u32, kind: Kind, text: &[u8]) -> (u32, u64) {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h =
-        ((u64::from(parent) << 8) | kind as u64 | ((text.len() as u64) << 40)).wrapping_mul(K);
+    let mut h = mix(
+        0,
+        (u64::from(parent) << 8) | kind as u64 | ((text.len() as u64) << 40),
+    );
     let head = load(text);
-    h = (h.rotate_left(23) ^ head).wrapping_mul(K);
+    h = mix(h, head);
     let mut rest = text.get(8..).unwrap_or(&[]);
     while !rest.is_empty() {
-        h = (h.rotate_left(23) ^ load(rest)).wrapping_mul(K);
+        h = mix(h, load(rest));
         rest = rest.get(8..).unwrap_or(&[]);
     }
     ((h ^ (h >> 32)) as u32, head)
-}
-
-/// The first eight bytes of `bytes`, little-endian, zero-padded.
-#[inline]
-fn load(bytes: &[u8]) -> u64 {
-    match bytes.first_chunk::<8>() {
-        Some(word) => u64::from_le_bytes(*word),
-        None => bytes
-            .iter()
-            .rev()
-            .fold(0, |acc, b| (acc << 8) | u64::from(*b)),
-    }
 }
 
 /// Test-only record of the nodes a lookup visits.

@@ -1,8 +1,8 @@
 //! A small per-thread memo of parsed references.
 //!
 //! A cluster runs the same few hundred images over and over: every pod of a
-//! Deployment names the same ones, and one review asks for the same image
-//! several times (the policy, the explanation, the verification). Parsing
+//! Deployment names the same ones, and a review that denies an image or
+//! verifies it parses it again (the explanation, the verification). Parsing
 //! is a pure function of the string, so a thread remembers where the parts
 //! of strings it parsed recently lie, and a string it has seen, byte for
 //! byte, is answered from those positions instead of the grammar.
@@ -19,6 +19,7 @@
 
 use std::cell::RefCell;
 
+use super::words::{load, mix};
 use super::{DOCKER_HUB, ParseReferenceError, Reference};
 
 /// Slots per thread (a power of two): room for the images a cluster's
@@ -113,24 +114,14 @@ fn index(hash: u64) -> usize {
     (hash >> (u64::BITS - SLOTS.trailing_zeros())) as usize
 }
 
-/// A multiply-rotate hash (the rustc/Firefox "Fx" construction) of the
-/// length and, for inputs over 32 bytes, of four 8-byte words: the first,
-/// one from the middle and the last two, where image strings of one
-/// registry differ (name, tag, digest); shorter inputs are hashed whole.
-/// It only picks a slot: equality is checked on the whole input, so a
-/// collision, made on purpose or not, only costs a miss.
+/// A hash of the length and, for inputs over 32 bytes, of four 8-byte
+/// words: the first, one from the middle and the last two, where image
+/// strings of one registry differ (name, tag, digest); shorter inputs are
+/// hashed whole. It only picks a slot: equality is checked on the whole
+/// input, so a collision, made on purpose or not, only costs a miss.
 fn hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(K);
-    let word = |at: usize| {
-        let mut w = [0u8; 8];
-        let end = bytes.len().min(at + 8);
-        if let Some(part) = bytes.get(at..end) {
-            w[..part.len()].copy_from_slice(part);
-        }
-        u64::from_le_bytes(w)
-    };
     let n = bytes.len();
+    let word = |at: usize| load(bytes.get(at..).unwrap_or_default());
     let mut h = mix(0, n as u64);
     if n > 32 {
         for at in [0, n / 2 - 4, n - 16, n - 8] {
@@ -141,7 +132,7 @@ fn hash(bytes: &[u8]) -> u64 {
             h = mix(h, word(at));
         }
     }
-    (h ^ (h >> 29)).wrapping_mul(K)
+    h
 }
 
 /// Where the parts of a parsed reference lie in its input.

@@ -15,6 +15,7 @@ mod grammar;
 mod memo;
 #[cfg(test)]
 mod tests;
+pub(crate) mod words;
 
 use std::fmt;
 
