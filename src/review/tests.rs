@@ -253,6 +253,31 @@ fn large_bodies_use_fresh_buffers_and_thread_buffers_stay_usable() {
     assert!(!reviewed.outcome.allowed);
 }
 
+/// The tape a thread keeps between parses carries nothing from one body
+/// to the next: bodies of other sizes, and ones that fail midway, in turn
+/// each read as they would alone.
+#[test]
+fn a_kept_tape_carries_nothing_into_the_next_body() {
+    let snapshot = Snapshot::builtin();
+    let many: Vec<String> = (0..300).map(|i| format!("img{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let bad_api = br#"{"apiVersion":"v9","kind":"ImageReview","spec":{"containers":[{"image":"a"},{"image":"b"}]}}"#;
+    let broken = br#"{"apiVersion":"imagepolicy.k8s.io/v1alpha1","kind":"ImageReview","spec":{"containers":[{"image":"a"}"#;
+    for _ in 0..3 {
+        let reviewed = image_review(&mut images_body(&many), &snapshot).unwrap();
+        assert_eq!(reviewed.outcome.reasons.len(), 300);
+        let err = image_review(&mut bad_api.to_vec(), &snapshot).unwrap_err();
+        assert!(err.to_string().contains("v9"), "{err}");
+        assert!(image_review(&mut broken.to_vec(), &snapshot).is_err());
+        let reviewed =
+            image_review(&mut images_body(&["registry.k8s.io/pause:3.9"]), &snapshot).unwrap();
+        assert_eq!(reviewed.outcome.reasons.len(), 1);
+        assert!(reviewed.outcome.allowed, "{:?}", reviewed.outcome);
+        let reviewed = image_review(&mut images_body(&[]), &snapshot).unwrap();
+        assert!(reviewed.outcome.reasons.is_empty());
+    }
+}
+
 #[test]
 fn connect_and_delete_are_allowed_in_the_namespace_mode() {
     let policy = Snapshot::from_yaml(

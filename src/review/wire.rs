@@ -10,11 +10,12 @@
 //!
 //! This module knows nothing of reviews: it must not decide anything.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use simd_json::{Buffers, ErrorType};
+use simd_json::{Buffers, ErrorType, Node, Tape};
 
 use super::error::{DecodeError, DecodeErrorKind};
 
@@ -28,12 +29,18 @@ pub const MAX_DEPTH: usize = 128;
 /// thread keeps a few hundred KiB at most.
 const REUSE_LIMIT: usize = 64 * 1024;
 
+/// A tape up to this size (in bytes) is kept for the thread's next parse;
+/// a larger one (a body of tens of KiB) is freed with its parse.
+const TAPE_KEEP: usize = 128 * 1024;
+
 /// The first words of the message of a repeated key (see [`classify`]).
 const DUPLICATE: &str = "duplicate key";
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> =
         RefCell::new(Buffers::with_max_depth(16 * 1024, MAX_DEPTH));
+    /// The tape of the thread's last parse, empty, for its next one.
+    static TAPE: Cell<Vec<Node<'static>>> = const { Cell::new(Vec::new()) };
     /// Where in the document the current decode error happened, innermost
     /// first. serde's errors are plain strings in simd-json, so the path is
     /// collected beside them; only error paths touch it.
@@ -46,8 +53,42 @@ enum Segment {
     Index(usize),
 }
 
+/// simd-json's tape of a body, walked by [`decode`]; its allocation goes
+/// back to the thread when it is dropped.
+pub(super) struct Parsed<'de> {
+    de: simd_json::Deserializer<'de>,
+}
+
+impl<'de> Deref for Parsed<'de> {
+    type Target = simd_json::Deserializer<'de>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.de
+    }
+}
+
+impl DerefMut for Parsed<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.de
+    }
+}
+
+impl Drop for Parsed<'_> {
+    fn drop(&mut self) {
+        let de = std::mem::replace(
+            &mut self.de,
+            simd_json::Deserializer::from_tape(Tape(Vec::new())),
+        );
+        let tape: Tape<'static> = de.into_tape().reset();
+        if tape.0.capacity() * size_of::<Node<'static>>() <= TAPE_KEEP {
+            // During the thread's exit there is nowhere to keep it.
+            let _ = TAPE.try_with(|kept| kept.set(tape.0));
+        }
+    }
+}
+
 /// Builds simd-json's tape for `body` (parsing it in place).
-pub(super) fn tape(body: &mut [u8]) -> Result<simd_json::Deserializer<'_>, DecodeError> {
+pub(super) fn tape(body: &mut [u8]) -> Result<Parsed<'_>, DecodeError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(DecodeError::new(
             DecodeErrorKind::NotJson,
@@ -55,21 +96,25 @@ pub(super) fn tape(body: &mut [u8]) -> Result<simd_json::Deserializer<'_>, Decod
         ));
     }
     TRAIL.with_borrow_mut(Vec::clear);
+    let mut tape = Tape(TAPE.try_with(Cell::take).unwrap_or_default()).reset();
     let parsed = if body.len() <= REUSE_LIMIT {
         BUFFERS.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut buffers) => simd_json::Deserializer::from_slice_with_buffers(body, &mut buffers),
+            Ok(mut buffers) => simd_json::fill_tape(body, &mut buffers, &mut tape),
             // Not reachable (decoding never re-enters), but never panic for it.
-            Err(_) => fresh(body),
+            Err(_) => fresh(body, &mut tape),
         })
     } else {
-        fresh(body)
+        fresh(body, &mut tape)
     };
-    parsed.map_err(|err| syntax_error(&err))
+    parsed.map_err(|err| syntax_error(&err))?;
+    Ok(Parsed {
+        de: simd_json::Deserializer::from_tape(tape),
+    })
 }
 
-fn fresh(body: &mut [u8]) -> simd_json::Result<simd_json::Deserializer<'_>> {
+fn fresh<'de>(body: &'de mut [u8], tape: &mut Tape<'de>) -> simd_json::Result<()> {
     let mut buffers = Buffers::with_max_depth(body.len(), MAX_DEPTH);
-    simd_json::Deserializer::from_slice_with_buffers(body, &mut buffers)
+    simd_json::fill_tape(body, &mut buffers, tape)
 }
 
 /// Decodes one value from the tape, classifying any failure.

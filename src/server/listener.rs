@@ -15,7 +15,8 @@
 //! - the header-read timeout bounds the TLS handshake, the wait for the
 //!   first request (also for HTTP/2, and for the protocol sniffing before
 //!   HTTP/1 or HTTP/2 is known), each HTTP/1.1 request head, and the
-//!   HTTP/1.1 keep-alive idle time;
+//!   HTTP/1.1 keep-alive idle time (hyper's, on one timer entry per
+//!   connection: [`HeadTimer`]);
 //! - head size and header count (HTTP/1.1), `MAX_CONCURRENT_STREAMS` and
 //!   `MAX_HEADER_LIST_SIZE` and keep-alive pings (HTTP/2);
 //! - HTTP/2 reset-stream limits: streams the client resets before they are
@@ -47,9 +48,11 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 mod first_request;
+mod head_timer;
 mod signal;
 
 use first_request::FirstRequest;
+use head_timer::HeadTimer;
 use signal::{Draining, Signal};
 
 use super::config::Limits;
@@ -118,7 +121,7 @@ impl Shared {
         let mut builder = auto::Builder::new(streams);
         builder
             .http1()
-            .timer(TokioTimer::new())
+            .timer(HeadTimer::default())
             .keep_alive(true)
             .header_read_timeout(limits.header_read_timeout)
             // hyper's floor for its read buffer is 8 KiB.

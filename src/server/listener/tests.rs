@@ -152,3 +152,78 @@ async fn a_silent_connection_is_closed_after_the_header_timeout() {
         () = tokio::time::sleep(Duration::from_secs(20)) => panic!("test timed out"),
     }
 }
+
+/// After requests, hyper's header-read timeout (on [`HeadTimer`]) bounds
+/// the keep-alive idle time and a trickled head, while requests that keep
+/// coming for longer than the timeout are all served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_requests_an_idle_or_trickling_connection_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let shared = test_shared(&limits);
+    let graceful = GracefulShutdown::new();
+    let server = async { accept_loop(listener, None, shared, &graceful, panicky).await };
+    const GET: &[u8] = b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n";
+    async fn answer(stream: &mut TcpStream) {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        while !seen.ends_with(b"ok") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed early after {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+        assert!(seen.starts_with(b"HTTP/1.1 200"), "{seen:?}");
+    }
+    async fn closed_after(stream: &mut TcpStream, started: tokio::time::Instant) -> Duration {
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+        started.elapsed()
+    }
+    let client = async {
+        // Requests every 100 ms for 1.2 s, four times the timeout: each head
+        // has its own deadline, none is cut by an earlier one.
+        let mut busy = TcpStream::connect(addr).await.unwrap();
+        for _ in 0..12 {
+            busy.write_all(GET).await.unwrap();
+            answer(&mut busy).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Then idle: closed one timeout after the last answer.
+        let started = tokio::time::Instant::now();
+        let waited = closed_after(&mut busy, started).await;
+        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+
+        // A second request's head trickled a byte at a time.
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(GET).await.unwrap();
+        answer(&mut slow).await;
+        let started = tokio::time::Instant::now();
+        let trickle = async {
+            for byte in GET.iter().cycle().take(64) {
+                if slow.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), trickle).await;
+        let waited = closed_after(&mut slow, started).await;
+        assert!(waited >= Duration::from_millis(250), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+    };
+    tokio::select! {
+        () = server => unreachable!(),
+        () = client => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => panic!("test timed out"),
+    }
+}

@@ -43,8 +43,12 @@ pub(super) fn is_json(value: &HeaderValue) -> bool {
 pub(super) fn response(
     status: StatusCode,
     content_type: &'static str,
-    body: Vec<u8>,
+    mut body: Vec<u8>,
 ) -> Response<Full<Bytes>> {
+    // `Bytes` takes an exactly sized buffer as it is, and allocates a
+    // header for one with spare room. Shrinking a body that fills at least
+    // half its block keeps it in place (mimalloc's `realloc`).
+    body.shrink_to_fit();
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
