@@ -79,12 +79,28 @@ impl Drop for Parsed<'_> {
             &mut self.de,
             simd_json::Deserializer::from_tape(Tape(Vec::new())),
         );
-        let tape: Tape<'static> = de.into_tape().reset();
-        if tape.0.capacity() * size_of::<Node<'static>>() <= TAPE_KEEP {
-            // During the thread's exit there is nowhere to keep it.
-            let _ = TAPE.try_with(|kept| kept.set(tape.0));
-        }
+        keep(de.into_tape());
     }
+}
+
+/// Gives a tape's allocation back to the thread, unless it is large.
+fn keep(tape: Tape<'_>) {
+    let tape: Tape<'static> = tape.reset();
+    if tape.0.capacity() * size_of::<Node<'static>>() <= TAPE_KEEP {
+        // During the thread's exit there is nowhere to keep it.
+        let _ = TAPE.try_with(|kept| kept.set(tape.0));
+    }
+}
+
+/// The capacity, in nodes, of the tape the thread keeps.
+#[cfg(test)]
+pub(super) fn kept_tape_capacity() -> usize {
+    TAPE.with(|kept| {
+        let tape = kept.take();
+        let capacity = tape.capacity();
+        kept.set(tape);
+        capacity
+    })
 }
 
 /// Builds simd-json's tape for `body` (parsing it in place).
@@ -106,7 +122,10 @@ pub(super) fn tape(body: &mut [u8]) -> Result<Parsed<'_>, DecodeError> {
     } else {
         fresh(body, &mut tape)
     };
-    parsed.map_err(|err| syntax_error(&err))?;
+    if let Err(err) = parsed {
+        keep(tape);
+        return Err(syntax_error(&err));
+    }
     Ok(Parsed {
         de: simd_json::Deserializer::from_tape(tape),
     })

@@ -121,6 +121,7 @@ impl Shared {
         let mut builder = auto::Builder::new(streams);
         builder
             .http1()
+            // Per connection, like the builder (see `HeadTimer`).
             .timer(HeadTimer::default())
             .keep_alive(true)
             .header_read_timeout(limits.header_read_timeout)

@@ -22,7 +22,12 @@ use tokio::time::Sleep;
 ///
 /// A sleep is ready exactly when its own deadline has passed; a sleep
 /// that fires early for an older deadline never reports it.
-#[derive(Clone, Default)]
+///
+/// One per connection, never shared: the tokio sleep keeps the waker of
+/// the last task that polled it, and hyper polls a connection's sleeps
+/// from that connection's task only. Not `Clone`, so that a builder made
+/// once and cloned for many connections cannot share it by mistake.
+#[derive(Default)]
 pub(super) struct HeadTimer {
     shared: Arc<Mutex<Option<Pin<Box<Sleep>>>>>,
 }

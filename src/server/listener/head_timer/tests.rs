@@ -87,3 +87,22 @@ async fn a_ready_sleep_wakes_its_task() {
     sleep.await;
     assert_eq!(started.elapsed(), TIMEOUT);
 }
+
+/// As hyper waits: the task sleeps on the second head's sleep while the
+/// shared sleep first fires for the first head's deadline, already
+/// dropped; the re-armed sleep must still wake the task, at its own
+/// deadline.
+#[tokio::test(start_paused = true)]
+async fn a_task_waiting_past_a_dropped_deadline_is_woken_at_its_own() {
+    let timer = HeadTimer::default();
+    let mut first = timer.sleep(TIMEOUT);
+    assert!(!ready(&mut first));
+    drop(first);
+    pass(Duration::from_secs(10)).await;
+    let second = timer.sleep(TIMEOUT);
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(2 * TIMEOUT, second)
+        .await
+        .expect("the second sleep never woke its task");
+    assert_eq!(started.elapsed(), TIMEOUT);
+}
