@@ -15,11 +15,13 @@
 #   NICE=-10           niceness of the servers and the generator (root only; 0 = unchanged),
 #                      so that other work on a shared machine disturbs the comparison less
 #   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
-#   SCENARIOS="h1-wrk h1-capped h2-h2load h2-oha h1-rate"   the scenarios run (a subset for a quick look)
+#   SCENARIOS="h1-wrk h1-capped h1-pair h2-h2load h2-oha h1-rate"   the scenarios run (a subset for a quick look)
 #   H1_RATE=45000      requests/s offered by the fixed-rate HTTP/1.1 scenario (h1-rate)
 #   CAP=65             h1-capped: each server's CPU capped at CAP% of its core (cgroup CPU
 #                      bandwidth, root only; the scenario is skipped without a writable
 #                      cgroup cpu controller)
+#   PAIR_CAP=75        h1-pair: the servers, loaded at once, get PAIR_CAP% of their core
+#                      together, in equal shares (a cgroup each)
 #   OUT=path           results file (default loadtest/RESULTS.md)
 #   PORT_GATE, PORT_BARE, PORT_BARE_INLINE   ports on 127.0.0.1 (default 18443, 18444, 18445)
 #
@@ -52,6 +54,7 @@ PORT_BARE_INLINE=${PORT_BARE_INLINE:-18445}
 PATH_QUERY='/imagepolicy?timeout=30s'
 H1_RATE=${H1_RATE:-45000}
 CAP=${CAP:-65}
+PAIR_CAP=${PAIR_CAP:-75}
 
 # Targets: throughput and p99 against the bare server, pinned.
 TARGET_RPS_RATIO=0.90
@@ -60,13 +63,14 @@ TARGET_P99_RATIO=1.2
 die() { echo "run.sh: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
 
-for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE PORT_BARE_INLINE H1_RATE CAP; do
+for n in DURATION WARMUP ROUNDS APISERVERS CONNS STREAMS PORT_GATE PORT_BARE PORT_BARE_INLINE H1_RATE CAP PAIR_CAP; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number"
 done
 ((ROUNDS >= 1 && ROUNDS <= 10)) || die "ROUNDS must be 1..10"
 ((DURATION >= 1 && DURATION <= 300)) || die "DURATION must be 1..300 seconds"
 ((APISERVERS >= 1 && CONNS >= 1 && STREAMS >= 1)) || die "APISERVERS, CONNS, STREAMS must be positive"
 ((CAP >= 10 && CAP <= 95)) || die "CAP must be 10..95 (% of one core)"
+((PAIR_CAP >= 10 && PAIR_CAP <= 95)) || die "PAIR_CAP must be 10..95 (% of one core)"
 [[ $NICE =~ ^-?[0-9]+$ ]] || die "NICE must be a whole number"
 [[ $(id -u) -eq 0 ]] || NICE=0
 
@@ -77,12 +81,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 source "$ROOT/loadtest/common.sh"
 need openssl
 need jq
-SCENARIOS=(${SCENARIOS:-h1-wrk h1-capped h2-h2load h2-oha h1-rate})
+SCENARIOS=(${SCENARIOS:-h1-wrk h1-capped h1-pair h2-h2load h2-oha h1-rate})
 for scenario in "${SCENARIOS[@]}"; do
-    [[ $scenario =~ ^(h1-wrk|h1-capped|h2-h2load|h2-oha|h1-rate)$ ]] || die "unknown scenario $scenario"
+    [[ $scenario =~ ^(h1-wrk|h1-capped|h1-pair|h2-h2load|h2-oha|h1-rate)$ ]] || die "unknown scenario $scenario"
 done
 [[ " ${SCENARIOS[*]} " == *" h2-h2load "* ]] && need h2load nghttp2-client
-[[ " ${SCENARIOS[*]} " == *" h1-wrk "* || " ${SCENARIOS[*]} " == *" h1-capped "* ]] && need wrk
+[[ " ${SCENARIOS[*]} " =~ \ h1-(wrk|capped|pair)\  ]] && need wrk
 need taskset util-linux
 [[ " ${SCENARIOS[*]} " == *" h2-oha "* || " ${SCENARIOS[*]} " == *" h1-rate "* ]] && need_oha
 
@@ -113,16 +117,42 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directo
 BARE_BIN="$TARGET_DIR/release/examples/bare_server"
 GATE_BIN="$TARGET_DIR/release/imagegate"
 
-# ---------------------------------------------------------------- CPU cap (h1-capped)
+# ---------------------------------------------------------------- CPU caps (h1-capped, h1-pair)
 # In h1-wrk one wrk thread on its own core is the limit: the bare server then
 # leaves part of its core idle and its queue waits inside wrk, whose latency
 # does not count that wait. h1-capped caps the server under load at CAP% of
 # its core (cgroup CPU bandwidth, every 2 ms), below what wrk can load, so
 # that every server is its own limit, every queue is counted alike, and wrk
 # has room (its CPU in the table shows it).
+#
+# Runs one after the other still meet different moments of a shared
+# machine: other work takes more or less of the cores, and single rounds
+# move by ±10%. h1-pair loads every server at once, each by its own wrk
+# (all on the load generator's core), each server capped at an equal share
+# of PAIR_CAP% of their core: each is its own limit, and whatever disturbs
+# one round disturbs every server in it alike. (One group shared by all
+# the servers left the core part idle, with waits of milliseconds.) Over HTTP/1.1
+# `bare` and `bare-inline` are the same server, so their ratio there shows
+# how far the method itself is from 1.
 CAP_PERIOD_US=2000
-CG_PARENT="" CG_KIND="" CAP_GROUP="" CAP_SKIPPED=0
-if [[ " ${SCENARIOS[*]} " == *" h1-capped "* ]]; then
+# h1-pair's shares are smaller; the kernel's least quota is 1 ms.
+PAIR_PERIOD_US=4000
+CG_PARENT="" CG_KIND="" CAP_SKIPPED=0
+declare -A CAP_GROUP=()
+cap_on() { echo "$2" >"${CAP_GROUP[$1]}/cgroup.procs"; } # group pid
+cap_off() { echo "$1" >"$CG_PARENT/cgroup.procs"; }
+cap_cleanup() {
+    local group p
+    for group in "${CAP_GROUP[@]}"; do
+        [[ -d $group ]] || continue
+        while read -r p; do
+            echo "$p" >"$CG_PARENT/cgroup.procs" 2>/dev/null || true
+        done <"$group/cgroup.procs"
+        rmdir "$group" 2>/dev/null || true
+    done
+}
+trap 'cap_cleanup; _workspace_cleanup' EXIT
+if [[ " ${SCENARIOS[*]} " =~ \ h1-(capped|pair)\  ]]; then
     if [[ $(id -u) -eq 0 && -w /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
         CG_PARENT=/sys/fs/cgroup/cpu CG_KIND=v1
     elif [[ $(id -u) -eq 0 && -w /sys/fs/cgroup/cgroup.subtree_control ]] \
@@ -130,37 +160,35 @@ if [[ " ${SCENARIOS[*]} " == *" h1-capped "* ]]; then
         CG_PARENT=/sys/fs/cgroup CG_KIND=v2
     fi
     if [[ -z $CG_KIND ]]; then
-        log "h1-capped skipped: no writable cgroup cpu controller (root needed)"
+        log "h1-capped and h1-pair skipped: no writable cgroup cpu controller (root needed)"
         kept=()
         for scenario in "${SCENARIOS[@]}"; do
-            [[ $scenario == h1-capped ]] || kept+=("$scenario")
+            [[ $scenario == h1-capped || $scenario == h1-pair ]] || kept+=("$scenario")
         done
         SCENARIOS=("${kept[@]}")
         CAP_SKIPPED=1
     else
-        CAP_GROUP="$CG_PARENT/imagegate-loadtest-$$"
-        mkdir -p "$CAP_GROUP"
-        quota=$((CAP_PERIOD_US * CAP / 100))
-        if [[ $CG_KIND == v1 ]]; then
-            echo "$CAP_PERIOD_US" >"$CAP_GROUP/cpu.cfs_period_us"
-            echo "$quota" >"$CAP_GROUP/cpu.cfs_quota_us"
-        else
-            grep -qw cpu "$CG_PARENT/cgroup.subtree_control" || echo +cpu >"$CG_PARENT/cgroup.subtree_control"
-            echo "$quota $CAP_PERIOD_US" >"$CAP_GROUP/cpu.max"
-        fi
+        [[ $CG_KIND == v2 ]] && { grep -qw cpu "$CG_PARENT/cgroup.subtree_control" || echo +cpu >"$CG_PARENT/cgroup.subtree_control"; }
+        pair_servers=$((ONLY_BARE ? 2 : 3))
+        for capped in h1-capped:$CAP h1-pair-bare:$((PAIR_CAP / pair_servers)) \
+            h1-pair-bare-inline:$((PAIR_CAP / pair_servers)) h1-pair-imagegate:$((PAIR_CAP / pair_servers)); do
+            name=${capped%%:*} percent=${capped#*:}
+            group="$CG_PARENT/imagegate-loadtest-$$-$name"
+            mkdir -p "$group"
+            CAP_GROUP[$name]=$group
+            period=$CAP_PERIOD_US
+            [[ $name == h1-pair-* ]] && period=$PAIR_PERIOD_US
+            quota=$((period * percent / 100))
+            ((quota >= 1000)) || die "$name: a quota of $quota µs is under the kernel's least (1000 µs)"
+            if [[ $CG_KIND == v1 ]]; then
+                echo "$period" >"$group/cpu.cfs_period_us"
+                echo "$quota" >"$group/cpu.cfs_quota_us"
+            else
+                echo "$quota $period" >"$group/cpu.max"
+            fi
+        done
     fi
 fi
-cap_on() { echo "$1" >"$CAP_GROUP/cgroup.procs"; }
-cap_off() { echo "$1" >"$CG_PARENT/cgroup.procs"; }
-cap_cleanup() {
-    [[ -n $CAP_GROUP && -d $CAP_GROUP ]] || return 0
-    local p
-    while read -r p; do
-        echo "$p" >"$CG_PARENT/cgroup.procs" 2>/dev/null || true
-    done <"$CAP_GROUP/cgroup.procs"
-    rmdir "$CAP_GROUP" 2>/dev/null || true
-}
-trap 'cap_cleanup; _workspace_cleanup' EXIT
 
 # ---------------------------------------------------------------- servers
 # Prefixes for the servers and the load generator: niceness, then CPU pinning.
@@ -249,10 +277,11 @@ load_run() {
     local out="$WORK/$tag.out" timing="$WORK/$tag.time"
     local before after
     kill -0 "$pid" 2>/dev/null || die "$server is no longer running"
-    [[ $scenario == h1-capped ]] && cap_on "$pid"
+    [[ $scenario == h1-capped ]] && cap_on h1-capped "$pid"
+    [[ $scenario == h1-pair ]] && cap_on "h1-pair-$server" "$pid"
     before=$(cpu_ticks "$pid")
     case $scenario in
-        h1-wrk | h1-capped)
+        h1-wrk | h1-capped | h1-pair)
             # wrk reports through the Lua `done` hook: one WRK line.
             { time BODY="$BODY" timeout $((secs + 60)) "${LOADGEN_PIN[@]}" wrk -t "$LOADGEN_THREADS" \
                 -c "$H1_CONNS" -d "${secs}s" --latency -s "$WRK_LUA" "$url" \
@@ -286,11 +315,11 @@ load_run() {
         *) die "unknown scenario $scenario" ;;
     esac
     after=$(cpu_ticks "$pid")
-    [[ $scenario == h1-capped ]] && cap_off "$pid"
+    [[ $scenario == h1-capped || $scenario == h1-pair ]] && cap_off "$pid"
     [[ $round == warmup ]] && return 0
 
     local rps p50 p99 max ok errors wall
-    if [[ $scenario == h1-wrk || $scenario == h1-capped ]]; then
+    if [[ $scenario =~ ^h1-(wrk|capped|pair)$ ]]; then
         grep -q '^WRK ' "$out" || die "no wrk summary ($tag): $(cat "$out" "$WORK/$tag.err")"
         # WRK requests duration_us p50_ms p99_ms max_ms errors non2xx
         local requests micros non2xx
@@ -358,7 +387,25 @@ if [[ -f $OUT ]]; then
     SOAK_SECTION=$(awk '/^<!-- soak:begin -->$/ {on = 1} on {print} /^<!-- soak:end -->$/ {on = 0}' "$OUT")
 fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+# One round of h1-pair: every server under its own wrk at the same time.
+pair_round() { # round seconds
+    local s pids=()
+    for s in "${SERVERS[@]}"; do
+        load_run h1-pair "$s" "$1" "$2" &
+        pids+=($!)
+    done
+    for s in "${pids[@]}"; do
+        wait "$s" || die "h1-pair round $1 failed"
+    done
+}
 for scenario in "${SCENARIOS[@]}"; do
+    if [[ $scenario == h1-pair ]]; then
+        pair_round warmup "$WARMUP"
+        for ((round = 1; round <= ROUNDS; round++)); do
+            pair_round "$round" "$DURATION"
+        done
+        continue
+    fi
     for s in "${SERVERS[@]}"; do
         load_run "$scenario" "$s" warmup "$WARMUP"
     done
@@ -439,7 +486,7 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "  the previous answer arrives), keep-alive, no rate limit:"
     echo "  - \`h1-wrk\`: HTTP/1.1, $APISERVERS × $CONNS = $H1_CONNS connections, one request in flight on each (wrk)."
     if ((CAP_SKIPPED)); then
-        echo "  - \`h1-capped\`: skipped (no writable cgroup cpu controller; it needs root)."
+        echo "  - \`h1-capped\`, \`h1-pair\`: skipped (no writable cgroup cpu controller; it needs root)."
     elif [[ " ${SCENARIOS[*]} " == *" h1-capped "* ]]; then
         echo "  - \`h1-capped\`: the same as \`h1-wrk\` with the server under load capped at $CAP% of its"
         echo "    core (cgroup $CG_KIND CPU bandwidth, $((CAP_PERIOD_US * CAP / 100)) µs in every $CAP_PERIOD_US µs), below what"
@@ -447,6 +494,16 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
         echo "    so both queues form in the servers and wrk's latency counts them alike. Its"
         echo "    throughput ratio is the ratio of capacities; its latencies include the waits of a"
         echo "    throttled period (up to $((CAP_PERIOD_US - CAP_PERIOD_US * CAP / 100)) µs) for both servers."
+    fi
+    if ((CAP_SKIPPED == 0)) && [[ " ${SCENARIOS[*]} " == *" h1-pair "* ]]; then
+        echo "  - \`h1-pair\`: every server (${SERVERS[*]}) loaded at the same time, each by its own wrk"
+        echo "    with the \`h1-wrk\` shape, the wrks sharing the load generator's core and each server"
+        echo "    capped at $((PAIR_CAP / ${#SERVERS[@]}))% of theirs (a cgroup $CG_KIND group each: $((PAIR_PERIOD_US * (PAIR_CAP / ${#SERVERS[@]}) / 100)) µs in every $PAIR_PERIOD_US µs). Every server is its own"
+        echo "    limit and every round meets the machine's other work alike for all of them, so"
+        echo "    the throughput ratio is the ratio of capacities with the run-to-run noise of the"
+        echo "    other scenarios taken out; \`bare\` against \`bare-inline\` (the same server over"
+        echo "    HTTP/1.1) shows how far the method is from 1. Latencies include the waits of"
+        echo "    throttled periods and of the other servers' turns on the core."
     fi
     echo "  - \`h2-h2load\`: HTTP/2, $APISERVERS connections × $STREAMS concurrent streams = $((APISERVERS * STREAMS)) in flight (h2load), as Go's"
     echo "    transport multiplexes an apiserver's requests over one connection."
@@ -464,7 +521,7 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "  \`h1-rate\` compares both at the same unsaturated load; its"
     echo "  throughput ratio is the offered rate met, not a capacity."
     echo "- Order: per scenario a ${WARMUP} s unrecorded warm-up of each server, then"
-    echo "  $ROUNDS rounds alternating ${SERVERS[*]}, each ${DURATION} s. All servers run the whole time."
+    echo "  $ROUNDS rounds alternating ${SERVERS[*]} (in \`h1-pair\` all at once), each ${DURATION} s. All servers run the whole time."
     if ((PIN)); then
         echo "- **CPU sharing**: this machine has $(nproc) CPUs for the servers and the load generator."
         echo "  The servers are pinned to CPU $SERVER_CPU (\`taskset\`; tokio then starts one worker),"

@@ -267,13 +267,13 @@ fn a_kept_tape_carries_nothing_into_the_next_body() {
         let reviewed = image_review(&mut images_body(&many), &snapshot).unwrap();
         assert_eq!(reviewed.outcome.reasons.len(), 300);
         // The 300 images' tape went back to the thread...
-        let kept = super::wire::kept_tape_capacity();
+        let kept = wire::kept_tape_capacity();
         assert!(kept > 600, "{kept}");
         let err = image_review(&mut bad_api.to_vec(), &snapshot).unwrap_err();
         assert!(err.to_string().contains("v9"), "{err}");
         assert!(image_review(&mut broken.to_vec(), &snapshot).is_err());
         // ...and is reused, also after a body that is not JSON.
-        assert_eq!(super::wire::kept_tape_capacity(), kept);
+        assert_eq!(wire::kept_tape_capacity(), kept);
         let reviewed =
             image_review(&mut images_body(&["registry.k8s.io/pause:3.9"]), &snapshot).unwrap();
         assert_eq!(reviewed.outcome.reasons.len(), 1);
