@@ -8,8 +8,10 @@
 
 use crate::policy::{Context, Snapshot};
 
+mod fast;
+
 use super::checks::Checks;
-use super::error::DecodeError;
+use super::error::{DecodeError, DecodeErrorKind};
 use super::extract::{Image, ImageOf};
 use super::object::{self, Judged};
 use super::verdict::Verdicts;
@@ -60,6 +62,17 @@ impl<'a> Parts<'a> {
 }
 
 pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
+    if let Some(found) = fast::scan(body) {
+        // ASCII, as the scan found it: valid UTF-8.
+        let text = std::str::from_utf8(body)
+            .map_err(|_| DecodeError::new(DecodeErrorKind::NotJson, "request body is not UTF-8"))?;
+        return Ok(found.parts(text));
+    }
+    parse_general(body)
+}
+
+/// Every body the general way: simd-json's tape, then serde.
+fn parse_general(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     let mut de = wire::tape(body)?;
     let review: ImageReview<'_> = wire::decode(&mut de)?;
     match review.api_version {

@@ -1,0 +1,317 @@
+//! A short way through the ImageReview bodies the apiserver sends.
+//!
+//! The plugin's bodies are small and plain: ASCII, no escapes, no numbers,
+//! a handful of containers and annotations. For those, one pass over the
+//! bytes finds where the fields lie, without simd-json's tape and serde's
+//! walk. Anything else (non-ASCII, a backslash, a number, a control
+//! character, a field of an unexpected type or named twice, a wrong
+//! `apiVersion` or `kind`, more than [`MAX_IMAGES`] images or
+//! [`MAX_ANNOTATIONS`] annotations, deep nesting, any syntax error) ends
+//! the pass with `None`, and the body goes the general way, which decides
+//! it, and words its error, as before.
+//!
+//! What this pass accepts is a subset of what the general way accepts, and
+//! it reads the same fields with the same meaning: `null` is absent, a
+//! `null` container is an empty image, a `null` annotation value is `""`,
+//! unknown keys are skipped (their values still checked as JSON). A
+//! proptest holds the two ways to the same result on generated and bent
+//! bodies.
+
+use super::{API_VERSION, KIND};
+
+/// Most images read here; a longer list goes the general way.
+pub(super) const MAX_IMAGES: usize = 32;
+/// Most annotations read here (the plugin sends only the
+/// `*.image-policy.k8s.io/*` ones).
+pub(super) const MAX_ANNOTATIONS: usize = 16;
+/// Deepest nesting read here (the general way allows more).
+const MAX_DEPTH: usize = 32;
+
+/// Where a string's contents lie in the body (without the quotes).
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn of(self, text: &str) -> &str {
+        text.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Where the parts a decision needs lie in an ImageReview body.
+#[derive(Debug)]
+pub(super) struct Found {
+    namespace: Span,
+    /// `(image, name)` of each container, in order.
+    images: [(Span, Span); MAX_IMAGES],
+    n_images: usize,
+    /// `(key, value)` of each annotation, in order.
+    annotations: [(Span, Span); MAX_ANNOTATIONS],
+    n_annotations: usize,
+}
+
+impl Found {
+    /// The parts, read from `text`: the body that was scanned.
+    pub(super) fn parts<'a>(&self, text: &'a str) -> super::Parts<'a> {
+        super::Parts {
+            namespace: self.namespace.of(text),
+            annotations: self.annotations[..self.n_annotations]
+                .iter()
+                .map(|(k, v)| (k.of(text), v.of(text)))
+                .collect(),
+            images: self.images[..self.n_images]
+                .iter()
+                .map(|(image, name)| super::ImageOf {
+                    image: image.of(text),
+                    name: name.of(text),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Scans `body`; `None` when it must go the general way.
+pub(super) fn scan(body: &[u8]) -> Option<Found> {
+    if !body.is_ascii() || u32::try_from(body.len()).is_err() {
+        return None;
+    }
+    let mut found = Found {
+        namespace: Span::default(),
+        images: [(Span::default(), Span::default()); MAX_IMAGES],
+        n_images: 0,
+        annotations: [(Span::default(), Span::default()); MAX_ANNOTATIONS],
+        n_annotations: 0,
+    };
+    let mut s = Scan { b: body, i: 0 };
+    let (mut api_version, mut kind, mut spec) = (false, false, false);
+    s.object(|s, key| match s.key(key) {
+        b"apiVersion" => {
+            first(&mut api_version)?;
+            let v = s.string()?;
+            (s.bytes(v) == API_VERSION.as_bytes()).then_some(())
+        }
+        b"kind" => {
+            first(&mut kind)?;
+            let v = s.string()?;
+            (s.bytes(v) == KIND.as_bytes()).then_some(())
+        }
+        b"spec" => {
+            first(&mut spec)?;
+            s.spec(&mut found)
+        }
+        _ => s.skip(1),
+    })?;
+    s.ws();
+    (api_version && kind && spec && s.i == body.len()).then_some(found)
+}
+
+/// Marks a listed key seen; `None` the second time.
+fn first(seen: &mut bool) -> Option<()> {
+    (!std::mem::replace(seen, true)).then_some(())
+}
+
+struct Scan<'b> {
+    b: &'b [u8],
+    i: usize,
+}
+
+impl Scan<'_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not taken.
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    fn bytes(&self, span: Span) -> &[u8] {
+        self.b
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
+    }
+
+    fn key(&self, span: Span) -> &[u8] {
+        self.bytes(span)
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<Span> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' | 0..0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+        let span = Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(self.i).ok()?,
+        };
+        self.i += 1;
+        Some(span)
+    }
+
+    /// A string, or `null` (read as `""`).
+    fn string_or_null(&mut self) -> Option<Span> {
+        if self.null() {
+            Some(Span::default())
+        } else {
+            self.string()
+        }
+    }
+
+    /// Takes `null` if it is next.
+    fn null(&mut self) -> bool {
+        if self.peek() == Some(b'n') && self.b[self.i..].starts_with(b"null") {
+            self.i += 4;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// An object, each key handed to `member` with the scan before its
+    /// value, which `member` must take.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, Span) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            member(self, key)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array, each element handed to `element`, which must take it.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            element(self)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Any value but a number, checked and left unread.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let literal: &[u8] = match self.peek()? {
+            b'"' => return self.string().map(drop),
+            b'{' => return self.object(|s, _| s.skip(depth + 1)),
+            b'[' => return self.array(|s| s.skip(depth + 1)),
+            b't' => b"true",
+            b'f' => b"false",
+            b'n' => b"null",
+            _ => return None,
+        };
+        self.b[self.i..]
+            .starts_with(literal)
+            .then(|| self.i += literal.len())
+    }
+
+    /// `spec`: its containers, annotations and namespace.
+    fn spec(&mut self, found: &mut Found) -> Option<()> {
+        let (mut containers, mut annotations, mut namespace) = (false, false, false);
+        self.object(|s, key| match s.key(key) {
+            b"containers" => {
+                first(&mut containers)?;
+                if s.null() {
+                    return Some(());
+                }
+                s.array(|s| {
+                    let slot = found.images.get_mut(found.n_images)?;
+                    *slot = s.container()?;
+                    found.n_images += 1;
+                    Some(())
+                })
+            }
+            b"annotations" => {
+                first(&mut annotations)?;
+                if s.null() {
+                    return Some(());
+                }
+                s.object(|s, key| {
+                    let value = s.string_or_null()?;
+                    let slot = found.annotations.get_mut(found.n_annotations)?;
+                    *slot = (key, value);
+                    found.n_annotations += 1;
+                    Some(())
+                })?;
+                // A repeated key is an error the general way words.
+                let pairs = &found.annotations[..found.n_annotations];
+                let repeated = pairs.iter().enumerate().any(|(i, (key, _))| {
+                    pairs[..i].iter().any(|(k, _)| s.bytes(*k) == s.bytes(*key))
+                });
+                (!repeated).then_some(())
+            }
+            b"namespace" => {
+                first(&mut namespace)?;
+                found.namespace = s.string_or_null()?;
+                Some(())
+            }
+            _ => s.skip(2),
+        })
+    }
+
+    /// One element of `containers`: `(image, name)`, `null` an empty one.
+    fn container(&mut self) -> Option<(Span, Span)> {
+        let mut out = (Span::default(), Span::default());
+        if self.null() {
+            return Some(out);
+        }
+        let (mut image, mut name) = (false, false);
+        self.object(|s, key| match s.key(key) {
+            b"image" => {
+                first(&mut image)?;
+                out.0 = s.string_or_null()?;
+                Some(())
+            }
+            b"name" => {
+                first(&mut name)?;
+                out.1 = s.string_or_null()?;
+                Some(())
+            }
+            _ => s.skip(3),
+        })?;
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;
