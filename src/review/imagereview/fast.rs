@@ -26,6 +26,9 @@ pub(super) const MAX_IMAGES: usize = 32;
 pub(super) const MAX_ANNOTATIONS: usize = 16;
 /// Deepest nesting read here (the general way allows more).
 const MAX_DEPTH: usize = 32;
+/// Largest body read here: the plugin's are a few hundred bytes, and a
+/// large body refused near its end would be read twice.
+const MAX_BODY: usize = 64 * 1024;
 
 /// Where a string's contents lie in the body (without the quotes).
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,7 +78,8 @@ impl Found {
 
 /// Scans `body`; `None` when it must go the general way.
 pub(super) fn scan(body: &[u8]) -> Option<Found> {
-    if !body.is_ascii() || u32::try_from(body.len()).is_err() {
+    // Past this, every offset fits the `u32`s of a `Span`.
+    if body.len() > MAX_BODY || !body.is_ascii() {
         return None;
     }
     let mut found = Found {
@@ -226,7 +230,8 @@ impl Scan<'_> {
         }
     }
 
-    /// Any value but a number, checked and left unread.
+    /// Any value but a number, checked and left unread; `depth` is its
+    /// nesting (a member of the body's object is at 1).
     fn skip(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
@@ -307,7 +312,7 @@ impl Scan<'_> {
                 out.1 = s.string_or_null()?;
                 Some(())
             }
-            _ => s.skip(3),
+            _ => s.skip(4),
         })?;
         Some(out)
     }

@@ -190,17 +190,23 @@ fn anything_unusual_goes_the_general_way() {
     assert!(agree(deep.as_bytes()));
 }
 
+/// JSON's whitespace, up to two characters.
+fn ws() -> impl Strategy<Value = String> {
+    "[ \t\n\r]{0,2}"
+}
+
 /// A JSON value as text, from a small alphabet that reaches every branch
 /// of the scan: the listed keys, nulls, every type, repeated keys.
 fn arb_value(depth: u32) -> BoxedStrategy<String> {
+    // A number sends the whole body the general way: rarely.
     let leaf = prop_oneof![
-        Just("null".to_owned()),
-        Just("true".to_owned()),
-        Just("false".to_owned()),
-        Just("0".to_owned()),
-        "[a-z./:@-]{0,12}".prop_map(|s| format!("{s:?}")),
-        Just(r#""imagepolicy.k8s.io/v1alpha1""#.to_owned()),
-        Just(r#""ImageReview""#.to_owned()),
+        2 => Just("null".to_owned()),
+        1 => Just("true".to_owned()),
+        1 => Just("false".to_owned()),
+        1 => Just("0".to_owned()),
+        8 => "[a-zA-Z0-9./:@ \x7f-]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        1 => Just(r#""imagepolicy.k8s.io/v1alpha1""#.to_owned()),
+        1 => Just(r#""ImageReview""#.to_owned()),
     ];
     if depth == 0 {
         return leaf.boxed();
@@ -215,25 +221,58 @@ fn arb_value(depth: u32) -> BoxedStrategy<String> {
         Just("image"),
         Just("name"),
         Just("x"),
+        // Near misses of the listed keys.
+        Just(""),
+        Just("kinds"),
+        Just("Kind"),
+        Just("imag"),
+        Just("images"),
+        Just("spec "),
+        Just("apiversion"),
     ];
     prop_oneof![
         2 => leaf,
-        1 => proptest::collection::vec(arb_value(depth - 1), 0..4)
-            .prop_map(|items| format!("[{}]", items.join(","))),
-        3 => proptest::collection::vec((key, arb_value(depth - 1)), 0..5).prop_map(|members| {
-            let members: Vec<String> =
-                members.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
-            format!("{{{}}}", members.join(","))
-        }),
+        1 => (proptest::collection::vec(arb_value(depth - 1), 0..4), ws())
+            .prop_map(|(items, ws)| format!("[{ws}{}]", items.join(&format!("{ws},")))),
+        3 => (proptest::collection::vec((key, arb_value(depth - 1)), 0..5), ws()).prop_map(
+            |(members, ws)| {
+                let members: Vec<String> =
+                    members.iter().map(|(k, v)| format!("{k:?}{ws}:{v}")).collect();
+                format!("{{{}}}", members.join(&format!(",{ws}")))
+            }
+        ),
     ]
     .boxed()
 }
 
 /// An ImageReview body with parts drawn from [`arb_value`].
 fn arb_review() -> impl Strategy<Value = String> {
+    // A container's own keys and their near misses, mostly with strings.
+    let member_key = prop_oneof![
+        Just("image"),
+        Just("name"),
+        Just("images"),
+        Just("imag"),
+        Just("Image"),
+        Just("image "),
+        Just(""),
+        Just("x"),
+    ];
+    let member_value = prop_oneof![
+        6 => "[a-z0-9./:@-]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        2 => Just("null".to_owned()),
+        1 => arb_value(1),
+    ];
     let container = prop_oneof![
-        Just("null".to_owned()),
-        (
+        1 => Just("null".to_owned()),
+        4 => (proptest::collection::vec((member_key, member_value), 0..4), ws()).prop_map(
+            |(members, ws)| {
+                let members: Vec<String> =
+                    members.iter().map(|(k, v)| format!("{k:?}:{ws}{v}")).collect();
+                format!("{{{ws}{}}}", members.join(","))
+            }
+        ),
+        2 => (
             proptest::option::of(arb_value(1)),
             proptest::option::of(arb_value(1))
         )
@@ -247,19 +286,36 @@ fn arb_review() -> impl Strategy<Value = String> {
                 }
                 format!("{{{}}}", members.join(","))
             }),
-        arb_value(1),
+        1 => arb_value(1),
     ];
-    let containers =
-        proptest::collection::vec(container, 0..5).prop_map(|c| format!("[{}]", c.join(",")));
-    let annotations =
-        proptest::collection::vec(("[a-c]{1,2}", arb_value(0)), 0..4).prop_map(|pairs| {
+    // Up to the limits and past them, now and then.
+    let count = prop_oneof![8 => 0..5usize, 1 => (MAX_IMAGES - 1)..(MAX_IMAGES + 2)];
+    let containers = count
+        .prop_flat_map(move |n| proptest::collection::vec(container.clone(), n))
+        .prop_map(|c| format!("[{}]", c.join(",")));
+    let pairs = prop_oneof![8 => 0..4usize, 1 => (MAX_ANNOTATIONS - 1)..(MAX_ANNOTATIONS + 2)];
+    let annotation_key = prop_oneof!["[a-c]{1,2}", "[a-z]{1,4}[0-9]{0,2}"];
+    let annotations = pairs
+        .prop_flat_map(move |n| {
+            proptest::collection::vec((annotation_key.clone(), arb_value(0)), n)
+        })
+        .prop_map(|pairs| {
             let members: Vec<String> = pairs.iter().map(|(k, v)| format!("{k:?}:{v}")).collect();
             format!("{{{}}}", members.join(","))
         });
+    // The listed keys, and near misses of them with the same values.
+    let containers_key = prop_oneof![
+        6 => Just("containers"),
+        1 => Just("Containers"),
+        1 => Just("container"),
+        1 => Just("containers "),
+    ];
+    let annotations_key = prop_oneof![6 => Just("annotations"), 1 => Just("annotation")];
+    let namespace_key = prop_oneof![6 => Just("namespace"), 1 => Just("Namespace")];
     let spec_member = prop_oneof![
-        containers.prop_map(|v| format!(r#""containers":{v}"#)),
-        annotations.prop_map(|v| format!(r#""annotations":{v}"#)),
-        arb_value(0).prop_map(|v| format!(r#""namespace":{v}"#)),
+        (containers_key, containers).prop_map(|(k, v)| format!("{k:?}:{v}")),
+        (annotations_key, annotations).prop_map(|(k, v)| format!("{k:?}:{v}")),
+        (namespace_key, arb_value(0)).prop_map(|(k, v)| format!("{k:?}:{v}")),
         arb_value(2).prop_map(|v| format!(r#""other":{v}"#)),
     ];
     let spec = prop_oneof![
@@ -290,7 +346,7 @@ proptest! {
     fn bent_bodies_agree_too(
         body in arb_review(),
         at in any::<prop::sample::Index>(),
-        byte in prop::sample::select(b"{}[]:,\" \\0an\x01\xd0".to_vec()),
+        byte in prop::sample::select(b"{}[]:,\" \\0anel\t\n\r\x01\x0b\x0c\x7f\xd0".to_vec()),
         how in 0..3u8,
     ) {
         let mut bytes = body.into_bytes();
