@@ -1,5 +1,7 @@
 //! The ImageReview path on arbitrary bytes: never panics; a decoded review is
-//! answered with valid JSON that echoes the API and whose verdict is a bool.
+//! answered with valid JSON that echoes the API and whose verdict is a bool;
+//! whenever the one-pass reading of plain bodies takes the input, the
+//! general reading (simd-json and serde) reads it the same.
 
 #![no_main]
 
@@ -11,6 +13,9 @@ use libfuzzer_sys::fuzz_target;
 static POLICY: LazyLock<Snapshot> = LazyLock::new(Snapshot::builtin);
 
 fuzz_target!(|data: &[u8]| {
+    if let Err(difference) = imagegate::review::check_image_review_one_pass(data) {
+        panic!("the one-pass reading differs from the general one: {difference}");
+    }
     let mut body = data.to_vec();
     if let Ok(reviewed) = imagegate::review::image_review(&mut body, &POLICY) {
         let v: serde_json::Value =

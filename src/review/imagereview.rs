@@ -72,6 +72,45 @@ pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     parse_general(body)
 }
 
+/// See [`super::check_image_review_one_pass`].
+pub(super) fn check_one_pass(body: &[u8]) -> Result<(), String> {
+    let Some(found) = fast::scan(body) else {
+        return Ok(());
+    };
+    let text = std::str::from_utf8(body).map_err(|_| "taken, but not UTF-8".to_owned())?;
+    let fast = found.parts(text);
+    let mut copy = body.to_vec();
+    let general = parse_general(&mut copy)
+        .map_err(|e| format!("taken, but the general way refuses it: {e}"))?;
+    let images = |parts: &Parts<'_>| -> Vec<(String, String)> {
+        parts
+            .images
+            .iter()
+            .map(|i| (i.image.to_owned(), i.name.to_owned()))
+            .collect()
+    };
+    if fast.namespace != general.namespace {
+        return Err(format!(
+            "namespace {:?} against {:?}",
+            fast.namespace, general.namespace
+        ));
+    }
+    if fast.annotations != general.annotations {
+        return Err(format!(
+            "annotations {:?} against {:?}",
+            fast.annotations, general.annotations
+        ));
+    }
+    if images(&fast) != images(&general) {
+        return Err(format!(
+            "images {:?} against {:?}",
+            images(&fast),
+            images(&general)
+        ));
+    }
+    Ok(())
+}
+
 /// Every body the general way: simd-json's tape, then serde.
 fn parse_general(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     let mut de = wire::tape(body)?;

@@ -84,6 +84,16 @@ impl std::fmt::Debug for Parsed<'_> {
     }
 }
 
+/// For the `imagereview` fuzz target: when the one-pass reading of plain
+/// ImageReview bodies takes `body`, whether the general reading (simd-json
+/// and serde) accepts it and reads the same namespace, annotations and
+/// images. `Err` names the difference; a body the one-pass reading leaves
+/// alone is `Ok`.
+#[doc(hidden)]
+pub fn check_image_review_one_pass(body: &[u8]) -> Result<(), String> {
+    imagereview::check_one_pass(body)
+}
+
 /// Parses a review body of protocol `api` (see [`Parsed`]).
 pub fn parse(api: Api, body: &mut [u8]) -> Result<Parsed<'_>, DecodeError> {
     Ok(Parsed(match api {
