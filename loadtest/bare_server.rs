@@ -79,7 +79,26 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(serve(args.listen, tls, args.inline_streams))
+    runtime.block_on(async {
+        tokio::select! {
+            served = serve(args.listen, tls, args.inline_streams) => served,
+            stopped = stop_signal() => stopped,
+        }
+    })
+}
+
+/// SIGTERM or SIGINT. The server then returns from `main`, so that the
+/// process exits normally (a profiling build writes its profile at exit).
+async fn stop_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("bare_server stopping");
+    Ok(())
 }
 
 fn tls_config(args: &Args) -> anyhow::Result<Arc<ServerConfig>> {

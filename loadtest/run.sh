@@ -15,6 +15,8 @@
 #   NICE=-10           niceness of the servers and the generator (root only; 0 = unchanged),
 #                      so that other work on a shared machine disturbs the comparison less
 #   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
+#   PGO=1              1: both servers built by loadtest/pgo.sh (profile-guided, one profile
+#                      trained on both); 0: plain `cargo build --release`
 #   SCENARIOS="h1-wrk h1-capped h1-pair h2-h2load h2-oha h1-rate"   the scenarios run (a subset for a quick look)
 #   H1_RATE=45000      requests/s offered by the fixed-rate HTTP/1.1 scenario (h1-rate)
 #   CAP=65             h1-capped: each server's CPU capped at CAP% of its core (cgroup CPU
@@ -47,6 +49,7 @@ STREAMS=${STREAMS:-21}
 PIN=${PIN:-1}
 NICE=${NICE:--10}
 ONLY_BARE=${ONLY_BARE:-0}
+PGO=${PGO:-1}
 OUT=${OUT:-$ROOT/loadtest/RESULTS.md}
 PORT_GATE=${PORT_GATE:-18443}
 PORT_BARE=${PORT_BARE:-18444}
@@ -72,6 +75,7 @@ done
 ((CAP >= 10 && CAP <= 95)) || die "CAP must be 10..95 (% of one core)"
 ((PAIR_CAP >= 10 && PAIR_CAP <= 95)) || die "PAIR_CAP must be 10..95 (% of one core)"
 [[ $NICE =~ ^-?[0-9]+$ ]] || die "NICE must be a whole number"
+[[ $PGO =~ ^[01]$ ]] || die "PGO must be 0 or 1"
 [[ $(id -u) -eq 0 ]] || NICE=0
 
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -106,16 +110,27 @@ BODY="$ROOT/loadtest/bodies/imagereview-3.json"   # also used by benches/pipelin
 [[ -s $BODY ]] || die "missing $BODY"
 
 # ---------------------------------------------------------------- build
-if ((ONLY_BARE)); then
-    log "building bare_server (release); ONLY_BARE=1 skips imagegate"
-    cargo build --release --example bare_server
-else
-    log "building imagegate and bare_server (release)"
-    cargo build --release --bin imagegate --example bare_server
-fi
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-BARE_BIN="$TARGET_DIR/release/examples/bare_server"
-GATE_BIN="$TARGET_DIR/release/imagegate"
+if ((PGO)); then
+    # Both servers from one profile-guided build (loadtest/pgo.sh): the
+    # stack they share is optimized alike.
+    log "building imagegate and bare_server with profile-guided optimization (loadtest/pgo.sh)"
+    PGO_BIN=$("$ROOT/loadtest/pgo.sh" | tail -1)
+    [[ -x $PGO_BIN/imagegate && -x $PGO_BIN/bare_server ]] || die "loadtest/pgo.sh left no binaries"
+    BARE_BIN="$PGO_BIN/bare_server"
+    GATE_BIN="$PGO_BIN/imagegate"
+    PGO_PROFILE=$(basename "$(compgen -G "$(dirname "$PGO_BIN")/merged-*.profdata" | head -1)")
+else
+    if ((ONLY_BARE)); then
+        log "building bare_server (release); ONLY_BARE=1 skips imagegate"
+        cargo build --release --example bare_server
+    else
+        log "building imagegate and bare_server (release)"
+        cargo build --release --bin imagegate --example bare_server
+    fi
+    BARE_BIN="$TARGET_DIR/release/examples/bare_server"
+    GATE_BIN="$TARGET_DIR/release/imagegate"
+fi
 
 # ---------------------------------------------------------------- CPU caps (h1-capped, h1-pair)
 # In h1-wrk one wrk thread on its own core is the limit: the bare server then
@@ -474,7 +489,11 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "| wrk | $(wrk -v 2>&1 | head -n 1 || echo "not used") |"
     echo "| oha | $(oha --version 2>/dev/null || echo "not used") |"
     echo "| h2load | $(h2load --version 2>/dev/null | head -n 1 || echo "not used") |"
-    echo "| build | \`cargo build --release\` (profile.release: fat LTO, 1 codegen unit) |"
+    if ((PGO)); then
+        echo "| build | both servers by \`loadtest/pgo.sh\`: profile.release (fat LTO, 1 codegen unit) with \`-Cprofile-use\` of one profile trained on both (${PGO_PROFILE:-?}) |"
+    else
+        echo "| build | \`cargo build --release\` (profile.release: fat LTO, 1 codegen unit) |"
+    fi
     echo
     echo "## Load"
     echo
