@@ -15,8 +15,9 @@
 #   NICE=-10           niceness of the servers and the generator (root only; 0 = unchanged),
 #                      so that other work on a shared machine disturbs the comparison less
 #   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
-#   PGO=1              1: both servers built by loadtest/pgo.sh (profile-guided, one profile
-#                      trained on both); 0: plain `cargo build --release`
+#   PGO=0              0: plain `cargo build --release` (what the Containerfile ships);
+#                      1: both servers built by loadtest/pgo.sh (profile-guided, one profile
+#                      trained on both), results in loadtest/RESULTS-pgo.md
 #   SCENARIOS="h1-wrk h1-capped h1-pair h2-h2load h2-oha h1-rate"   the scenarios run (a subset for a quick look)
 #   H1_RATE=45000      requests/s offered by the fixed-rate HTTP/1.1 scenario (h1-rate)
 #   CAP=65             h1-capped: each server's CPU capped at CAP% of its core (cgroup CPU
@@ -24,7 +25,7 @@
 #                      cgroup cpu controller)
 #   PAIR_CAP=75        h1-pair: the servers, loaded at once, get PAIR_CAP% of their core
 #                      together, in equal shares (a cgroup each)
-#   OUT=path           results file (default loadtest/RESULTS.md)
+#   OUT=path           results file (default loadtest/RESULTS.md; with PGO=1 loadtest/RESULTS-pgo.md)
 #   PORT_GATE, PORT_BARE, PORT_BARE_INLINE   ports on 127.0.0.1 (default 18443, 18444, 18445)
 #
 # Installs what it needs when missing: wrk (Debian's wrk; HTTP/1.1, far
@@ -49,8 +50,12 @@ STREAMS=${STREAMS:-21}
 PIN=${PIN:-1}
 NICE=${NICE:--10}
 ONLY_BARE=${ONLY_BARE:-0}
-PGO=${PGO:-1}
-OUT=${OUT:-$ROOT/loadtest/RESULTS.md}
+PGO=${PGO:-0}
+if [[ ${PGO:-0} == 1 ]]; then
+    OUT=${OUT:-$ROOT/loadtest/RESULTS-pgo.md}
+else
+    OUT=${OUT:-$ROOT/loadtest/RESULTS.md}
+fi
 PORT_GATE=${PORT_GATE:-18443}
 PORT_BARE=${PORT_BARE:-18444}
 PORT_BARE_INLINE=${PORT_BARE_INLINE:-18445}
@@ -614,7 +619,7 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
         echo "- $s: peak RSS ${HWM[$s]}, $(wc -l <"$WORK/$s.log") log lines written during the whole run."
     done
     echo
-    echo "Re-run: \`loadtest/run.sh\` (see its header for DURATION, ROUNDS, APISERVERS, CONNS, STREAMS, PIN)."
+    echo "Re-run: \`$( ((PGO)) && echo "PGO=1 ")loadtest/run.sh\` (see its header for DURATION, ROUNDS, APISERVERS, CONNS, STREAMS, PIN, PGO)."
     # The soak section belongs to loadtest/soak.sh: carried over as it was.
     if [[ -n $SOAK_SECTION ]]; then
         echo
