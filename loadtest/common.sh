@@ -9,6 +9,10 @@
 #                       on exit every PID in PIDS is killed and waited for and
 #                       WORK removed (kept when KEEP_WORK=1)
 # port_free PORT        whether nothing listens on 127.0.0.1:PORT
+# wait_ready PID URL NAME LOG
+#                       waits up to 10 s for URL to answer 2xx (TLS, trusting
+#                       $TLS/ca.crt); stops the script (its `die`) with LOG shown
+#                       when process PID exits first or the time runs out
 #
 # make_ca DIR CN        a P-256 CA: DIR/ca.crt, DIR/ca.key
 # issue_server DIR      a server certificate for 127.0.0.1 / localhost signed by
@@ -91,3 +95,14 @@ _workspace_cleanup() {
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_ready() {
+    local pid=$1 url=$2 name=$3 logfile=$4 i
+    for ((i = 0; i < 100; i++)); do
+        curl -sf --cacert "$TLS/ca.crt" -o /dev/null "$url" && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "$name exited at start-up"; }
+        sleep 0.1
+    done
+    cat "$logfile" >&2
+    die "$name not ready after 10 s"
+}

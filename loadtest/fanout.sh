@@ -190,13 +190,7 @@ port_free "$METRICS_PORT" || die "port 127.0.0.1:$METRICS_PORT is already in use
     >"$WORK/imagegate.log" 2>&1 &
 PIDS+=($!)
 GATE_PID=$!
-for ((i = 0; i < 100; i++)); do
-    curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$PORT/healthz" && break
-    kill -0 "$GATE_PID" 2>/dev/null || { cat "$WORK/imagegate.log" >&2; die "imagegate exited at start-up"; }
-    sleep 0.1
-done
-curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$PORT/readyz" \
-    || { cat "$WORK/imagegate.log" >&2; die "imagegate not ready after 10 s"; }
+wait_ready "$GATE_PID" "https://127.0.0.1:$PORT/readyz" imagegate "$WORK/imagegate.log"
 # With taskset, the server process itself is the pinned one (nice and taskset exec).
 log "imagegate ready on 127.0.0.1:$PORT (pid $GATE_PID)"
 

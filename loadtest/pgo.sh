@@ -131,12 +131,7 @@ train() {
         --tls-cert "$TLS/chain.crt" --tls-key "$TLS/server.key" >"$WORK/$name.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    for ((i = 0; i < 100; i++)); do
-        curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$PORT_TRAIN/healthz" && break
-        kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.log" >&2; die "$name exited at start-up"; }
-        sleep 0.1
-    done
-    ((i < 100)) || die "$name not ready after 10 s"
+    wait_ready "$pid" "https://127.0.0.1:$PORT_TRAIN/healthz" "$name" "$WORK/$name.log"
     local url="https://127.0.0.1:$PORT_TRAIN"
     local body path
     for load in "$BODY_ALLOW /imagepolicy?timeout=30s" "$BODY_DENY /imagepolicy?timeout=30s" \

@@ -232,17 +232,8 @@ start_server() { # name port command...
     PIDS+=("$pid")
     SERVER_PID[$name]=$pid
     SERVER_PORT[$name]=$port
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$port/healthz"; then
-            log "$name ready on 127.0.0.1:$port (pid $pid)"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.log" >&2; die "$name exited at start-up"; }
-        sleep 0.1
-    done
-    cat "$WORK/$name.log" >&2
-    die "$name not ready after 10 s"
+    wait_ready "$pid" "https://127.0.0.1:$port/healthz" "$name" "$WORK/$name.log"
+    log "$name ready on 127.0.0.1:$port (pid $pid)"
 }
 
 SERVERS=(bare bare-inline)

@@ -199,12 +199,7 @@ fi
     >"$WORK/server.log" 2>&1 &
 SERVER=$!
 PIDS+=("$SERVER")
-for ((i = 0; i < 100; i++)); do
-    curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$PORT/readyz" && break
-    kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; die "imagegate exited at start-up"; }
-    sleep 0.1
-done
-curl -sf --cacert "$TLS/ca.crt" -o /dev/null "https://127.0.0.1:$PORT/readyz" || die "imagegate not ready after 10 s"
+wait_ready "$SERVER" "https://127.0.0.1:$PORT/readyz" imagegate "$WORK/server.log"
 log "imagegate ready on 127.0.0.1:$PORT (pid $SERVER)"
 
 URL_IR="https://127.0.0.1:$PORT/imagepolicy?timeout=30s"
