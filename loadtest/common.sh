@@ -9,6 +9,9 @@
 #                       on exit every PID in PIDS is killed and waited for and
 #                       WORK removed (kept when KEEP_WORK=1)
 # port_free PORT        whether nothing listens on 127.0.0.1:PORT
+# wrk_post_lua FILE     writes wrk's request script: POST of the file $BODY names
+#                       with the headers an apiserver sends; the summary as one line,
+#                       `WRK requests duration_us p50_ms p99_ms max_ms errors non2xx`
 # wait_ready PID URL NAME LOG
 #                       waits up to 10 s for URL to answer 2xx (TLS, trusting
 #                       $TLS/ca.crt); stops the script (its `die`) with LOG shown
@@ -95,6 +98,24 @@ _workspace_cleanup() {
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wrk_post_lua() {
+    # `done` runs once, after every thread.
+    cat >"$1" <<'LUA'
+local f = assert(io.open(os.getenv("BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, */*"
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK %d %d %.3f %.3f %.3f %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+LUA
+}
 
 wait_ready() {
     local pid=$1 url=$2 name=$3 logfile=$4 i

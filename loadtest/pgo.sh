@@ -112,13 +112,7 @@ BODY_DENY="$WORK/imagereview-deny.json"
 sed 's/payments-api:v2\.14\.3/payments-api:latest/' "$BODY_ALLOW" >"$BODY_DENY"
 grep -q 'payments-api:latest' "$BODY_DENY" || die "could not derive the denied review from $BODY_ALLOW"
 
-cat >"$WORK/post.lua" <<'EOF'
-local f = assert(io.open(os.getenv("BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-EOF
+wrk_post_lua "$WORK/post.lua"
 
 # train NAME COMMAND...: runs the server, loads it, stops it with SIGTERM
 # and checks that it left a profile.

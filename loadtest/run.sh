@@ -374,24 +374,8 @@ load_run() {
         "$scenario" "$server" "$round" "$rps" "$p50" "$p99" "$errors" "$server_cpu" "$loadgen_cpu")"
 }
 
-# wrk's request: the body, the headers an apiserver sends; the summary as
-# one line (`done` runs once, after every thread).
 WRK_LUA="$WORK/post.lua"
-cat >"$WRK_LUA" <<'LUA'
-local f = assert(io.open(os.getenv("BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json, */*"
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("WRK %d %d %.3f %.3f %.3f %d %d\n", summary.requests, summary.duration,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-LUA
-
+wrk_post_lua "$WRK_LUA"
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 SOAK_SECTION=""
 if [[ -f $OUT ]]; then
