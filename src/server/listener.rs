@@ -15,8 +15,8 @@
 //! - the header-read timeout bounds the TLS handshake, the wait for the
 //!   first request (also for HTTP/2, and for the protocol sniffing before
 //!   HTTP/1 or HTTP/2 is known), each HTTP/1.1 request head, and the
-//!   HTTP/1.1 keep-alive idle time (hyper's, on one timer entry per
-//!   connection: [`HeadTimer`]);
+//!   HTTP/1.1 keep-alive idle time (one timer per connection, not hyper's
+//!   per head: [`Watchdog`]);
 //! - head size and header count (HTTP/1.1), `MAX_CONCURRENT_STREAMS` and
 //!   `MAX_HEADER_LIST_SIZE` and keep-alive pings (HTTP/2);
 //! - HTTP/2 reset-stream limits: streams the client resets before they are
@@ -32,7 +32,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -47,13 +46,11 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-mod first_request;
-mod head_timer;
 mod signal;
+mod watchdog;
 
-use first_request::FirstRequest;
-use head_timer::HeadTimer;
 use signal::{Draining, Signal};
+use watchdog::{Activity, Watchdog};
 
 use super::config::Limits;
 use super::limits::GaugeGuard;
@@ -121,10 +118,9 @@ impl Shared {
         let mut builder = auto::Builder::new(streams);
         builder
             .http1()
-            // Per connection, like the builder (see `HeadTimer`).
-            .timer(HeadTimer::default())
             .keep_alive(true)
-            .header_read_timeout(limits.header_read_timeout)
+            // The connection's `Watchdog` bounds each head instead.
+            .header_read_timeout(None)
             // hyper's floor for its read buffer is 8 KiB.
             .max_buf_size(limits.max_header_bytes.max(8192))
             .max_headers(limits.max_headers);
@@ -263,14 +259,18 @@ where
     H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let started = Arc::new(AtomicBool::new(false));
+    let activity = Arc::new(Activity::default());
     let service = hyper::service::service_fn({
-        let started = started.clone();
-        move |request| {
-            started.store(true, Ordering::Relaxed);
+        let activity = activity.clone();
+        move |request: Request<Incoming>| {
+            activity.start(request.version());
+            let answered = activity.clone();
             // A combinator, not an `async` block: the block would hold the
             // handler's future twice (captured, then awaited).
-            handler(request).map(Ok::<_, Infallible>)
+            handler(request).map(move |response| {
+                answered.answer();
+                Ok::<_, Infallible>(response)
+            })
         }
     });
     let streams = streams::executor();
@@ -281,11 +281,10 @@ where
         shared.drain.raised(),
         auto::Connection::graceful_shutdown,
     ));
-    // hyper bounds each HTTP/1.1 head, but not the protocol sniffing before
-    // it nor an HTTP/2 connection that never opens a stream.
-    let first_request = FirstRequest::new(shared.header_timeout, started);
+    let watchdog = Watchdog::new(shared.header_timeout, activity);
     // Polled in this order on every wake-up of the connection (one per
-    // request over HTTP/1.1): the connection first, then the guards.
+    // request over HTTP/1.1): the connection first (a request it starts is
+    // seen by the watchdog in the same wake-up), then the guards.
     tokio::select! {
         biased;
         result = conn => {
@@ -294,7 +293,7 @@ where
             }
         }
         () = shared.abort.raised() => tracing::debug!("connection aborted at the end of the grace period"),
-        () = first_request => tracing::debug!("no request within the header-read timeout, closing"),
+        () = watchdog => tracing::debug!("no request within the header-read timeout, closing"),
     }
 }
 

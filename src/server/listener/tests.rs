@@ -153,7 +153,7 @@ async fn a_silent_connection_is_closed_after_the_header_timeout() {
     }
 }
 
-/// After requests, hyper's header-read timeout (on [`HeadTimer`]) bounds
+/// After requests, the header-read timeout (the connection's [`Watchdog`]) bounds
 /// the keep-alive idle time and a trickled head, while requests that keep
 /// coming for longer than the timeout are all served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
