@@ -91,7 +91,7 @@ pub(super) fn scan(body: &[u8]) -> Option<Found> {
     };
     let mut s = Scan { b: body, i: 0 };
     let (mut api_version, mut kind, mut spec) = (false, false, false);
-    s.object(|s, key| match s.key(key) {
+    s.object(|s, key| match s.bytes(key) {
         b"apiVersion" => {
             first(&mut api_version)?;
             let v = s.string()?;
@@ -143,10 +143,6 @@ impl Scan<'_> {
         self.b
             .get(span.start as usize..span.end as usize)
             .unwrap_or_default()
-    }
-
-    fn key(&self, span: Span) -> &[u8] {
-        self.bytes(span)
     }
 
     /// A string without escapes or control characters.
@@ -253,7 +249,7 @@ impl Scan<'_> {
     /// `spec`: its containers, annotations and namespace.
     fn spec(&mut self, found: &mut Found) -> Option<()> {
         let (mut containers, mut annotations, mut namespace) = (false, false, false);
-        self.object(|s, key| match s.key(key) {
+        self.object(|s, key| match s.bytes(key) {
             b"containers" => {
                 first(&mut containers)?;
                 if s.null() {
@@ -301,7 +297,7 @@ impl Scan<'_> {
             return Some(out);
         }
         let (mut image, mut name) = (false, false);
-        self.object(|s, key| match s.key(key) {
+        self.object(|s, key| match s.bytes(key) {
             b"image" => {
                 first(&mut image)?;
                 out.0 = s.string_or_null()?;
