@@ -28,7 +28,7 @@ source "$(dirname "$0")/lib.sh"
 
 BIN="${1:-${IMAGEGATE_BIN:-$ROOT/target/release/imagegate}}"
 [[ -x "$BIN" ]] || fail "no executable at $BIN (cargo build --release --locked, or pass the binary's path)"
-need umoci skopeo curl jq ldd docker-registry
+need umoci skopeo curl jq ldd docker-registry readelf strip
 [[ "$(uname -m)" == x86_64 ]] || fail "this script assembles linux/amd64 images only (machine: $(uname -m))"
 
 EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || echo 0)}"
@@ -111,13 +111,8 @@ done
 # --- layer 2: the binary ---
 APP="$STAGE/app"
 mkdir -p "$APP/usr/local/bin"
-if readelf -S "$BIN" 2>/dev/null | grep -q '\.debug_info'; then
-  strip --strip-debug -o "$APP/usr/local/bin/imagegate" "$BIN"
-  say "binary: $BIN (debug info stripped for the image)"
-else
-  cp "$BIN" "$APP/usr/local/bin/imagegate"
-  say "binary: $BIN (copied unchanged)"
-fi
+how="$(image_binary "$BIN" "$APP/usr/local/bin/imagegate")"
+say "binary: $BIN ($how)"
 chmod 0755 "$APP/usr/local/bin/imagegate"
 chown -R 0:0 "$APP" "$BASE"
 chown 65532:65532 "$BASE/home/nonroot"

@@ -24,7 +24,7 @@ SCRIPT=containerfile-check.sh
 source "$(dirname "$0")/lib.sh"
 BIN="${1:-${IMAGEGATE_BIN:-$ROOT/target/release/imagegate}}"
 [[ -x "$BIN" ]] || fail "no executable at $BIN"
-need podman skopeo busybox python3
+need podman skopeo busybox python3 readelf strip
 need_python 'import yaml'
 BASE="$IMAGE_WORK/stage/base"
 [[ -f "$BASE/etc/passwd" ]] || fail "no base layer at $BASE (run deploy/image/build.sh first)"
@@ -41,7 +41,10 @@ CLEANUP+=("podman rmi -f $BUILT $RUST_STUB $RUNTIME_STUB >/dev/null 2>&1")
 
 cp "$(command -v busybox)" "$CF/builder/bin/busybox"
 for a in sh cp mkdir test echo; do ln -s busybox "$CF/builder/bin/$a"; done
-cp "$BIN" "$CF/builder/prebuilt/imagegate"
+# Stripped as build.sh does: each copy of the binary (the stand-in base,
+# the build stage's target/, the image layer, the committed blob) is on disk.
+how="$(image_binary "$BIN" "$CF/builder/prebuilt/imagegate")"
+say "binary: $BIN ($how)"
 cat > "$CF/builder/usr/local/cargo/bin/cargo" <<'EOF'
 #!/bin/sh
 # stand-in for `cargo build --release --locked --bin imagegate`

@@ -59,6 +59,20 @@ need_python() {
   fi
 }
 
+# image_binary SRC DST: put the imagegate binary at DST as an image holds
+# it: a debug build's debug info stripped (a test build's binary is several
+# times larger than what runs), a release binary (which has none) copied
+# unchanged. Prints which of the two it did.
+image_binary() {
+  if readelf -S "$1" 2>/dev/null | grep -q '\.debug_'; then
+    strip --strip-debug -o "$2" "$1"
+    echo "debug info stripped for the image"
+  else
+    cp "$1" "$2"
+    echo "copied unchanged"
+  fi
+}
+
 CLEANUP=()
 cleanup() {
   local i
