@@ -167,7 +167,11 @@ pub(super) fn review(
 pub(super) fn answer(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) -> Reviewed {
     let verdicts = verdicts(parts, snapshot, checks);
     Reviewed {
-        body: respond::admission_review(parts.api_version, parts.uid, &verdicts),
+        body: respond::bytes(respond::admission_review(
+            parts.api_version,
+            parts.uid,
+            &verdicts,
+        )),
         outcome: {
             let mut outcome = verdicts.outcome(Api::AdmissionReview, parts.namespace);
             // Who asked, for the audit log of what was admitted anyway.

@@ -6,6 +6,8 @@
 //! empty image), `spec.annotations`, `spec.namespace`. `metadata` and the
 //! request's `status` are skipped.
 
+use smallvec::SmallVec;
+
 use crate::policy::{Context, Snapshot};
 
 mod fast;
@@ -38,11 +40,12 @@ wire_object! {
     }
 }
 
-/// The parts of an ImageReview a decision needs.
+/// The parts of an ImageReview a decision needs. The lists are kept
+/// inline up to the sizes a pod usually has (no allocation per review).
 pub(super) struct Parts<'a> {
     namespace: &'a str,
-    annotations: Vec<(&'a str, &'a str)>,
-    images: Vec<ImageOf<'a>>,
+    annotations: SmallVec<[(&'a str, &'a str); 4]>,
+    images: SmallVec<[ImageOf<'a>; 8]>,
 }
 
 impl<'a> Parts<'a> {
@@ -95,7 +98,9 @@ pub(super) fn check_one_pass(body: &[u8]) -> Result<(), String> {
             fast.namespace, general.namespace
         ));
     }
-    if fast.annotations != general.annotations {
+    // As slices: `SmallVec` is invariant in its items' lifetime, and the
+    // two bodies live apart.
+    if fast.annotations[..] != general.annotations[..] {
         return Err(format!(
             "annotations {:?} against {:?}",
             fast.annotations, general.annotations
@@ -133,13 +138,13 @@ fn parse_general(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     let spec = review.spec.ok_or_else(|| DecodeError::missing("spec"))?;
     Ok(Parts {
         namespace: spec.namespace.map_or("", |s| s.0),
-        annotations: spec.annotations.unwrap_or_default().0,
-        images: spec.containers.unwrap_or_default().0,
+        annotations: SmallVec::from_vec(spec.annotations.unwrap_or_default().0),
+        images: SmallVec::from_vec(spec.containers.unwrap_or_default().0),
     })
 }
 
 fn verdicts<'a, 's>(
-    parts: &'a Parts<'a>,
+    parts: &Parts<'a>,
     snapshot: &'s Snapshot,
     checks: &Checks,
 ) -> Verdicts<'a, 's> {

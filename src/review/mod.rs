@@ -32,10 +32,13 @@ pub use error::{DecodeError, DecodeErrorKind};
 pub use extract::Field;
 pub use mutate::Mutated;
 pub use object::{Judged, JudgedImage, ObjectContext, ParsedObject};
+pub(crate) use respond::bytes as body_bytes;
 pub use respond::{
     AUDIT_BREAK_GLASS, AUDIT_POLICY_GENERATION, AUDIT_WARNINGS, AUDIT_WOULD_DENY, MAX_WARNING_CHARS,
 };
 pub use wire::MAX_DEPTH;
+
+use bytes::Bytes;
 
 use crate::policy::{Mode, Reason, Snapshot};
 
@@ -167,7 +170,7 @@ pub fn object(
 #[derive(Debug, Clone)]
 pub struct Reviewed {
     /// The JSON response body (`Content-Type: application/json`).
-    pub body: Vec<u8>,
+    pub body: Bytes,
     /// What was decided.
     pub outcome: Summary,
 }

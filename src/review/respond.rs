@@ -6,7 +6,10 @@
 //! `<webhook name>/` (AdmissionReview) and drops keys that are not then a
 //! qualified name with exactly one `/`.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+
+use bytes::Bytes;
 
 use super::json::Json;
 use super::verdict::{self, Verdicts};
@@ -31,8 +34,50 @@ pub const MAX_WARNING_CHARS: usize = 256;
 /// [`MAX_WARNING_CHARS`] the total stays within the apiserver's 4096.
 const MAX_WARNINGS: usize = 15;
 
+thread_local! {
+    /// The last plain allowed ImageReview answer this thread wrote, by
+    /// policy generation.
+    static ALLOWED: RefCell<Option<(u64, Bytes)>> = const { RefCell::new(None) };
+}
+
 /// `{"apiVersion":...,"kind":"ImageReview","status":{...}}`.
-pub(super) fn image_review(verdicts: &Verdicts<'_, '_>) -> Vec<u8> {
+///
+/// An allowed review with nothing to add (no denial, warning, audit-mode
+/// or break-glass note) has one answer per policy generation: the thread
+/// keeps the last one it wrote and hands out a reference to it, instead of
+/// writing and allocating the same bytes for every review.
+pub(super) fn image_review(verdicts: &Verdicts<'_, '_>) -> Bytes {
+    let plain = verdicts.allowed
+        && !verdicts.has_denied()
+        && !verdicts.has_would_deny()
+        && !verdicts.has_break_glass()
+        && !verdicts.has_warnings();
+    if !plain {
+        return bytes(image_review_json(verdicts));
+    }
+    let generation = verdicts.generation;
+    ALLOWED.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        match &*kept {
+            Some((g, body)) if *g == generation => body.clone(),
+            _ => {
+                let body = bytes(image_review_json(verdicts));
+                *kept = Some((generation, body.clone()));
+                body
+            }
+        }
+    })
+}
+
+/// A response body as `Bytes`. `Bytes` takes an exactly sized buffer as it
+/// is and allocates a header for one with spare room; shrinking a body that
+/// fills at least half its block keeps it in place (mimalloc's `realloc`).
+pub(crate) fn bytes(mut body: Vec<u8>) -> Bytes {
+    body.shrink_to_fit();
+    Bytes::from(body)
+}
+
+fn image_review_json(verdicts: &Verdicts<'_, '_>) -> Vec<u8> {
     let mut json = Json::with_capacity(256);
     json.raw(
         r#"{"apiVersion":"imagepolicy.k8s.io/v1alpha1","kind":"ImageReview","status":{"allowed":"#,

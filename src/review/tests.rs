@@ -314,3 +314,44 @@ fn connect_and_delete_are_allowed_in_the_namespace_mode() {
         assert_eq!(reviewed.outcome.namespace, namespace);
     }
 }
+
+/// An allowed ImageReview with nothing to add has one answer per policy
+/// generation, which the thread keeps: it must be that answer, for each
+/// generation, and never the answer to a review with something to say.
+#[test]
+fn the_kept_allowed_answer_is_the_one_for_its_generation() {
+    const ALLOWED: &[u8] = include_bytes!("../../loadtest/bodies/imagereview-3.json");
+    let plain = |generation: u64| {
+        format!(
+            r#"{{"apiVersion":"imagepolicy.k8s.io/v1alpha1","kind":"ImageReview","status":{{"allowed":true,"auditAnnotations":{{"policy-generation":"{generation}"}}}}}}"#
+        )
+    };
+    let answer = |body: &[u8], snapshot: &Snapshot| {
+        let reviewed = image_review(&mut body.to_vec(), snapshot).unwrap();
+        String::from_utf8(reviewed.body.to_vec()).unwrap()
+    };
+    let audit = || {
+        Snapshot::from_yaml(
+            "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nspec:\n  mode: audit\n  tags:\n    forbid: [latest]\n",
+        )
+        .unwrap()
+    };
+    let would_deny = images_body(&["registry.example.com/team/app:latest"]);
+    let denied = images_body(&["payments-api:latest"]);
+    for generation in [1, 2, 2, 1, 0, u64::MAX] {
+        let builtin = Snapshot::builtin().with_generation(generation);
+        assert_eq!(answer(ALLOWED, &builtin), plain(generation));
+        assert_eq!(answer(ALLOWED, &builtin), plain(generation));
+        // Allowed by audit mode, with the would-deny note: not the kept one.
+        let audit = audit().with_generation(generation);
+        let noted: Value = serde_json::from_str(&answer(&would_deny, &audit)).unwrap();
+        assert_eq!(noted["status"]["allowed"], json!(true));
+        assert!(
+            noted["status"]["auditAnnotations"]["audit-would-deny"].is_string(),
+            "{noted}"
+        );
+        let refused: Value = serde_json::from_str(&answer(&denied, &builtin)).unwrap();
+        assert_eq!(refused["status"]["allowed"], json!(false), "{refused}");
+        assert_eq!(answer(ALLOWED, &builtin), plain(generation));
+    }
+}

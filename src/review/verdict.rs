@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use smallvec::SmallVec;
+
 use crate::policy::Outcome as Verification;
 use crate::policy::{Context, Decision, Mode, Reason, Snapshot};
 
@@ -26,10 +28,11 @@ const MAX_IMAGE_SHOWN: usize = 1024;
 /// Most distinct images named in one list; the rest are counted.
 pub(super) const MAX_LISTED: usize = 64;
 
-/// The decisions for one review, in image order.
+/// The decisions for one review, in image order (inline up to the images a
+/// pod usually has: no allocation per review).
 #[derive(Debug)]
 pub(super) struct Verdicts<'a, 's> {
-    pub(super) items: Vec<(Image<'a>, Decision<'s>)>,
+    pub(super) items: SmallVec<[(Image<'a>, Decision<'s>); 4]>,
     pub(super) mode: Mode,
     pub(super) allowed: bool,
     pub(super) generation: u64,
@@ -48,7 +51,7 @@ impl<'a, 's> Verdicts<'a, 's> {
     ) -> Verdicts<'a, 's> {
         let scope = snapshot.scope(ctx);
         let supply = snapshot.supply_chain();
-        let items: Vec<_> = images
+        let items: SmallVec<_> = images
             .map(|item| {
                 let judged = scope.judge(item.image, supply);
                 if judged.verify {
@@ -61,7 +64,9 @@ impl<'a, 's> Verdicts<'a, 's> {
                 }
             })
             .collect();
-        let allowed = items.iter().all(|(_, d)| d.allowed());
+        let allowed = items
+            .iter()
+            .all(|(_, d): &(Image<'a>, Decision<'s>)| d.allowed());
         Verdicts {
             items,
             mode: scope.mode(),
@@ -104,7 +109,7 @@ impl<'a, 's> Verdicts<'a, 's> {
             ..Context::default()
         });
         Verdicts {
-            items: Vec::new(),
+            items: SmallVec::new(),
             mode: scope.mode(),
             allowed: true,
             generation: snapshot.generation(),

@@ -149,13 +149,16 @@ impl Scan<'_> {
     fn string(&mut self) -> Option<Span> {
         self.eat(b'"')?;
         let start = self.i;
-        loop {
-            match *self.b.get(self.i)? {
-                b'"' => break,
-                b'\\' | 0..0x20 => return None,
-                _ => self.i += 1,
-            }
+        let rest = self.b.get(start..)?;
+        let len = memchr::memchr(b'"', rest)?;
+        // Without an early exit, so that the bytes are checked many at once.
+        let refused = rest[..len]
+            .iter()
+            .fold(false, |refused, &c| refused | (c == b'\\') | (c < 0x20));
+        if refused {
+            return None;
         }
+        self.i = start + len;
         let span = Span {
             start: u32::try_from(start).ok()?,
             end: u32::try_from(self.i).ok()?,

@@ -250,7 +250,7 @@ impl App {
                 response(
                     StatusCode::OK,
                     Metrics::content_type(),
-                    self.metrics.render(),
+                    crate::review::body_bytes(self.metrics.render()),
                 )
             }
             _ => error(StatusCode::NOT_FOUND, "not found"),

@@ -43,13 +43,9 @@ pub(super) fn is_json(value: &HeaderValue) -> bool {
 pub(super) fn response(
     status: StatusCode,
     content_type: &'static str,
-    mut body: Vec<u8>,
+    body: Bytes,
 ) -> Response<Full<Bytes>> {
-    // `Bytes` takes an exactly sized buffer as it is, and allocates a
-    // header for one with spare room. Shrinking a body that fills at least
-    // half its block keeps it in place (mimalloc's `realloc`).
-    body.shrink_to_fit();
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -70,7 +66,7 @@ pub(super) fn text(status: StatusCode, body: &'static str) -> Response<Full<Byte
 pub(super) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
         .unwrap_or_else(|_| b"{\"error\":\"internal error\"}".to_vec());
-    response(status, JSON, body)
+    response(status, JSON, review::body_bytes(body))
 }
 
 pub(super) fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {

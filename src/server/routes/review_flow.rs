@@ -66,7 +66,7 @@ impl App {
             }
             Ok(Answer::Mutated(mutated)) => {
                 tracing::debug!(pinned = mutated.pinned, "mutate answered");
-                response(StatusCode::OK, JSON, mutated.body)
+                response(StatusCode::OK, JSON, review::body_bytes(mutated.body))
             }
             Err(e) => {
                 self.metrics.observe_decode_error(e.kind());
