@@ -70,8 +70,9 @@ pub(super) fn image_review(verdicts: &Verdicts<'_, '_>) -> Bytes {
 }
 
 /// A response body as `Bytes`. `Bytes` takes an exactly sized buffer as it
-/// is and allocates a header for one with spare room; shrinking a body that
-/// fills at least half its block keeps it in place (mimalloc's `realloc`).
+/// is and allocates a header for one with spare room; shrinking keeps the
+/// block when the size stays in its size class, and otherwise copies the
+/// (small) body once.
 pub(crate) fn bytes(mut body: Vec<u8>) -> Bytes {
     body.shrink_to_fit();
     Bytes::from(body)

@@ -1,6 +1,7 @@
 //! The built binary: `imagegate serve` drains on SIGTERM under traffic
-//! with no failed request and exits 0, and a start-up error exits non-zero
-//! with a one-line reason.
+//! with no failed request and exits 0, a start-up error exits non-zero
+//! with a one-line reason, and the allocator runs with the settings built
+//! in from `.cargo/config.toml`.
 
 // In tests a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
@@ -146,5 +147,32 @@ fn start_up_errors_exit_non_zero_with_one_line() {
             "{args:?}: one line expected, got:\n{stderr}"
         );
         assert!(lines[0].contains(names), "{args:?}: {stderr}");
+    }
+}
+
+/// The allocator's settings come from the build's environment
+/// (`.cargo/config.toml`); a build without them would still work and
+/// would keep a reload's garbage resident (loadtest/RESULTS-memory.md).
+/// jemalloc prints its options at exit when asked to.
+#[test]
+fn the_allocator_runs_with_the_built_in_settings() {
+    let out = Command::new(binary())
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stats = String::from_utf8_lossy(&out.stderr);
+    for option in [
+        "opt.background_thread: true",
+        "opt.dirty_decay_ms: 1000",
+        "opt.muzzy_decay_ms: 0",
+        "opt.thp: \"never\"",
+    ] {
+        assert!(
+            stats.lines().any(|l| l.trim_start().starts_with(option)),
+            "{option} missing from the allocator's options:\n{stats}"
+        );
     }
 }
