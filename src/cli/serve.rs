@@ -92,7 +92,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Text)]
     pub(crate) log_format: LogFormatArg,
 
-    /// Log filter in `RUST_LOG` syntax (default: `RUST_LOG`, else `info`).
+    /// Log filter in `RUST_LOG` syntax (default: `RUST_LOG`, else
+    /// `info,rustls=error`).
     #[arg(long, value_name = "FILTER", env = "IMAGEGATE_LOG")]
     pub(crate) log_filter: Option<String>,
 
@@ -217,7 +218,7 @@ impl ServeArgs {
                     .ok()
                     .filter(|s| !s.trim().is_empty())
             })
-            .unwrap_or_else(|| "info".to_owned());
+            .unwrap_or_else(|| imagegate::server::DEFAULT_LOG_FILTER.to_owned());
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&filter) {
             return Err(ConfigError::LogFilter {
                 filter,

@@ -107,6 +107,13 @@ impl Default for Limits {
     }
 }
 
+/// The log filter when none is given: `info`, except rustls's own lines
+/// below `error`. rustls warns at every handshake a client makes with an
+/// IP address as its server name (curl, wrk, load balancers' probes do;
+/// Go's client, the apiserver's, does not), so any client could fill the
+/// log; the listener logs failed handshakes itself, at `debug`.
+pub const DEFAULT_LOG_FILTER: &str = "info,rustls=error";
+
 /// Logging settings, applied by [`init_logging`](super::init_logging).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
@@ -175,10 +182,39 @@ impl Config {
             reload_debounce: Duration::from_millis(200),
             log: LogConfig {
                 format: LogFormat::Text,
-                filter: "info".to_owned(),
+                filter: DEFAULT_LOG_FILTER.to_owned(),
             },
             signals: Signals::Handle,
             record: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    /// Runs `probe` under a subscriber with the default filter, built the
+    /// way `init_logging` builds the real one.
+    fn with_default_filter(probe: impl FnOnce()) {
+        let filter = tracing_subscriber::EnvFilter::builder()
+            .parse(DEFAULT_LOG_FILTER)
+            .unwrap();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, probe);
+    }
+
+    #[test]
+    fn the_default_filter_keeps_rustls_warnings_out() {
+        with_default_filter(|| {
+            assert!(!tracing::enabled!(target: "rustls::msgs::handshake", Level::WARN));
+            assert!(tracing::enabled!(target: "rustls::msgs::handshake", Level::ERROR));
+            assert!(tracing::enabled!(target: "imagegate::server", Level::INFO));
+            assert!(!tracing::enabled!(target: "imagegate::server", Level::DEBUG));
+        });
     }
 }

@@ -28,7 +28,8 @@ mod trust;
 mod watch;
 
 pub use config::{
-    Config, DEFAULT_MAX_BODY_BYTES, Limits, LogConfig, LogFormat, PolicySource, Signals, TlsFiles,
+    Config, DEFAULT_LOG_FILTER, DEFAULT_MAX_BODY_BYTES, Limits, LogConfig, LogFormat, PolicySource,
+    Signals, TlsFiles,
 };
 pub use drain::ShutdownHandle;
 pub use record::{RecordConfig, Recorder};
