@@ -25,8 +25,8 @@
 #   LLVM_PROFDATA=path
 #                     the llvm-profdata to merge with; by default rustup's
 #                     llvm-tools when installed, else the newest
-#                     llvm-profdata-NN on PATH, else Debian's llvm-19 is
-#                     installed (its llvm-profdata reads the raw profiles of
+#                     llvm-profdata-NN on PATH if NN >= 19, else Debian's
+#                     llvm-19 is installed (its llvm-profdata reads the raw profiles of
 #                     rustc 1.95, LLVM 22; the script stops with
 #                     llvm-profdata's own message when one cannot)
 #
@@ -74,7 +74,8 @@ find_profdata() {
         return
     fi
     candidate=$(compgen -c llvm-profdata- | sort -t- -k3 -n | tail -1 || true)
-    if [[ -z $candidate ]]; then
+    # Older than 19 cannot read the raw profiles of rustc 1.95 (LLVM 22).
+    if [[ -z $candidate || ${candidate#llvm-profdata-} -lt 19 ]]; then
         log "installing Debian's llvm-19 for llvm-profdata"
         apt_install llvm-19
         candidate=llvm-profdata-19
