@@ -8,7 +8,7 @@ mod cli;
 /// that hand the block just freed to the next request of its size (the
 /// few small allocations of every review stay in cache), and a background
 /// thread that returns freed memory to the system (after a reload). Under
-/// the same HTTP/1.1 load it answered 10-15% more reviews than mimalloc
+/// the same HTTP/1.1 load it answered 9-16% more reviews than mimalloc
 /// (README, "Allocator"). Its settings are built in from
 /// `.cargo/config.toml`.
 #[global_allocator]
