@@ -26,8 +26,8 @@
 #                     the llvm-profdata to merge with; by default rustup's
 #                     llvm-tools when installed, else the newest
 #                     llvm-profdata-NN on PATH if NN >= 19, else Debian's
-#                     llvm-19 is installed (its llvm-profdata reads the raw profiles of
-#                     rustc 1.95, LLVM 22; the script stops with
+#                     llvm-19 is installed (its llvm-profdata reads the raw
+#                     profiles of rustc 1.95, LLVM 22; the script stops with
 #                     llvm-profdata's own message when one cannot)
 #
 # Installs wrk, h2load (nghttp2-client), openssl and curl when missing (root).
