@@ -10,6 +10,7 @@ use smallvec::SmallVec;
 
 use crate::policy::{Context, Snapshot};
 
+mod canonical;
 mod fast;
 
 use super::checks::Checks;
@@ -64,10 +65,13 @@ impl<'a> Parts<'a> {
     }
 }
 
+/// Reads an ImageReview: the apiserver's exact form by its fixed pieces,
+/// else any plain body in one pass, else the general way (which words
+/// every error).
 pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
-    if let Some(found) = fast::scan(body) {
-        // ASCII, as the scan found it: valid UTF-8, so the error below
-        // cannot happen.
+    if let Some(found) = canonical::read(body).or_else(|| fast::scan(body)) {
+        // ASCII, as both readings found it: valid UTF-8, so the error
+        // below cannot happen.
         let text = std::str::from_utf8(body)
             .map_err(|_| DecodeError::new(DecodeErrorKind::NotJson, "request body is not UTF-8"))?;
         return Ok(found.parts(text));
@@ -75,11 +79,22 @@ pub(super) fn parse(body: &mut [u8]) -> Result<Parts<'_>, DecodeError> {
     parse_general(body)
 }
 
-/// See [`super::check_image_review_one_pass`].
+/// See [`super::check_image_review_one_pass`]: each short reading that
+/// takes `body` against the general way.
 pub(super) fn check_one_pass(body: &[u8]) -> Result<(), String> {
-    let Some(found) = fast::scan(body) else {
-        return Ok(());
-    };
+    let readings = [
+        ("the canonical reading", canonical::read(body)),
+        ("the one-pass scan", fast::scan(body)),
+    ];
+    for (name, found) in readings {
+        if let Some(found) = found {
+            same_as_general(body, &found).map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn same_as_general(body: &[u8], found: &fast::Found) -> Result<(), String> {
     let text = std::str::from_utf8(body).map_err(|_| "taken, but not UTF-8".to_owned())?;
     let fast = found.parts(text);
     let mut copy = body.to_vec();

@@ -87,10 +87,11 @@ impl std::fmt::Debug for Parsed<'_> {
     }
 }
 
-/// For the `imagereview` fuzz target: when the one-pass reading of plain
-/// ImageReview bodies takes `body`, whether the general reading (simd-json
-/// and serde) accepts it and reads the same namespace, annotations and
-/// images. `Err` names the difference; a body the one-pass reading leaves
+/// For the `imagereview` fuzz target: when a short reading of ImageReview
+/// bodies (the apiserver's exact form, or the one-pass scan of plain
+/// bodies) takes `body`, whether the general reading (simd-json and serde)
+/// accepts it and reads the same namespace, annotations and images. `Err`
+/// names the reading and the difference; a body the short readings leave
 /// alone is `Ok`.
 #[doc(hidden)]
 pub fn check_image_review_one_pass(body: &[u8]) -> Result<(), String> {

@@ -1,4 +1,6 @@
-//! A short way through the ImageReview bodies the apiserver sends.
+//! A short way through plain ImageReview bodies not in the apiserver's
+//! exact form (which [`super::canonical`] reads): pretty-printed or
+//! reordered ones, other clients'.
 //!
 //! The plugin's bodies are small and plain: ASCII, no escapes, no numbers,
 //! a handful of containers and annotations. For those, one pass over the
@@ -17,6 +19,8 @@
 //! proptest holds the two ways to the same result on generated and bent
 //! bodies.
 
+use smallvec::SmallVec;
+
 use super::{API_VERSION, KIND};
 
 /// Most images read here; a longer list goes the general way.
@@ -28,13 +32,13 @@ pub(super) const MAX_ANNOTATIONS: usize = 16;
 const MAX_DEPTH: usize = 32;
 /// Largest body read here: the plugin's are a few hundred bytes, and a
 /// large body refused near its end would be read twice.
-const MAX_BODY: usize = 64 * 1024;
+pub(super) const MAX_BODY: usize = 64 * 1024;
 
 /// Where a string's contents lie in the body (without the quotes).
 #[derive(Debug, Clone, Copy, Default)]
-struct Span {
-    start: u32,
-    end: u32,
+pub(super) struct Span {
+    pub(super) start: u32,
+    pub(super) end: u32,
 }
 
 impl Span {
@@ -44,16 +48,15 @@ impl Span {
     }
 }
 
-/// Where the parts a decision needs lie in an ImageReview body.
-#[derive(Debug)]
+/// Where the parts a decision needs lie in an ImageReview body (inline up
+/// to the lists a pod usually has, as in [`Parts`](super::Parts)).
+#[derive(Debug, Default)]
 pub(super) struct Found {
-    namespace: Span,
+    pub(super) namespace: Span,
     /// `(image, name)` of each container, in order.
-    images: [(Span, Span); MAX_IMAGES],
-    n_images: usize,
+    pub(super) images: SmallVec<[(Span, Span); 8]>,
     /// `(key, value)` of each annotation, in order.
-    annotations: [(Span, Span); MAX_ANNOTATIONS],
-    n_annotations: usize,
+    pub(super) annotations: SmallVec<[(Span, Span); 4]>,
 }
 
 impl Found {
@@ -61,11 +64,13 @@ impl Found {
     pub(super) fn parts<'a>(&self, text: &'a str) -> super::Parts<'a> {
         super::Parts {
             namespace: self.namespace.of(text),
-            annotations: self.annotations[..self.n_annotations]
+            annotations: self
+                .annotations
                 .iter()
                 .map(|(k, v)| (k.of(text), v.of(text)))
                 .collect(),
-            images: self.images[..self.n_images]
+            images: self
+                .images
                 .iter()
                 .map(|(image, name)| super::ImageOf {
                     image: image.of(text),
@@ -82,13 +87,7 @@ pub(super) fn scan(body: &[u8]) -> Option<Found> {
     if body.len() > MAX_BODY || !body.is_ascii() {
         return None;
     }
-    let mut found = Found {
-        namespace: Span::default(),
-        images: [(Span::default(), Span::default()); MAX_IMAGES],
-        n_images: 0,
-        annotations: [(Span::default(), Span::default()); MAX_ANNOTATIONS],
-        n_annotations: 0,
-    };
+    let mut found = Found::default();
     let mut s = Scan { b: body, i: 0 };
     let (mut api_version, mut kind, mut spec) = (false, false, false);
     s.object(|s, key| match s.bytes(key) {
@@ -110,6 +109,17 @@ pub(super) fn scan(body: &[u8]) -> Option<Found> {
     })?;
     s.ws();
     (api_version && kind && spec && s.i == body.len()).then_some(found)
+}
+
+/// Whether two of `pairs` have the same key (an error the general way
+/// words). Quadratic, over at most [`MAX_ANNOTATIONS`] pairs here and
+/// the few a pod has in the canonical reading.
+pub(super) fn repeated_key(body: &[u8], pairs: &[(Span, Span)]) -> bool {
+    let key = |span: Span| body.get(span.start as usize..span.end as usize);
+    pairs
+        .iter()
+        .enumerate()
+        .any(|(i, (k, _))| pairs[..i].iter().any(|(seen, _)| key(*seen) == key(*k)))
 }
 
 /// Marks a listed key seen; `None` the second time.
@@ -259,9 +269,10 @@ impl Scan<'_> {
                     return Some(());
                 }
                 s.array(|s| {
-                    let slot = found.images.get_mut(found.n_images)?;
-                    *slot = s.container()?;
-                    found.n_images += 1;
+                    if found.images.len() == MAX_IMAGES {
+                        return None;
+                    }
+                    found.images.push(s.container()?);
                     Some(())
                 })
             }
@@ -272,17 +283,14 @@ impl Scan<'_> {
                 }
                 s.object(|s, key| {
                     let value = s.string_or_null()?;
-                    let slot = found.annotations.get_mut(found.n_annotations)?;
-                    *slot = (key, value);
-                    found.n_annotations += 1;
+                    if found.annotations.len() == MAX_ANNOTATIONS {
+                        return None;
+                    }
+                    found.annotations.push((key, value));
                     Some(())
                 })?;
                 // A repeated key is an error the general way words.
-                let pairs = &found.annotations[..found.n_annotations];
-                let repeated = pairs.iter().enumerate().any(|(i, (key, _))| {
-                    pairs[..i].iter().any(|(k, _)| s.bytes(*k) == s.bytes(*key))
-                });
-                (!repeated).then_some(())
+                (!repeated_key(s.b, &found.annotations)).then_some(())
             }
             b"namespace" => {
                 first(&mut namespace)?;
