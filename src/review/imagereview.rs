@@ -193,3 +193,26 @@ pub(super) fn judged(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) ->
     let verdicts = verdicts(parts, snapshot, checks);
     object::judged(KIND, "", parts.namespace, true, &verdicts)
 }
+
+/// For the readings' proptests: the bytes that bend a body most often into
+/// something else (JSON's punctuation, escapes, control characters, the
+/// letters of `null`, `true` and `false`, a byte past ASCII).
+#[cfg(test)]
+const BENDING_BYTES: &[u8] = b"{}[]:,\" \\0anel\t\n\r\x01\x0b\x0c\x7f\xd0";
+
+/// `body` bent by one byte at `at`: `byte` inserted (`how` 0), the byte
+/// there removed (1) or replaced (2); past the end, `byte` appended.
+#[cfg(test)]
+fn bent(body: String, at: proptest::sample::Index, byte: u8, how: u8) -> Vec<u8> {
+    let mut bytes = body.into_bytes();
+    let i = at.index(bytes.len() + 1);
+    match how {
+        0 => bytes.insert(i, byte),
+        1 if i < bytes.len() => {
+            bytes.remove(i);
+        }
+        _ if i < bytes.len() => bytes[i] = byte,
+        _ => bytes.push(byte),
+    }
+    bytes
+}

@@ -1,6 +1,6 @@
 use proptest::prelude::*;
 
-use super::super::check_one_pass;
+use super::super::{BENDING_BYTES, bent, check_one_pass};
 use super::*;
 
 /// Whenever a short reading takes `body`, the general way accepts it and
@@ -202,17 +202,9 @@ proptest! {
     fn bent_bodies_agree(
         body in arb_canonical(),
         at in any::<prop::sample::Index>(),
-        byte in prop::sample::select(b"{}[]:,\" \\0anel\t\n\r\x01\x7f\xd0".to_vec()),
+        byte in prop::sample::select(BENDING_BYTES),
         how in 0..3u8,
     ) {
-        let mut bytes = body.into_bytes();
-        let i = at.index(bytes.len() + 1);
-        match how {
-            0 => bytes.insert(i, byte),
-            1 if i < bytes.len() => { bytes.remove(i); }
-            _ if i < bytes.len() => bytes[i] = byte,
-            _ => bytes.push(byte),
-        }
-        agree(&bytes);
+        agree(&bent(body, at, byte, how));
     }
 }

@@ -1,6 +1,6 @@
 use proptest::prelude::*;
 
-use super::super::check_one_pass;
+use super::super::{BENDING_BYTES, bent, check_one_pass};
 use super::*;
 
 /// Whenever the fast way takes a body, the general way accepts it and
@@ -313,18 +313,10 @@ proptest! {
     fn bent_bodies_agree_too(
         body in arb_review(),
         at in any::<prop::sample::Index>(),
-        byte in prop::sample::select(b"{}[]:,\" \\0anel\t\n\r\x01\x0b\x0c\x7f\xd0".to_vec()),
+        byte in prop::sample::select(BENDING_BYTES),
         how in 0..3u8,
     ) {
-        let mut bytes = body.into_bytes();
-        let i = at.index(bytes.len() + 1);
-        match how {
-            0 => bytes.insert(i, byte),
-            1 if i < bytes.len() => { bytes.remove(i); }
-            _ if i < bytes.len() => bytes[i] = byte,
-            _ => bytes.push(byte),
-        }
-        agree(&bytes);
+        agree(&bent(body, at, byte, how));
     }
 
     /// Arbitrary JSON values as whole bodies.
