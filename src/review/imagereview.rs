@@ -194,6 +194,23 @@ pub(super) fn judged(parts: &Parts<'_>, snapshot: &Snapshot, checks: &Checks) ->
     object::judged(KIND, "", parts.namespace, true, &verdicts)
 }
 
+/// The body the load test sends (the plugin's form, three images).
+#[cfg(test)]
+const LOAD_TEST_BODY: &[u8] = include_bytes!("../../loadtest/bodies/imagereview-3.json");
+
+/// For the readings' tests: whenever a short reading takes `body`, the
+/// general way accepts it and reads the same (the check the fuzz target
+/// makes).
+#[cfg(test)]
+fn assert_readings_agree(body: &[u8]) {
+    assert_eq!(
+        check_one_pass(body),
+        Ok(()),
+        "{}",
+        String::from_utf8_lossy(body)
+    );
+}
+
 /// For the readings' proptests: the bytes that bend a body most often into
 /// something else (JSON's punctuation, escapes, control characters, the
 /// letters of `null`, `true` and `false`, a byte past ASCII).

@@ -1,22 +1,14 @@
 use proptest::prelude::*;
 
-use super::super::{BENDING_BYTES, bent, check_one_pass};
+use super::super::{BENDING_BYTES, LOAD_TEST_BODY, assert_readings_agree, bent};
 use super::*;
 
-/// Whenever a short reading takes `body`, the general way accepts it and
-/// reads the same (the check the fuzz target makes); whether the
-/// canonical reading took it.
+/// Whether the canonical reading took `body`, after checking that every
+/// reading that takes it reads what the general way reads.
 fn agree(body: &[u8]) -> bool {
-    assert_eq!(
-        check_one_pass(body),
-        Ok(()),
-        "{}",
-        String::from_utf8_lossy(body)
-    );
+    assert_readings_agree(body);
     read(body).is_some()
 }
-
-const LOAD_TEST_BODY: &[u8] = include_bytes!("../../../../loadtest/bodies/imagereview-3.json");
 
 /// The plugin's form around `spec`'s members.
 fn review(spec: &str) -> String {

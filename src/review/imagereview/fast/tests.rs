@@ -1,22 +1,14 @@
 use proptest::prelude::*;
 
-use super::super::{BENDING_BYTES, bent, check_one_pass};
+use super::super::{BENDING_BYTES, LOAD_TEST_BODY, assert_readings_agree, bent};
 use super::*;
 
-/// Whenever the fast way takes a body, the general way accepts it and
-/// reads the same (the check the fuzz target makes); whether the fast way
-/// took it.
+/// Whether the one-pass scan took `body`, after checking that every
+/// reading that takes it reads what the general way reads.
 fn agree(body: &[u8]) -> bool {
-    assert_eq!(
-        check_one_pass(body),
-        Ok(()),
-        "{}",
-        String::from_utf8_lossy(body)
-    );
+    assert_readings_agree(body);
     scan(body).is_some()
 }
-
-const LOAD_TEST_BODY: &[u8] = include_bytes!("../../../../loadtest/bodies/imagereview-3.json");
 
 fn review(spec: &str) -> String {
     format!(
