@@ -96,7 +96,7 @@ pub(super) fn check_one_pass(body: &[u8]) -> Result<(), String> {
 
 fn same_as_general(body: &[u8], found: &fast::Found) -> Result<(), String> {
     let text = std::str::from_utf8(body).map_err(|_| "taken, but not UTF-8".to_owned())?;
-    let fast = found.parts(text);
+    let short = found.parts(text);
     let mut copy = body.to_vec();
     let general = parse_general(&mut copy)
         .map_err(|e| format!("taken, but the general way refuses it: {e}"))?;
@@ -107,24 +107,24 @@ fn same_as_general(body: &[u8], found: &fast::Found) -> Result<(), String> {
             .map(|i| (i.image.to_owned(), i.name.to_owned()))
             .collect()
     };
-    if fast.namespace != general.namespace {
+    if short.namespace != general.namespace {
         return Err(format!(
             "namespace {:?} against {:?}",
-            fast.namespace, general.namespace
+            short.namespace, general.namespace
         ));
     }
     // As slices: `SmallVec` is invariant in its items' lifetime, and the
     // two bodies live apart.
-    if fast.annotations[..] != general.annotations[..] {
+    if short.annotations[..] != general.annotations[..] {
         return Err(format!(
             "annotations {:?} against {:?}",
-            fast.annotations, general.annotations
+            short.annotations, general.annotations
         ));
     }
-    if images(&fast) != images(&general) {
+    if images(&short) != images(&general) {
         return Err(format!(
             "images {:?} against {:?}",
-            images(&fast),
+            images(&short),
             images(&general)
         ));
     }
