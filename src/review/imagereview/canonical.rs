@@ -13,13 +13,14 @@
 //! ([`super::fast`]) decides at every byte what comes next.
 //!
 //! Any other body (whitespace, another order, an unknown field, a `null`,
-//! an escape, a non-ASCII byte, a repeated annotation key) is left to the
+//! an escape, a non-ASCII byte, a repeated annotation key, more than
+//! [`MAX_ANNOTATIONS`] annotations) is left to the
 //! scan, which takes more forms, and then to the general way. What is read
 //! here is what the general way reads from the same body: a proptest over
 //! the plugin's form and bent copies of it, and the `imagereview` fuzz
 //! target, hold the readings to one result.
 
-use super::fast::{Found, MAX_BODY, Span, repeated_key};
+use super::fast::{Found, MAX_ANNOTATIONS, MAX_BODY, Span, repeated_key};
 
 /// Everything before `metadata`'s contents.
 const HEAD: &[u8] =
@@ -69,6 +70,11 @@ pub(super) fn read(body: &[u8]) -> Option<Found> {
             let key = r.rest_of_string()?;
             r.take(b":\"")?;
             let value = r.rest_of_string()?;
+            // The repeated-key check below is pairwise: more annotations
+            // than the plugin sends go the general way, which sorts.
+            if found.annotations.len() == MAX_ANNOTATIONS {
+                return None;
+            }
             found.annotations.push((key, value));
             if !r.skip(b",") {
                 break;

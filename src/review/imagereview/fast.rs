@@ -112,8 +112,8 @@ pub(super) fn scan(body: &[u8]) -> Option<Found> {
 }
 
 /// Whether two of `pairs` have the same key (an error the general way
-/// words). Quadratic, over at most [`MAX_ANNOTATIONS`] pairs here and
-/// the few a pod has in the canonical reading.
+/// words). Pairwise: both short readings hold at most [`MAX_ANNOTATIONS`]
+/// pairs.
 pub(super) fn repeated_key(body: &[u8], pairs: &[(Span, Span)]) -> bool {
     let key = |span: Span| body.get(span.start as usize..span.end as usize);
     pairs

@@ -103,6 +103,14 @@ fn any_other_form_is_left_to_the_scan_and_the_general_way() {
     for body in &left {
         assert!(!agree(body.as_bytes()), "taken: {body}");
     }
+    // More annotations than the pairwise repeated-key check is for: left
+    // to the general way, which sorts; at the limit, read here.
+    let annotations = |n: usize| {
+        let pairs: Vec<String> = (0..n).map(|i| format!(r#""k{i}":"v""#)).collect();
+        review(&format!(r#""annotations":{{{}}}"#, pairs.join(",")))
+    };
+    assert!(!agree(annotations(MAX_ANNOTATIONS + 1).as_bytes()));
+    assert!(agree(annotations(MAX_ANNOTATIONS).as_bytes()));
     // Too long to be read here (the general way reads it).
     let images: String = (0..3000)
         .map(|i| format!(r#"{{"image":"image-{i:05}"}},"#))
