@@ -144,10 +144,7 @@ impl Reader<'_> {
         let start = self.i;
         let len = memchr::memchr(b'"', self.b.get(start..)?)?;
         self.i = start + len + 1;
-        Some(Span {
-            start: u32::try_from(start).ok()?,
-            end: u32::try_from(start + len).ok()?,
-        })
+        Span::new(start, start + len)
     }
 }
 

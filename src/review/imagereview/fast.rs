@@ -37,13 +37,26 @@ pub(super) const MAX_BODY: usize = 64 * 1024;
 /// Where a string's contents lie in the body (without the quotes).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Span {
-    pub(super) start: u32,
-    pub(super) end: u32,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
+    /// `start..end`; `None` past what a `u32` holds.
+    pub(super) fn new(start: usize, end: usize) -> Option<Span> {
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+
     fn of(self, text: &str) -> &str {
         text.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+
+    fn bytes(self, body: &[u8]) -> &[u8] {
+        body.get(self.start as usize..self.end as usize)
             .unwrap_or_default()
     }
 }
@@ -115,11 +128,11 @@ pub(super) fn scan(body: &[u8]) -> Option<Found> {
 /// words). Pairwise: both short readings hold at most [`MAX_ANNOTATIONS`]
 /// pairs.
 pub(super) fn repeated_key(body: &[u8], pairs: &[(Span, Span)]) -> bool {
-    let key = |span: Span| body.get(span.start as usize..span.end as usize);
-    pairs
-        .iter()
-        .enumerate()
-        .any(|(i, (k, _))| pairs[..i].iter().any(|(seen, _)| key(*seen) == key(*k)))
+    pairs.iter().enumerate().any(|(i, (k, _))| {
+        pairs[..i]
+            .iter()
+            .any(|(seen, _)| seen.bytes(body) == k.bytes(body))
+    })
 }
 
 /// Marks a listed key seen; `None` the second time.
@@ -150,9 +163,7 @@ impl Scan<'_> {
     }
 
     fn bytes(&self, span: Span) -> &[u8] {
-        self.b
-            .get(span.start as usize..span.end as usize)
-            .unwrap_or_default()
+        span.bytes(self.b)
     }
 
     /// A string without escapes or control characters.
@@ -169,10 +180,7 @@ impl Scan<'_> {
             return None;
         }
         self.i = start + len;
-        let span = Span {
-            start: u32::try_from(start).ok()?,
-            end: u32::try_from(self.i).ok()?,
-        };
+        let span = Span::new(start, self.i)?;
         self.i += 1;
         Some(span)
     }
