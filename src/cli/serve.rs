@@ -206,10 +206,9 @@ impl ServeArgs {
                 limit: self.max_body_bytes,
             });
         }
-        // Beyond what a semaphore counts is beyond any machine's memory.
-        let max_buffered_body_bytes = usize::try_from(self.max_buffered_body_bytes)
-            .unwrap_or(usize::MAX)
-            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        // Beyond what a `usize` counts is beyond any machine's memory.
+        let max_buffered_body_bytes =
+            usize::try_from(self.max_buffered_body_bytes).unwrap_or(usize::MAX);
 
         let filter = self
             .log_filter

@@ -246,11 +246,10 @@ async fn connection(
     mut draining: watch::Receiver<bool>,
 ) {
     let _permit = permit;
-    let _open = GaugeGuard::new(app.metrics().connections_open().clone());
+    let _open = GaugeGuard::new(app.metrics().connections_open());
     let _quic_open = GaugeGuard::new(
         app.metrics()
-            .transport_connections_open(TransportLabel::Quic)
-            .clone(),
+            .transport_connections_open(TransportLabel::Quic),
     );
     let timeout = limits.header_read_timeout;
     let conn = match tokio::time::timeout(timeout, connecting).await {

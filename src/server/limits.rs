@@ -7,13 +7,12 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Buf;
 use hyper::body::Body;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 /// Why a request body could not be read.
@@ -40,17 +39,18 @@ pub(crate) enum BodyError {
 }
 
 /// Holds a gauge one higher while alive; the decrement also happens on
-/// unwind or cancellation.
-pub(crate) struct GaugeGuard(prometheus::IntGauge);
+/// unwind or cancellation. It borrows the gauge: a clone would be one more
+/// reference count to raise and drop.
+pub(crate) struct GaugeGuard<'a>(&'a prometheus::IntGauge);
 
-impl GaugeGuard {
-    pub(crate) fn new(gauge: prometheus::IntGauge) -> GaugeGuard {
+impl GaugeGuard<'_> {
+    pub(crate) fn new(gauge: &prometheus::IntGauge) -> GaugeGuard<'_> {
         gauge.inc();
         GaugeGuard(gauge)
     }
 }
 
-impl Drop for GaugeGuard {
+impl Drop for GaugeGuard<'_> {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -59,17 +59,20 @@ impl Drop for GaugeGuard {
 /// The bytes of request bodies that all requests together may hold in
 /// memory. Each body takes its buffer's capacity from it before allocating
 /// and gives it back when the request is done.
-#[derive(Debug, Clone)]
+///
+/// One counter: a body never waits for room (it is answered busy), so no
+/// queue of waiters is kept, and taking and giving back are one atomic
+/// operation each (a semaphore's release takes its waiters' lock).
+#[derive(Debug)]
 pub(crate) struct BodyBudget {
-    bytes: Arc<Semaphore>,
+    taken: AtomicUsize,
     total: usize,
 }
 
 impl BodyBudget {
     pub(crate) fn new(total: usize) -> BodyBudget {
-        let total = total.min(Semaphore::MAX_PERMITS);
         BodyBudget {
-            bytes: Arc::new(Semaphore::new(total)),
+            taken: AtomicUsize::new(0),
             total,
         }
     }
@@ -77,45 +80,70 @@ impl BodyBudget {
     /// Bytes not taken by any body now.
     #[cfg(test)]
     pub(crate) fn available(&self) -> usize {
-        self.bytes.available_permits()
+        self.total - self.taken.load(Ordering::Relaxed)
     }
 
     /// Takes `n` more bytes into `held`, or says the budget is spent.
-    fn take(&self, n: usize, held: &mut Option<OwnedSemaphorePermit>) -> Result<(), BodyError> {
-        let busy = || BodyError::Busy { budget: self.total };
-        let n = u32::try_from(n).map_err(|_| busy())?;
-        let permit = self
-            .bytes
-            .clone()
-            .try_acquire_many_owned(n)
-            .map_err(|_| busy())?;
+    fn take<'a>(&'a self, n: usize, held: &mut Option<Share<'a>>) -> Result<(), BodyError> {
+        self.taken
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |taken| {
+                taken.checked_add(n).filter(|&after| after <= self.total)
+            })
+            .map_err(|_| BodyError::Busy { budget: self.total })?;
         match held {
-            Some(held) => held.merge(permit),
-            None => *held = Some(permit),
+            Some(held) => held.bytes += n,
+            None => {
+                *held = Some(Share {
+                    budget: self,
+                    bytes: n,
+                });
+            }
         }
         Ok(())
+    }
+}
+
+/// Bytes of the [`BodyBudget`] one body holds; given back on drop.
+#[derive(Debug)]
+pub(crate) struct Share<'a> {
+    budget: &'a BodyBudget,
+    bytes: usize,
+}
+
+impl Share<'_> {
+    /// Gives `n` of the bytes back now (at most all of them).
+    fn give_back(&mut self, n: usize) {
+        let n = n.min(self.bytes);
+        self.bytes -= n;
+        self.budget.taken.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        self.give_back(self.bytes);
     }
 }
 
 /// A body read into memory, holding its share of the [`BodyBudget`] until
 /// it is dropped.
 #[derive(Debug)]
-pub(crate) struct ReadBytes {
+pub(crate) struct ReadBytes<'a> {
     pub(crate) bytes: Vec<u8>,
-    budget: Option<OwnedSemaphorePermit>,
+    budget: Option<Share<'a>>,
 }
 
 /// The share of the [`BodyBudget`] a body took; given back on drop.
 #[derive(Debug)]
-pub(crate) struct BudgetShare {
-    _permit: Option<OwnedSemaphorePermit>,
+pub(crate) struct BudgetShare<'a> {
+    _share: Option<Share<'a>>,
 }
 
-impl ReadBytes {
+impl<'a> ReadBytes<'a> {
     /// The bytes, and the budget share to keep while they live.
-    pub(crate) fn into_parts(self) -> (Vec<u8>, BudgetShare) {
+    pub(crate) fn into_parts(self) -> (Vec<u8>, BudgetShare<'a>) {
         let share = BudgetShare {
-            _permit: self.budget,
+            _share: self.budget,
         };
         (self.bytes, share)
     }
@@ -190,12 +218,12 @@ struct Segments {
 }
 
 impl Segments {
-    fn push(
+    fn push<'a>(
         &mut self,
         mut data: impl Buf,
         limit: usize,
-        budget: &BodyBudget,
-        held: &mut Option<OwnedSemaphorePermit>,
+        budget: &'a BodyBudget,
+        held: &mut Option<Share<'a>>,
     ) -> Result<(), BodyError> {
         let total = self.len + self.current.len();
         if total.saturating_add(data.remaining()) > limit {
@@ -224,10 +252,10 @@ impl Segments {
     /// The whole body in one buffer: the only one, or the pieces copied
     /// into a buffer of the exact size (taken from the budget first; the
     /// pieces' share is given back once they are freed).
-    fn finish(
+    fn finish<'a>(
         &mut self,
-        budget: &BodyBudget,
-        held: &mut Option<OwnedSemaphorePermit>,
+        budget: &'a BodyBudget,
+        held: &mut Option<Share<'a>>,
     ) -> Result<Vec<u8>, BodyError> {
         if self.full.is_empty() {
             return Ok(std::mem::take(&mut self.current));
@@ -243,7 +271,7 @@ impl Segments {
         whole.extend_from_slice(&self.current);
         self.current = Vec::new();
         if let Some(share) = held.as_mut() {
-            drop(share.split(pieces));
+            share.give_back(pieces);
         }
         Ok(whole)
     }
@@ -264,17 +292,17 @@ pin_project_lite::pin_project! {
         deadline: Option<Pin<Box<Sleep>>>,
         refused: bool,
         budget: &'a BodyBudget,
-        held: Option<OwnedSemaphorePermit>,
+        held: Option<Share<'a>>,
         busy: Option<BodyError>,
     }
 }
 
-impl<B> Future for ReadBody<'_, B>
+impl<'a, B> Future for ReadBody<'a, B>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Output = Result<ReadBytes, BodyError>;
+    type Output = Result<ReadBytes<'a>, BodyError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();

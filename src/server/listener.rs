@@ -119,6 +119,10 @@ impl Shared {
         builder
             .http1()
             .keep_alive(true)
+            // One buffer per response (head and body copied together):
+            // rustls takes a vectored write by collecting its slices into
+            // a new `Vec` each time, and a review's answer is small.
+            .writev(false)
             // The connection's `Watchdog` bounds each head instead.
             .header_read_timeout(None)
             // hyper's floor for its read buffer is 8 KiB.
@@ -233,8 +237,8 @@ async fn connection<H, Fut>(
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let _permit = permit;
-    let _open = GaugeGuard::new(shared.open.clone());
-    let _transport_open = shared.transport_open.clone().map(GaugeGuard::new);
+    let _open = GaugeGuard::new(&shared.open);
+    let _transport_open = shared.transport_open.as_ref().map(GaugeGuard::new);
     // Reviews are small request/response exchanges: send at once.
     let _ = stream.set_nodelay(true);
     match tls {

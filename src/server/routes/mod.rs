@@ -62,7 +62,7 @@ impl Endpoint {
 }
 
 use super::config::Limits;
-use super::limits::{BodyBudget, GaugeGuard, isolate, panic_message};
+use super::limits::{BodyBudget, isolate, panic_message};
 
 /// Which routes a listener offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +179,7 @@ impl App {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
-        let in_flight = GaugeGuard::new(app.metrics.requests_in_flight().clone());
+        let app = InFlight::new(app);
         let path = match (routes, PathLabel::from_path(request.uri().path())) {
             (
                 Routes::Observability,
@@ -190,7 +190,6 @@ impl App {
         let routed = std::panic::catch_unwind(AssertUnwindSafe(|| app.route(request, path)))
             .map_err(|payload| panic_message(payload.as_ref()));
         async move {
-            let _in_flight = in_flight;
             let answered = match routed {
                 Ok(Routed::Answer(response)) => Ok(*response),
                 Ok(Routed::Review(body, endpoint)) => isolate(app.review(body, endpoint)).await,
@@ -270,6 +269,33 @@ impl App {
     }
 }
 
+/// The [`App`] (or an owner of it) as one request holds it: the request
+/// is counted in `imagegate_requests_in_flight` from when it is taken in
+/// until its future is dropped, answered or not. The app's own handle
+/// carries the count, so no gauge handle is cloned per request.
+struct InFlight<A: Deref<Target = App>>(A);
+
+impl<A: Deref<Target = App>> InFlight<A> {
+    fn new(app: A) -> InFlight<A> {
+        app.metrics.requests_in_flight().inc();
+        InFlight(app)
+    }
+}
+
+impl<A: Deref<Target = App>> Deref for InFlight<A> {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl<A: Deref<Target = App>> Drop for InFlight<A> {
+    fn drop(&mut self) {
+        self.0.metrics.requests_in_flight().dec();
+    }
+}
+
 /// What the request head led to.
 enum Routed<B> {
     /// Answered from the head alone (boxed: rare, and kept out of the
@@ -296,5 +322,57 @@ mod tests {
         let served = App::serve(app, request, Routes::Webhook, |_, _| {});
         let size = size_of_val(&served);
         assert!(size <= 512, "the request future is {size} bytes");
+    }
+
+    /// `imagegate_requests_in_flight` counts a request while its future
+    /// lives, polled or not.
+    #[tokio::test]
+    async fn a_request_is_in_flight_until_answered_or_dropped() {
+        use http_body_util::StreamBody;
+        use hyper::body::Frame;
+
+        let app = Arc::new(App::new(Snapshot::builtin(), Limits::default()));
+        let in_flight = || app.metrics().requests_in_flight().get();
+        // A body that never arrives keeps the request waiting.
+        let waiting = || {
+            let body = StreamBody::new(futures_util::stream::pending::<
+                Result<Frame<Bytes>, std::convert::Infallible>,
+            >());
+            let request = Request::post("/imagepolicy")
+                .header(CONTENT_TYPE, JSON)
+                .body(body)
+                .unwrap();
+            Box::pin(App::serve(app.clone(), request, Routes::Webhook, |_, _| {}))
+        };
+
+        let unpolled = waiting();
+        assert_eq!(in_flight(), 1);
+        drop(unpolled);
+        assert_eq!(in_flight(), 0, "dropped unpolled");
+
+        let mut first = waiting();
+        let mut second = waiting();
+        assert!(futures_util::poll!(first.as_mut()).is_pending());
+        assert!(futures_util::poll!(second.as_mut()).is_pending());
+        assert_eq!(in_flight(), 2);
+        drop(first);
+        assert_eq!(in_flight(), 1, "dropped while waiting");
+
+        let request = Request::post("/imagepolicy")
+            .header(CONTENT_TYPE, JSON)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let answered = App::serve(app.clone(), request, Routes::Webhook, |app, _| {
+            assert_eq!(
+                app.metrics().requests_in_flight().get(),
+                2,
+                "in flight while answered"
+            );
+        })
+        .await;
+        assert_eq!(answered.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(in_flight(), 1);
+        drop(second);
+        assert_eq!(in_flight(), 0);
     }
 }
