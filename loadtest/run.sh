@@ -151,9 +151,14 @@ fi
 # (all on the load generator's core), each server capped at an equal share
 # of PAIR_CAP% of their core: each is its own limit, and whatever disturbs
 # one round disturbs every server in it alike. (One group shared by all
-# the servers left the core part idle, with waits of milliseconds.) Over HTTP/1.1
-# `bare` and `bare-inline` are the same server, so their ratio there shows
-# how far the method itself is from 1.
+# the servers left the core part idle, with waits of milliseconds.) The
+# groups change hands every round, so that over as many rounds as there are
+# servers each server runs once in each group: two equal groups on one core
+# are not served alike (the phase of each group's bandwidth period against
+# the other's favoured the server in one of them by 4-10% in a run, the same
+# binary in both), and a fixed group would carry that into the ratio. Over
+# HTTP/1.1 `bare` and `bare-inline` are the same server, so their ratio
+# there shows how far the method itself is from 1.
 CAP_PERIOD_US=2000
 # h1-pair's shares are smaller; the kernel's least quota is 1 ms.
 PAIR_PERIOD_US=4000
@@ -190,8 +195,9 @@ if [[ " ${SCENARIOS[*]} " =~ \ h1-(capped|pair)\  ]]; then
     else
         [[ $CG_KIND == v2 ]] && { grep -qw cpu "$CG_PARENT/cgroup.subtree_control" || echo +cpu >"$CG_PARENT/cgroup.subtree_control"; }
         pair_servers=$((ONLY_BARE ? 2 : 3))
-        for capped in h1-capped:$CAP h1-pair-bare:$((PAIR_CAP / pair_servers)) \
-            h1-pair-bare-inline:$((PAIR_CAP / pair_servers)) h1-pair-imagegate:$((PAIR_CAP / pair_servers)); do
+        caps=(h1-capped:$CAP)
+        for ((g = 0; g < pair_servers; g++)); do caps+=("h1-pair-$g:$((PAIR_CAP / pair_servers))"); done
+        for capped in "${caps[@]}"; do
             name=${capped%%:*} percent=${capped#*:}
             group="$CG_PARENT/imagegate-loadtest-$$-$name"
             mkdir -p "$group"
@@ -279,6 +285,20 @@ RAW="$WORK/raw.tsv"   # scenario tool server round rps p50_ms p99_ms max_ms ok e
 : >"$RAW"
 TIMEFORMAT='%3R %3U %3S'
 
+# The h1-pair group of server $1 in round $2 (the warm-up is round 0): the
+# groups rotate among the servers from round to round.
+pair_group() {
+    local i
+    for i in "${!SERVERS[@]}"; do
+        if [[ ${SERVERS[$i]} == "$1" ]]; then
+            [[ $2 == warmup ]] && { echo "$i"; return; }
+            echo $(((i + $2) % ${#SERVERS[@]}))
+            return
+        fi
+    done
+    die "no server $1"
+}
+
 # One measured (or warm-up) run. $1 scenario, $2 server, $3 round ("warmup" is not recorded), $4 seconds.
 load_run() {
     local scenario=$1 server=$2 round=$3 secs=$4
@@ -289,7 +309,7 @@ load_run() {
     local before after
     kill -0 "$pid" 2>/dev/null || die "$server is no longer running"
     [[ $scenario == h1-capped ]] && cap_on h1-capped "$pid"
-    [[ $scenario == h1-pair ]] && cap_on "h1-pair-$server" "$pid"
+    [[ $scenario == h1-pair ]] && cap_on "h1-pair-$(pair_group "$server" "$round")" "$pid"
     before=$(cpu_ticks "$pid")
     case $scenario in
         h1-wrk | h1-capped | h1-pair)
@@ -497,7 +517,12 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     if ((CAP_SKIPPED == 0)) && [[ " ${SCENARIOS[*]} " == *" h1-pair "* ]]; then
         echo "  - \`h1-pair\`: every server (${SERVERS[*]}) loaded at the same time, each by its own wrk"
         echo "    with the \`h1-wrk\` shape, the wrks sharing the load generator's core and each server"
-        echo "    capped at $((PAIR_CAP / ${#SERVERS[@]}))% of theirs (a cgroup $CG_KIND group each: $((PAIR_PERIOD_US * (PAIR_CAP / ${#SERVERS[@]}) / 100)) µs in every $PAIR_PERIOD_US µs). Every server is its own"
+        echo "    capped at $((PAIR_CAP / ${#SERVERS[@]}))% of theirs (a cgroup $CG_KIND group each: $((PAIR_PERIOD_US * (PAIR_CAP / ${#SERVERS[@]}) / 100)) µs in every $PAIR_PERIOD_US µs)."
+        echo "    The groups change hands every round (round r puts server i in group (i + r) mod ${#SERVERS[@]}),"
+        echo "    so that over ${#SERVERS[@]} rounds every server runs once in every group: equal groups on one"
+        echo "    core are not served alike, by a few percent, and a fixed group would carry that into"
+        echo "    the ratio$( ((ROUNDS % ${#SERVERS[@]})) && echo " (this run's $ROUNDS rounds are not a multiple of ${#SERVERS[@]}: the balance is not exact)")."
+        echo "    Every server is its own"
         echo "    limit and every round meets the machine's other work alike for all of them, so"
         echo "    the throughput ratio is the ratio of capacities with the run-to-run noise of the"
         echo "    other scenarios taken out; \`bare\` against \`bare-inline\` (the same server over"
