@@ -191,3 +191,41 @@ async fn isolate_turns_a_panic_into_an_error() {
     .unwrap_err();
     assert_eq!(err, "boom 1");
 }
+
+#[test]
+fn the_budget_never_goes_past_its_total_under_concurrent_takes() {
+    const TOTAL: usize = 1000;
+    let budget = BodyBudget::new(TOTAL);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for n in 1..2000 {
+                    let mut held = None;
+                    let took = budget.take(n % 400 + 1, &mut held).is_ok();
+                    assert_eq!(took, held.is_some());
+                    assert!(budget.available() <= TOTAL);
+                    if n % 3 == 0 && took {
+                        // A second take adds to the same share.
+                        let _ = budget.take(n % 7, &mut held);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(budget.available(), TOTAL, "every share was given back");
+}
+
+#[test]
+fn a_take_that_would_overflow_is_busy() {
+    let budget = BodyBudget::new(usize::MAX);
+    let mut held = None;
+    budget.take(usize::MAX - 1, &mut held).unwrap();
+    let mut other = None;
+    assert!(matches!(
+        budget.take(2, &mut other),
+        Err(BodyError::Busy { budget: usize::MAX })
+    ));
+    assert!(other.is_none());
+    drop(held);
+    assert_eq!(budget.available(), usize::MAX);
+}
