@@ -21,8 +21,9 @@
 #      vuln_report_missing; a finding above maxCvss gives vulnerable, a scan
 #      older than maxAge vuln_report_stale, a signature by another key
 #      signature_invalid. Everything is put back at the end.
-# Keyless signing is not exercised: imagegate does not verify keyless
-# (Fulcio) signatures yet.
+# The image is signed with a key only: a keyless signature of it would
+# need a Fulcio and a Rekor to sign with. Keyless verification itself is
+# tested against @sigstore/mock bundles (tests/it/verify_keyless.rs).
 #
 # Needs: curl, jq, openssl, python3 with deploy/image/requirements.txt,
 # cargo-cyclonedx (cargo install cargo-cyclonedx --locked --version 0.5.9).
@@ -165,6 +166,6 @@ expect deny signature_invalid "signed by a key the policy does not list"
 "${COSIGN[@]}" sign "$IMAGE_REGISTRY" "$IMAGE_REPO" "$DIGEST" "$KEY" >/dev/null
 expect allow allowed "everything back"
 
-say "keyless: not tested (imagegate does not verify keyless Sigstore signatures yet)"
+say "keyless: the image is signed with a key only (keyless verification: tests/it/verify_keyless.rs)"
 say "done in $((SECONDS - START)) s"
 say "$PASSED passed, 0 failed"
