@@ -133,19 +133,10 @@ pub(crate) struct ReadBytes<'a> {
     budget: Option<Share<'a>>,
 }
 
-/// The share of the [`BodyBudget`] a body took; given back on drop.
-#[derive(Debug)]
-pub(crate) struct BudgetShare<'a> {
-    _share: Option<Share<'a>>,
-}
-
 impl<'a> ReadBytes<'a> {
     /// The bytes, and the budget share to keep while they live.
-    pub(crate) fn into_parts(self) -> (Vec<u8>, BudgetShare<'a>) {
-        let share = BudgetShare {
-            _share: self.budget,
-        };
-        (self.bytes, share)
+    pub(crate) fn into_parts(self) -> (Vec<u8>, Option<Share<'a>>) {
+        (self.bytes, self.budget)
     }
 }
 
