@@ -1,49 +1,77 @@
 #!/usr/bin/env bash
-# Profile-guided build of imagegate and of the bare hyper + rustls server
-# (loadtest/bare_server.rs), both the same way from one profile:
+# Profile-guided builds of imagegate and of the bare hyper + rustls server
+# (loadtest/bare_server.rs), both the same way from one profile.
 #
-#   1. an instrumented release build of both (-Cprofile-generate);
-#   2. training: each server on 127.0.0.1 over TLS, driven in turn by wrk
-#      (HTTP/1.1: an allowed ImageReview, a denied one, an AdmissionReview of
-#      a Deployment on /validate) and h2load (HTTP/2: the allowed
-#      ImageReview), then stopped by SIGTERM so that it writes its profile;
-#   3. llvm-profdata merges both servers' profiles into one;
-#   4. a release build of both that uses it (-Cprofile-use).
+# The profile the shipped image is built from is kept in the repository,
+# loadtest/pgo/imagegate.profdata (the way Go keeps a main package's
+# default.pgo): the Containerfile builds with it, so the binary follows
+# from the source alone, and this script's default builds both servers from
+# that same file, so that the load test measures what ships.
 #
-# Usage: loadtest/pgo.sh            (from anywhere inside the repository)
+# Usage (from anywhere inside the repository):
+#   loadtest/pgo.sh               both servers from loadtest/pgo/imagegate.profdata
+#   loadtest/pgo.sh train         a new profile, trained on this checkout:
+#     1. an instrumented release build of both (-Cprofile-generate);
+#     2. training: each server on 127.0.0.1 over TLS, driven in turn by wrk
+#        (HTTP/1.1: an allowed ImageReview, a denied one, an AdmissionReview
+#        of a Deployment on /validate) and h2load (HTTP/2: the allowed
+#        ImageReview), then stopped by SIGTERM so that it writes its profile;
+#     3. llvm-profdata merges both servers' profiles into one (sparse:
+#        functions never run are left out, which keeps the file small);
+#     4. a release build of both that uses it (-Cprofile-use).
+#   loadtest/pgo.sh train --save  the same, and the new profile replaces
+#                                 loadtest/pgo/imagegate.profdata (commit it)
+#
+# Renew the kept profile when the request path changes (a release at the
+# latest): a stale one still builds, rustc skips the functions whose code no
+# longer matches it, and the gain shrinks with the code it no longer covers.
 #
 # Prints the directory holding the two binaries (imagegate, bare_server) on
-# its last line; loadtest/run.sh PGO=1 loads them. For a deployment, package
-# the imagegate binary with deploy/image/build.sh <dir>/imagegate.
+# its last line; loadtest/run.sh PGO=1 loads them. For a deployment, build
+# the image with the Containerfile, or package the imagegate binary with
+# deploy/image/build.sh <dir>/imagegate.
 #
 # Environment (all optional):
 #   TRAIN=4           seconds per training load
-#   PGO_TARGET=dir    cargo target directory of the two builds
+#   PGO_TARGET=dir    cargo target directory of the builds
 #                     (default <target>/pgo; `gen` and `use` below it, so a
 #                     plain `cargo build` keeps its own cache)
 #   PORT_TRAIN=18447  port on 127.0.0.1 for the server being trained
 #   LLVM_PROFDATA=path
-#                     the llvm-profdata to merge with; by default rustup's
-#                     llvm-tools when installed, else the newest
+#                     (train) the llvm-profdata to merge with; by default
+#                     rustup's llvm-tools when installed, else the newest
 #                     llvm-profdata-NN on PATH if NN >= 19, else Debian's
 #                     llvm-19 is installed (its llvm-profdata reads the raw
 #                     profiles of rustc 1.95, LLVM 22; the script stops with
 #                     llvm-profdata's own message when one cannot)
 #
-# Installs wrk, h2load (nghttp2-client), openssl and curl when missing (root).
-# Only 127.0.0.1 is used. Every load run is bounded.
+# Training installs wrk, h2load (nghttp2-client), openssl and curl when
+# missing (root). Only 127.0.0.1 is used. Every load run is bounded.
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
+MODE=committed
+SAVE=0
+for arg in "$@"; do
+    case $arg in
+        train) MODE=train ;;
+        --save) SAVE=1 ;;
+        -h | --help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "pgo.sh: unknown argument '$arg' (usage: pgo.sh [train [--save]])" >&2; exit 2 ;;
+    esac
+done
 TRAIN=${TRAIN:-4}
 PORT_TRAIN=${PORT_TRAIN:-18447}
+# The profile the Containerfile builds the shipped image with.
+KEPT="$ROOT/loadtest/pgo/imagegate.profdata"
 
 die() { echo "pgo.sh: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
 
+((SAVE == 0)) || [[ $MODE == train ]] || die "--save goes with train"
 if ! [[ $TRAIN =~ ^[0-9]+$ ]] || ((TRAIN < 1 || TRAIN > 60)); then
     die "TRAIN must be 1..60 seconds"
 fi
@@ -52,9 +80,57 @@ fi
 export PATH="$HOME/.cargo/bin:$PATH"
 # shellcheck source=loadtest/common.sh
 source "$ROOT/loadtest/common.sh"
+need jq
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+PGO_TARGET=${PGO_TARGET:-$TARGET_DIR/pgo}
+mkdir -p "$PGO_TARGET"
+
+# use_profile FILE: copies FILE into the target directory under a name
+# made of its content (cargo does not see a file named in RUSTFLAGS change,
+# and a new profile must rebuild everything) and prints that path.
+use_profile() {
+    local named
+    named="$PGO_TARGET/merged-$(sha256sum "$1" | cut -c1-16).profdata"
+    if [[ ! -f $named ]]; then
+        rm -f "$PGO_TARGET"/merged-*.profdata
+        cp -f "$1" "$named.tmp"
+        mv -f "$named.tmp" "$named"
+    fi
+    echo "$named"
+}
+
+# build_each: the release build of imagegate as the Containerfile builds it
+# (on its own: built beside an example, it would get the features the
+# dev-dependencies turn on, such as tokio's test-util, whose clock takes a
+# lock at every read), then the bare server's.
+build_each() {
+    cargo build --release --locked --bin imagegate
+    cargo build --release --locked --example bare_server
+}
+
+# build_and_print: the release build of both servers with -Cprofile-use of
+# $PROFILE; prints the directory of the two binaries and exits.
+build_and_print() {
+    log "optimized build (release, -Cprofile-use)"
+    CARGO_TARGET_DIR="$PGO_TARGET/use" RUSTFLAGS="-Cprofile-use=$PROFILE" build_each
+    local out="$PGO_TARGET/bin"
+    mkdir -p "$out"
+    cp -f "$PGO_TARGET/use/release/imagegate" "$PGO_TARGET/use/release/examples/bare_server" "$out/"
+    log "profile-guided binaries in $out"
+    echo "$out"
+    exit 0
+}
+
+if [[ $MODE == committed ]]; then
+    [[ -s $KEPT ]] || die "no profile at $KEPT (loadtest/pgo.sh train --save makes one)"
+    PROFILE=$(use_profile "$KEPT")
+    log "profile: $KEPT (kept in the repository)"
+    build_and_print
+fi
+
+# Training from here on.
 need openssl
 need curl
-need jq
 need wrk
 need h2load nghttp2-client
 
@@ -93,17 +169,12 @@ issue_server "$TLS"
 RAW="$WORK/raw"
 mkdir -p "$RAW"
 
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-PGO_TARGET=${PGO_TARGET:-$TARGET_DIR/pgo}
-
 # ---------------------------------------------------------------- 1. instrumented build
 # Build scripts and proc macros are instrumented too and write their
 # profiles while cargo runs them: into a directory of their own, never
 # merged (a fixed path, so that the build's cache holds from run to run).
 log "instrumented build (release, -Cprofile-generate)"
-CARGO_TARGET_DIR="$PGO_TARGET/gen" \
-    RUSTFLAGS="-Cprofile-generate=$PGO_TARGET/build-noise" \
-    cargo build --release --locked --bin imagegate --example bare_server
+CARGO_TARGET_DIR="$PGO_TARGET/gen" RUSTFLAGS="-Cprofile-generate=$PGO_TARGET/build-noise" build_each
 
 # ---------------------------------------------------------------- 2. training
 BODY_ALLOW="$ROOT/loadtest/bodies/imagereview-3.json"
@@ -155,23 +226,15 @@ train imagegate "$GEN/imagegate" serve
 train bare_server "$GEN/examples/bare_server"
 
 # ---------------------------------------------------------------- 3. merge
-mkdir -p "$PGO_TARGET"
-"$PROFDATA" merge -o "$WORK/merged.profdata" "$RAW"/imagegate/*.profraw "$RAW"/bare_server/*.profraw \
+"$PROFDATA" merge --sparse -o "$WORK/merged.profdata" "$RAW"/imagegate/*.profraw "$RAW"/bare_server/*.profraw \
     || die "$PROFDATA cannot merge rustc's profiles (set LLVM_PROFDATA to one of LLVM $(rustc -vV | sed -n 's/^LLVM version: //p'))"
-# Named by its content: cargo does not see a file named in RUSTFLAGS change,
-# and a new profile must rebuild everything.
-PROFILE="$PGO_TARGET/merged-$(sha256sum "$WORK/merged.profdata" | cut -c1-16).profdata"
-rm -f "$PGO_TARGET"/merged-*.profdata
-mv -f "$WORK/merged.profdata" "$PROFILE"
-log "profile: $PROFILE"
+PROFILE=$(use_profile "$WORK/merged.profdata")
+log "profile: $PROFILE (trained)"
+if ((SAVE)); then
+    mkdir -p "$(dirname "$KEPT")"
+    cp -f "$WORK/merged.profdata" "$KEPT.tmp"
+    mv -f "$KEPT.tmp" "$KEPT"
+    log "saved as $KEPT: commit it with the code it was trained on"
+fi
 
-# ---------------------------------------------------------------- 4. optimized build
-log "optimized build (release, -Cprofile-use)"
-CARGO_TARGET_DIR="$PGO_TARGET/use" \
-    RUSTFLAGS="-Cprofile-use=$PROFILE" \
-    cargo build --release --locked --bin imagegate --example bare_server
-OUT="$PGO_TARGET/bin"
-mkdir -p "$OUT"
-cp -f "$PGO_TARGET/use/release/imagegate" "$PGO_TARGET/use/release/examples/bare_server" "$OUT/"
-log "profile-guided binaries in $OUT"
-echo "$OUT"
+build_and_print

@@ -15,9 +15,11 @@
 #   NICE=-10           niceness of the servers and the generator (root only; 0 = unchanged),
 #                      so that other work on a shared machine disturbs the comparison less
 #   ONLY_BARE=1        measure the bare server alone (no imagegate build or run)
-#   PGO=0              0: plain `cargo build --release` (what the Containerfile ships);
-#                      1: both servers built by loadtest/pgo.sh (profile-guided, one profile
-#                      trained on both), results in loadtest/RESULTS-pgo.md
+#   PGO=0              0: plain `cargo build --release`;
+#                      1: both servers built by loadtest/pgo.sh from the profile kept in
+#                      the repository (loadtest/pgo/imagegate.profdata, trained on both),
+#                      as the Containerfile builds imagegate; results in
+#                      loadtest/RESULTS-pgo.md
 #   SCENARIOS="h1-wrk h1-capped h1-pair h2-h2load h2-oha h1-rate"   the scenarios run (a subset for a quick look)
 #   H1_RATE=45000      requests/s offered by the fixed-rate HTTP/1.1 scenario (h1-rate)
 #   CAP=65             h1-capped: each server's CPU capped at CAP% of its core (cgroup CPU
@@ -117,21 +119,26 @@ BODY="$ROOT/loadtest/bodies/imagereview-3.json"   # also used by benches/pipelin
 # ---------------------------------------------------------------- build
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 if ((PGO)); then
-    # Both servers from one profile-guided build (loadtest/pgo.sh): the
-    # stack they share is optimized alike.
+    # Both servers from one profile-guided build (loadtest/pgo.sh), with the
+    # profile the Containerfile builds imagegate with: the stack they share
+    # is optimized alike, and imagegate is the binary that ships.
     log "building imagegate and bare_server with profile-guided optimization (loadtest/pgo.sh)"
     PGO_BIN=$("$ROOT/loadtest/pgo.sh" | tail -1)
     [[ -x $PGO_BIN/imagegate && -x $PGO_BIN/bare_server ]] || die "loadtest/pgo.sh left no binaries"
     BARE_BIN="$PGO_BIN/bare_server"
     GATE_BIN="$PGO_BIN/imagegate"
-    PGO_PROFILE=$(basename "$(compgen -G "$(dirname "$PGO_BIN")/merged-*.profdata" | head -1)")
+    PGO_PROFILE="loadtest/pgo/imagegate.profdata, sha256 $(sha256sum "$ROOT/loadtest/pgo/imagegate.profdata" | cut -c1-16)"
 else
     if ((ONLY_BARE)); then
         log "building bare_server (release); ONLY_BARE=1 skips imagegate"
         cargo build --release --example bare_server
     else
         log "building imagegate and bare_server (release)"
-        cargo build --release --bin imagegate --example bare_server
+        # Each on its own: imagegate as the Containerfile builds it (beside
+        # an example it would get the dev-dependencies' features, such as
+        # tokio's test-util, whose clock takes a lock at every read).
+        cargo build --release --locked --bin imagegate
+        cargo build --release --locked --example bare_server
     fi
     BARE_BIN="$TARGET_DIR/release/examples/bare_server"
     GATE_BIN="$TARGET_DIR/release/imagegate"
@@ -490,7 +497,7 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "| oha | $(oha --version 2>/dev/null || echo "not used") |"
     echo "| h2load | $(h2load --version 2>/dev/null | head -n 1 || echo "not used") |"
     if ((PGO)); then
-        echo "| build | both servers by \`loadtest/pgo.sh\`: profile.release (fat LTO, 1 codegen unit) with \`-Cprofile-use\` of one profile trained on both (${PGO_PROFILE:-?}) |"
+        echo "| build | both servers by \`loadtest/pgo.sh\`: profile.release (fat LTO, 1 codegen unit) with \`-Cprofile-use\` of the kept profile, trained on both (${PGO_PROFILE:-?}), as the Containerfile builds imagegate |"
     else
         echo "| build | \`cargo build --release\` (profile.release: fat LTO, 1 codegen unit) |"
     fi

@@ -10,7 +10,9 @@
 # the Containerfile's RUST_IMAGE / RUNTIME_IMAGE build arguments:
 #   - builder: busybox (Debian's busybox-static) and a `cargo` that checks
 #     the build context holds what `cargo build` needs and nothing that
-#     .dockerignore keeps out, then puts BINARY at target/release/imagegate;
+#     .dockerignore keeps out, and that the build is profile-guided by the
+#     profile kept in the repository (plain with PGO=0), then puts BINARY
+#     at target/release/imagegate;
 #   - runtime: build.sh's base layer (the distroless cc contents) with
 #     distroless nonroot's config (user 65532, /home/nonroot, PATH,
 #     SSL_CERT_FILE).
@@ -40,22 +42,32 @@ BUILT="localhost/imagegate-stub/imagegate:$TAG"
 CLEANUP+=("podman rmi -f $BUILT $RUST_STUB $RUNTIME_STUB >/dev/null 2>&1")
 
 cp "$(command -v busybox)" "$CF/builder/bin/busybox"
-for a in sh cp mkdir test echo; do ln -s busybox "$CF/builder/bin/$a"; done
+for a in sh cp mkdir test echo head od tr; do ln -s busybox "$CF/builder/bin/$a"; done
 # Stripped as build.sh does: each copy of the binary (the stand-in base,
 # the build stage's target/, the image layer, the committed blob) is on disk.
 how="$(image_binary "$BIN" "$CF/builder/prebuilt/imagegate")"
 say "binary: $BIN ($how)"
 cat > "$CF/builder/usr/local/cargo/bin/cargo" <<'EOF'
 #!/bin/sh
-# stand-in for `cargo build --release --locked --bin imagegate`
+# stand-in for `cargo build --release --locked --bin imagegate`, profile-guided
+# by default (RUSTFLAGS naming the profile kept in the repository)
 set -eu
 [ "$*" = "build --release --locked --bin imagegate" ] || { echo "unexpected: cargo $*" >&2; exit 1; }
 for f in Cargo.toml Cargo.lock src/main.rs examples/policy.yaml benches/decision.rs loadtest/bare_server.rs loadtest/h3_bench.rs; do
   [ -f "$f" ] || { echo "build context lacks $f" >&2; exit 1; }
 done
-for f in target .git fuzz tests deploy README.md loadtest/run.sh; do
+for f in target .git fuzz tests deploy README.md loadtest/run.sh loadtest/pgo.sh; do
   [ ! -e "$f" ] || { echo "build context holds $f (.dockerignore should keep it out)" >&2; exit 1; }
 done
+case "${RUSTFLAGS:-}" in
+  "-Cprofile-use=$PWD/loadtest/pgo/imagegate.profdata")
+    # An indexed LLVM profile starts with the magic 0x8169666f72706cff (little-endian).
+    magic="$(head -c 8 loadtest/pgo/imagegate.profdata | od -An -tx1 | tr -d ' \n')"
+    [ "$magic" = "ff6c70726f666981" ] || { echo "loadtest/pgo/imagegate.profdata is not an indexed LLVM profile ($magic)" >&2; exit 1; }
+    echo "stand-in cargo: profile-guided build" ;;
+  "") echo "stand-in cargo: plain build" ;;
+  *) echo "unexpected RUSTFLAGS=$RUSTFLAGS" >&2; exit 1 ;;
+esac
 mkdir -p target/release
 cp /prebuilt/imagegate target/release/imagegate
 echo "stand-in cargo: context ok, target/release/imagegate in place"
@@ -79,7 +91,21 @@ podman build --layers=false --pull=never "${PODMAN_OPTS[@]}" -f "$ROOT/Container
 new_dangling="$(comm -13 <(echo "$before") <(podman images -q --filter dangling=true | sort))"
 [[ -z "$new_dangling" ]] || CLEANUP+=("podman rmi -f ${new_dangling//$'\n'/ } >/dev/null 2>&1")
 grep -q 'stand-in cargo: context ok' "$CF/build.log" || { cat "$CF/build.log" >&2; fail "the build stage did not run cargo"; }
-pass "podman build -f Containerfile: the build context is what .dockerignore allows, cargo ran in the build stage"
+grep -q 'stand-in cargo: profile-guided build' "$CF/build.log" || { cat "$CF/build.log" >&2; fail "the build stage did not build with the kept profile"; }
+pass "podman build -f Containerfile: the build context is what .dockerignore allows, cargo ran in the build stage with the kept profile"
+
+# The build argument's other settings, on the stage that runs cargo only.
+podman build --layers=false --pull=never "${PODMAN_OPTS[@]}" -f "$ROOT/Containerfile" --target build \
+  --build-arg RUST_IMAGE="$RUST_STUB" --build-arg PGO=0 -t "$BUILT-plain" "$ROOT" > "$CF/build-plain.log" 2>&1 \
+  || { cat "$CF/build-plain.log" >&2; fail "podman build --build-arg PGO=0 failed"; }
+CLEANUP+=("podman rmi -f $BUILT-plain >/dev/null 2>&1")
+grep -q 'stand-in cargo: plain build' "$CF/build-plain.log" || { cat "$CF/build-plain.log" >&2; fail "PGO=0 did not build without a profile"; }
+if podman build --layers=false --pull=never "${PODMAN_OPTS[@]}" -f "$ROOT/Containerfile" --target build \
+  --build-arg RUST_IMAGE="$RUST_STUB" --build-arg PGO=yes "$ROOT" > "$CF/build-bad.log" 2>&1; then
+  fail "podman build --build-arg PGO=yes succeeded"
+fi
+grep -q "PGO must be 0 or 1, not 'yes'" "$CF/build-bad.log" || { cat "$CF/build-bad.log" >&2; fail "PGO=yes failed without naming the setting"; }
+pass "the Containerfile's PGO=0 builds without the profile, and PGO=yes stops the build naming the setting"
 
 skopeo inspect --config "containers-storage:$BUILT" > "$CF/config.json"
 python3 "$HERE/imagecheck.py" config "$CF/config.json"
