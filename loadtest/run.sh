@@ -493,7 +493,8 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     echo "| commit | $GIT_COMMIT |"
     echo "| load average (1, 5, 15 min) | before the load $LOAD_BEFORE, after it $LOAD_AFTER (other work on the machine raises it) |"
     echo "| rustc | $(rustc -V) |"
-    echo "| wrk | $(wrk -v 2>&1 | head -n 1 || echo "not used") |"
+    # `wrk -v` prints its version and exits 1.
+    echo "| wrk | $(if command -v wrk >/dev/null; then { wrk -v 2>&1 || true; } | head -n 1; else echo "not used"; fi) |"
     echo "| oha | $(oha --version 2>/dev/null || echo "not used") |"
     echo "| h2load | $(h2load --version 2>/dev/null | head -n 1 || echo "not used") |"
     if ((PGO)); then
