@@ -500,7 +500,7 @@ CPU_MODEL=$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}
     if ((PGO)); then
         echo "| build | both servers by \`loadtest/pgo.sh\`: profile.release (fat LTO, 1 codegen unit) with \`-Cprofile-use\` of the kept profile, trained on both (${PGO_PROFILE:-?}), as the Containerfile builds imagegate |"
     else
-        echo "| build | \`cargo build --release\` (profile.release: fat LTO, 1 codegen unit) |"
+        echo "| build | \`cargo build --release --locked --bin imagegate\` on its own, as the Containerfile with PGO=0 (profile.release: fat LTO, 1 codegen unit) |"
     fi
     echo
     echo "## Load"
