@@ -1,6 +1,7 @@
-# Sourced by the load scripts (run.sh, fanout.sh, soak.sh): installing
-# missing tools, a temporary workspace cleaned up on exit with the processes
-# started in it, and throwaway TLS material for 127.0.0.1.
+# Sourced by the load scripts (run.sh, pgo.sh, h3.sh, fanout.sh, soak.sh,
+# ...): installing missing tools, building imagegate as it ships, a
+# temporary workspace cleaned up on exit with the processes started in it,
+# and throwaway TLS material for 127.0.0.1.
 #
 # apt_install PKG...    Debian packages (root; `apt-get update` once first)
 # need CMD [PKG]        installs Debian package PKG (default CMD) when CMD is missing
@@ -16,6 +17,12 @@
 #                       waits up to 10 s for URL to answer 2xx (TLS, trusting
 #                       $TLS/ca.crt); stops the script (its `die`) with LOG shown
 #                       when process PID exits first or the time runs out
+# build_apart EXAMPLE [CARGO_ARG...]
+#                       release builds of imagegate on its own, as the Containerfile
+#                       builds it, then of the example EXAMPLE: built in one
+#                       `cargo build` with an example, imagegate would get the
+#                       features the dev-dependencies turn on (tokio's test-util,
+#                       whose clock takes a lock at every read), a binary no user runs
 #
 # make_ca DIR CN        a P-256 CA: DIR/ca.crt, DIR/ca.key
 # issue_server DIR      a server certificate for 127.0.0.1 / localhost signed by
@@ -62,6 +69,13 @@ apt_install() {
 }
 
 need() { command -v "$1" >/dev/null || apt_install "${2:-$1}"; }
+
+build_apart() {
+    local example=$1
+    shift
+    cargo build --release --locked "$@" --bin imagegate
+    cargo build --release --locked "$@" --example "$example"
+}
 
 need_oha() {
     command -v oha >/dev/null && return

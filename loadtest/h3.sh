@@ -46,11 +46,11 @@ TLS=$ROOT/tests/fixtures/tls
 BODY=$ROOT/loadtest/bodies/imagereview-3.json
 [[ -f $BODY ]] || die "missing $BODY"
 
+# shellcheck source=loadtest/common.sh
+source "$ROOT/loadtest/common.sh"
+
 log "building (release)"
-# Each on its own: imagegate as it ships (beside an example it would get the
-# dev-dependencies' features, such as tokio's test-util).
-cargo build --release --quiet --bin imagegate
-cargo build --release --quiet --example h3_bench
+build_apart h3_bench --quiet
 GATE=$ROOT/target/release/imagegate
 BENCH=$ROOT/target/release/examples/h3_bench
 

@@ -99,20 +99,11 @@ use_profile() {
     echo "$named"
 }
 
-# build_each: the release build of imagegate as the Containerfile builds it
-# (on its own: built beside an example, it would get the features the
-# dev-dependencies turn on, such as tokio's test-util, whose clock takes a
-# lock at every read), then the bare server's.
-build_each() {
-    cargo build --release --locked --bin imagegate
-    cargo build --release --locked --example bare_server
-}
-
 # build_and_print: the release build of both servers with -Cprofile-use of
 # $PROFILE; prints the directory of the two binaries and exits.
 build_and_print() {
     log "optimized build (release, -Cprofile-use)"
-    CARGO_TARGET_DIR="$PGO_TARGET/use" RUSTFLAGS="-Cprofile-use=$PROFILE" build_each
+    CARGO_TARGET_DIR="$PGO_TARGET/use" RUSTFLAGS="-Cprofile-use=$PROFILE" build_apart bare_server
     local out="$PGO_TARGET/bin"
     mkdir -p "$out"
     cp -f "$PGO_TARGET/use/release/imagegate" "$PGO_TARGET/use/release/examples/bare_server" "$out/"
@@ -174,7 +165,7 @@ mkdir -p "$RAW"
 # profiles while cargo runs them: into a directory of their own, never
 # merged (a fixed path, so that the build's cache holds from run to run).
 log "instrumented build (release, -Cprofile-generate)"
-CARGO_TARGET_DIR="$PGO_TARGET/gen" RUSTFLAGS="-Cprofile-generate=$PGO_TARGET/build-noise" build_each
+CARGO_TARGET_DIR="$PGO_TARGET/gen" RUSTFLAGS="-Cprofile-generate=$PGO_TARGET/build-noise" build_apart bare_server
 
 # ---------------------------------------------------------------- 2. training
 BODY_ALLOW="$ROOT/loadtest/bodies/imagereview-3.json"

@@ -134,11 +134,7 @@ else
         cargo build --release --example bare_server
     else
         log "building imagegate and bare_server (release)"
-        # Each on its own: imagegate as the Containerfile builds it (beside
-        # an example it would get the dev-dependencies' features, such as
-        # tokio's test-util, whose clock takes a lock at every read).
-        cargo build --release --locked --bin imagegate
-        cargo build --release --locked --example bare_server
+        build_apart bare_server
     fi
     BARE_BIN="$TARGET_DIR/release/examples/bare_server"
     GATE_BIN="$TARGET_DIR/release/imagegate"

@@ -95,13 +95,18 @@ grep -q 'stand-in cargo: profile-guided build' "$CF/build.log" || { cat "$CF/bui
 pass "podman build -f Containerfile: the build context is what .dockerignore allows, cargo ran in the build stage with the kept profile"
 
 # The build argument's other settings, on the stage that runs cargo only.
-podman build --layers=false --pull=never "${PODMAN_OPTS[@]}" -f "$ROOT/Containerfile" --target build \
-  --build-arg RUST_IMAGE="$RUST_STUB" --build-arg PGO=0 -t "$BUILT-plain" "$ROOT" > "$CF/build-plain.log" 2>&1 \
-  || { cat "$CF/build-plain.log" >&2; fail "podman build --build-arg PGO=0 failed"; }
+# build_stage LOG ARG...: that stage built with the stand-in builder.
+build_stage() {
+  local log=$1
+  shift
+  podman build --layers=false --pull=never "${PODMAN_OPTS[@]}" -f "$ROOT/Containerfile" --target build \
+    --build-arg RUST_IMAGE="$RUST_STUB" "$@" "$ROOT" > "$log" 2>&1
+}
 CLEANUP+=("podman rmi -f $BUILT-plain >/dev/null 2>&1")
+build_stage "$CF/build-plain.log" --build-arg PGO=0 -t "$BUILT-plain" \
+  || { cat "$CF/build-plain.log" >&2; fail "podman build --build-arg PGO=0 failed"; }
 grep -q 'stand-in cargo: plain build' "$CF/build-plain.log" || { cat "$CF/build-plain.log" >&2; fail "PGO=0 did not build without a profile"; }
-if podman build --layers=false --pull=never "${PODMAN_OPTS[@]}" -f "$ROOT/Containerfile" --target build \
-  --build-arg RUST_IMAGE="$RUST_STUB" --build-arg PGO=yes "$ROOT" > "$CF/build-bad.log" 2>&1; then
+if build_stage "$CF/build-bad.log" --build-arg PGO=yes; then
   fail "podman build --build-arg PGO=yes succeeded"
 fi
 grep -q "PGO must be 0 or 1, not 'yes'" "$CF/build-bad.log" || { cat "$CF/build-bad.log" >&2; fail "PGO=yes failed without naming the setting"; }
